@@ -1,0 +1,430 @@
+"""A study: a panel of models x K subsets of one dataset, as independent, cached units of work.
+
+Each (model, subset) is a :class:`Unit`: a JSON-serialisable description holding everything
+needed to compute it (model and its content fingerprint, data source and fingerprint, the
+subset's example ids, task settings, device, dtype). :func:`run_unit` computes one unit from that
+description alone, so units can later be sent to other machines. A unit's result is stored under
+its content key as soon as it finishes; an interrupted study picks up where it stopped and a
+rerun with the same settings recomputes nothing.
+
+:func:`run_study` plans the units, runs the missing ones, and writes the output folder:
+``examples.parquet``, ``subsets.csv``, ``correlations.json``, the scatter plots and
+``manifest.json`` (columns documented in ``docs/outputs.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ctxvec import files
+from ctxvec.classify import ClsSettings, match_labels, predict_cls
+from ctxvec.data import (
+    QADataset,
+    TextDataset,
+    load_qa_dataset,
+    load_text_dataset,
+    select_subsets,
+)
+from ctxvec.errors import CtxvecError
+from ctxvec.loading import (
+    DTypeName,
+    LoadedModel,
+    ModelSpec,
+    ResolvedModel,
+    Task,
+    load_model,
+    resolve_device,
+    resolve_dtype,
+    resolve_model,
+)
+from ctxvec.plots import plot_score_vs_metrics
+from ctxvec.qa import QASettings, predict_qa
+from ctxvec.scoring import classification_scores, squad_v2_scores
+from ctxvec.stats import correlation_table
+
+METRICS = ("variance", "cse")
+DEFAULT_SUBSETS = {"qa": (4, 200), "cls": (4, 500)}
+DEFAULT_SPLIT = {"qa": "validation", "cls": "test"}
+# Bumped whenever a change alters what a unit computes, so stale cached results are not reused.
+UNIT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Everything that defines a study; the manifest records it in full.
+
+    ``subsets``/``subset_size`` default to the baseline's (QA 4 x 200, classification 4 x 500);
+    ``subset_starts`` are positions in the seeded shuffle (default: consecutive blocks).
+    """
+
+    task: Task
+    models: tuple[ModelSpec, ...]
+    data: str
+    split: str | None = None
+    subsets: int | None = None
+    subset_size: int | None = None
+    subset_starts: tuple[int, ...] | None = None
+    seed: int = 0
+    settings: QASettings | ClsSettings | None = None
+    device: str = "auto"
+    dtype: DTypeName = "auto"
+    allow_untrained_head: bool = False
+
+    def resolved(self) -> StudyConfig:
+        """The config with every default filled in."""
+        n, size = DEFAULT_SUBSETS[self.task]
+        settings = self.settings or (QASettings() if self.task == "qa" else ClsSettings())
+        if isinstance(settings, QASettings) != (self.task == "qa"):
+            raise CtxvecError(f"settings of type {type(settings).__name__} for task {self.task}")
+        return dataclasses.replace(
+            self,
+            models=tuple(self.models),
+            split=self.split or DEFAULT_SPLIT[self.task],
+            subsets=self.subsets or n,
+            subset_size=self.subset_size or size,
+            settings=settings,
+        )
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One (model, subset) of a study: the whole input of :func:`run_unit`."""
+
+    task: Task
+    model: ModelSpec
+    model_path: str
+    model_revision: str | None
+    model_fingerprint: str
+    subset: int
+    data: str
+    split: str
+    data_fingerprint: str
+    example_ids: tuple[str, ...]
+    settings: dict[str, Any]
+    device: str
+    dtype: str
+    allow_untrained_head: bool
+
+    @property
+    def key(self) -> str:
+        blob = dataclasses.asdict(self)
+        blob["format"] = UNIT_FORMAT
+        blob["model"].pop("name")  # the label does not change what is computed
+        text = json.dumps(blob, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+@dataclass
+class UnitResult:
+    unit: Unit
+    rows: pd.DataFrame
+    summary: dict[str, Any]
+    seconds: float
+    from_cache: bool = False
+
+
+@dataclass
+class StudyResult:
+    """What a study produced; the same tables are in the output folder."""
+
+    out_dir: Path
+    examples: pd.DataFrame
+    subsets: pd.DataFrame
+    correlations: dict[str, Any]
+    manifest: dict[str, Any]
+    units: list[UnitResult] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+def load_dataset(task: Task, data: str, split: str) -> QADataset | TextDataset:
+    return load_qa_dataset(data, split) if task == "qa" else load_text_dataset(data, split)
+
+
+def plan_units(
+    config: StudyConfig,
+    dataset: QADataset | TextDataset,
+    models: Sequence[ResolvedModel],
+) -> list[Unit]:
+    """The study's units, model by model, subset by subset."""
+    config = config.resolved()
+    pool = dataset.examples
+    if config.task == "qa" and config.settings.baseline_compat:
+        pool = [e for e in pool if e.answers]  # the baseline used answerable questions only
+    subsets = select_subsets(
+        len(pool), config.subsets, config.subset_size, config.seed, config.subset_starts
+    )
+    device = resolve_device(config.device)
+    dtype = str(resolve_dtype(config.dtype, device)).removeprefix("torch.")
+    return [
+        Unit(
+            task=config.task,
+            model=m.spec,
+            model_path=m.path,
+            model_revision=m.revision,
+            model_fingerprint=m.fingerprint,
+            subset=k,
+            data=config.data,
+            split=config.split,
+            data_fingerprint=dataset.fingerprint,
+            example_ids=tuple(pool[i].id for i in idx),
+            settings=dataclasses.asdict(config.settings),
+            device=str(device),
+            dtype=dtype,
+            allow_untrained_head=config.allow_untrained_head,
+        )
+        for m in models
+        for k, idx in enumerate(subsets)
+    ]
+
+
+# ------------------------------------------------------------------------------ running
+
+
+def run_unit(
+    unit: Unit,
+    dataset: QADataset | TextDataset | None = None,
+    model: LoadedModel | None = None,
+    progress: bool = True,
+) -> UnitResult:
+    """Compute one unit. ``dataset`` and ``model`` are reused when given, else loaded."""
+    started = time.perf_counter()
+    if dataset is None:
+        dataset = load_dataset(unit.task, unit.data, unit.split)
+    if dataset.fingerprint != unit.data_fingerprint:
+        raise CtxvecError(
+            f"data '{unit.data}' changed since the study was planned (fingerprint "
+            f"{dataset.fingerprint} != {unit.data_fingerprint}); rerun the study"
+        )
+    if model is None:
+        resolved = ResolvedModel(unit.model, unit.model_path, unit.model_revision,
+                                 unit.model_fingerprint)
+        model = load_model(resolved, unit.task, unit.device, unit.dtype, unit.allow_untrained_head)
+    by_id = {e.id: e for e in dataset.examples}
+    examples = [by_id[i] for i in unit.example_ids]
+    if unit.task == "qa":
+        settings = QASettings(**unit.settings)
+        pred = predict_qa(model, examples, settings, progress=progress)
+        summary = _qa_summary(pred.rows, settings.na_threshold)
+    else:
+        settings = ClsSettings(**unit.settings)
+        labels = match_labels(model.model.config.id2label, dataset)
+        pred = predict_cls(model, examples, labels, settings, progress=progress)
+        summary = _cls_summary(pred.rows, labels.positive)
+    summary.update(n_skipped=len(pred.skipped), skipped_ids=pred.skipped)
+    rows = pred.rows
+    rows.insert(0, "subset", unit.subset)
+    rows.insert(0, "model", unit.model.label)
+    return UnitResult(unit, rows, summary, time.perf_counter() - started)
+
+
+def _qa_summary(rows: pd.DataFrame, na_threshold: float) -> dict[str, Any]:
+    gold = dict(zip(rows["id"], rows["gold_answers"], strict=True))
+    preds = dict(zip(rows["id"], rows["prediction"], strict=True))
+    na = dict(zip(rows["id"], rows["na_prob"], strict=True))
+    scores = squad_v2_scores(gold, preds, na, na_threshold=na_threshold)
+    return {
+        "n": len(rows),
+        **scores,
+        "variance": float(rows["variance"].mean()),
+        "cse": float(rows["cse"].mean()),
+    }
+
+
+def _cls_summary(rows: pd.DataFrame, positive: int | None) -> dict[str, Any]:
+    scores = classification_scores(rows["label"].tolist(), rows["prediction"].tolist(), positive)
+    return {
+        "n": len(rows),
+        "n_truncated": int(rows["truncated"].sum()),
+        # x100, on the same scale as the SQuAD scores
+        **{k: 100.0 * v for k, v in scores.items()},
+        "variance": float(rows["variance"].mean()),
+        "cse": float(rows["cse"].mean()),
+    }
+
+
+def _cache_paths(cache_dir: Path, unit: Unit) -> tuple[Path, Path]:
+    stem = f"{_safe(unit.model.label)}__subset{unit.subset}__{unit.key}"
+    return cache_dir / f"{stem}.parquet", cache_dir / f"{stem}.json"
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]
+
+
+def load_cached(cache_dir: Path, unit: Unit) -> UnitResult | None:
+    rows_path, meta_path = _cache_paths(cache_dir, unit)
+    if not (meta_path.is_file() and rows_path.is_file()):
+        return None
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    rows = pd.read_parquet(rows_path)
+    rows["model"] = unit.model.label  # the label may differ from the one cached
+    return UnitResult(unit, rows, meta["summary"], meta["seconds"], from_cache=True)
+
+
+def store(cache_dir: Path, result: UnitResult) -> None:
+    rows_path, meta_path = _cache_paths(cache_dir, result.unit)
+    files.write_parquet(rows_path, result.rows)
+    # The JSON is written last: its presence marks the unit as complete.
+    files.write_json(
+        meta_path,
+        {"unit": dataclasses.asdict(result.unit), "summary": result.summary,
+         "seconds": result.seconds},
+    )
+
+
+def run_study(
+    config: StudyConfig,
+    out_dir: str | Path,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    log=print,
+) -> StudyResult:
+    """Run (or resume) a study and write its output folder.
+
+    Args:
+        config: what to run.
+        out_dir: the output folder (created).
+        cache_dir: where unit results are stored (default ``out_dir / "units"``).
+        progress: show progress bars.
+        log: where one-line progress messages go (``print`` by default; a no-op to silence).
+    """
+    started = time.perf_counter()
+    config = config.resolved()
+    out_dir = Path(out_dir)
+    cache = Path(cache_dir) if cache_dir else out_dir / "units"
+    dataset = load_dataset(config.task, config.data, config.split)
+    resolved = [resolve_model(m) for m in config.models]
+    units = plan_units(config, dataset, resolved)
+    log(f"ctxvec: {len(resolved)} model(s) x {config.subsets} subset(s) of {config.subset_size} "
+        f"from {dataset.source} ({len(dataset)} examples)")
+    results: list[UnitResult] = []
+    for m in resolved:
+        loaded: LoadedModel | None = None
+        for unit in (u for u in units if u.model == m.spec):
+            cached = load_cached(cache, unit)
+            if cached is not None:
+                results.append(cached)
+                continue
+            if loaded is None:
+                loaded = load_model(m, config.task, config.device, config.dtype,
+                                    config.allow_untrained_head)
+            result = run_unit(unit, dataset, loaded, progress=progress)
+            store(cache, result)
+            results.append(result)
+            log(f"  {m.spec.label} subset {unit.subset}: {_score_line(result.summary)} "
+                f"({result.seconds:.1f}s)")
+        if loaded is not None:
+            del loaded
+    study = _write_outputs(config, out_dir, dataset, resolved, results, started)
+    log(f"ctxvec: results in {out_dir}")
+    return study
+
+
+def _score_line(summary: dict[str, Any]) -> str:
+    parts = [f"n={summary['n']}", f"f1={summary['f1']:.4g}"]
+    parts += [f"{k}={summary[k]:.4g}" for k in METRICS]
+    return " ".join(parts)
+
+
+# ------------------------------------------------------------------------------ outputs
+
+QA_SUBSET_COLUMNS = ["model", "subset", "n", "n_skipped", "f1", "exact", "HasAns_f1",
+                     "NoAns_f1", "best_f1", "best_f1_thresh", "best_exact", "variance", "cse"]
+CLS_SUBSET_COLUMNS = ["model", "subset", "n", "n_skipped", "n_truncated", "f1", "accuracy",
+                      "macro_f1", "variance", "cse"]
+
+
+def _write_outputs(
+    config: StudyConfig,
+    out_dir: Path,
+    dataset: QADataset | TextDataset,
+    resolved: Sequence[ResolvedModel],
+    results: Sequence[UnitResult],
+    started: float,
+) -> StudyResult:
+    examples = pd.concat([r.rows for r in results], ignore_index=True)
+    columns = QA_SUBSET_COLUMNS if config.task == "qa" else CLS_SUBSET_COLUMNS
+    subsets = pd.DataFrame(
+        [{"model": r.unit.model.label, "subset": r.unit.subset, **r.summary} for r in results]
+    ).reindex(columns=columns)
+    correlations = {
+        "score": "f1",
+        "n_models": len(resolved),
+        "n_points": len(subsets),
+        "metrics": correlation_table(subsets, "f1", METRICS),
+    }
+    files.write_parquet(out_dir / "examples.parquet", examples)
+    files.write_csv(out_dir / "subsets.csv", subsets)
+    files.write_json(out_dir / "correlations.json", correlations)
+    figures = plot_score_vs_metrics(subsets, "f1", METRICS, out_dir, title=_title(config))
+    manifest = _manifest(config, dataset, resolved, results, figures, started)
+    files.write_json(out_dir / "manifest.json", manifest)
+    return StudyResult(out_dir, examples, subsets, correlations, manifest, list(results))
+
+
+def _title(config: StudyConfig) -> str:
+    return "SQuAD-style QA" if config.task == "qa" else "Sequence classification"
+
+
+def _manifest(
+    config: StudyConfig,
+    dataset: QADataset | TextDataset,
+    resolved: Sequence[ResolvedModel],
+    results: Sequence[UnitResult],
+    figures: Sequence[Path],
+    started: float,
+) -> dict[str, Any]:
+    import torch
+
+    device = resolve_device(config.device)
+    return {
+        "ctxvec_format": UNIT_FORMAT,
+        "config": dataclasses.asdict(config),
+        "models": [
+            {"name": m.spec.label, "id": m.spec.id, "path": m.path, "revision": m.revision,
+             "fingerprint": m.fingerprint}
+            for m in resolved
+        ],
+        "dataset": {"source": dataset.source, "split": config.split,
+                    "fingerprint": dataset.fingerprint, "n_examples": len(dataset)},
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
+        else platform.processor() or platform.machine(),
+        "dtype": str(resolve_dtype(config.dtype, device)).removeprefix("torch."),
+        "torch_threads": torch.get_num_threads(),
+        "versions": _versions(),
+        "units": [
+            {"model": r.unit.model.label, "subset": r.unit.subset, "key": r.unit.key,
+             "seconds": round(r.seconds, 3), "from_cache": r.from_cache,
+             "n_skipped": r.summary.get("n_skipped", 0), "skipped_ids": r.summary.get(
+                 "skipped_ids", [])}
+            for r in results
+        ],
+        "figures": [p.name for p in figures],
+        "seconds_total": round(time.perf_counter() - started, 3),
+    }
+
+
+def _versions() -> dict[str, str]:
+    names = ["ctxvec", "torch", "transformers", "tokenizers", "numpy", "scipy", "scikit-learn",
+             "pandas", "pyarrow", "matplotlib"]
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out

@@ -1,0 +1,185 @@
+"""ctxvec.stats against textbook formulas computed independently in numpy float64."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm, rankdata, t
+
+from ctxvec.stats import correlate, correlation_table
+
+KEYS = {
+    "n",
+    "pearson_r",
+    "pearson_p",
+    "pearson_ci_low",
+    "pearson_ci_high",
+    "spearman_rho",
+    "spearman_p",
+}
+
+
+def textbook_pearson(x, y):
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    dx, dy = x - x.mean(), y - y.mean()
+    return float((dx * dy).sum() / math.sqrt((dx**2).sum() * (dy**2).sum()))
+
+
+def t_test_p(r, n):
+    """Two-sided p of H0: rho = 0, via t = r sqrt((n - 2) / (1 - r^2)) with n - 2 dof."""
+    stat = r * math.sqrt((n - 2) / (1 - r**2))
+    return float(2 * t.sf(abs(stat), n - 2))
+
+
+def fisher_ci(r, n, confidence):
+    z = math.atanh(r)
+    half = norm.ppf(0.5 + confidence / 2) / math.sqrt(n - 3)
+    return math.tanh(z - half), math.tanh(z + half)
+
+
+def strict_correlate(x, y, **kwargs):
+    """correlate() with every warning turned into an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return correlate(x, y, **kwargs)
+
+
+@pytest.mark.parametrize("confidence", [0.95, 0.9])
+def test_matches_textbook_formulas(confidence):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=12)
+    y = 0.6 * x + rng.normal(size=12)
+    y[3] = y[5]  # a tie, so ranks are averaged
+    out = strict_correlate(x, y, confidence=confidence)
+    assert set(out) == KEYS
+    assert out["n"] == 12 and isinstance(out["n"], int)
+    assert all(isinstance(v, float) for k, v in out.items() if k != "n")
+
+    r = textbook_pearson(x, y)
+    assert out["pearson_r"] == pytest.approx(r, rel=1e-12)
+    assert out["pearson_p"] == pytest.approx(t_test_p(r, 12), rel=1e-9)
+    low, high = fisher_ci(r, 12, confidence)
+    assert out["pearson_ci_low"] == pytest.approx(low, rel=1e-12)
+    assert out["pearson_ci_high"] == pytest.approx(high, rel=1e-12)
+
+    rho = textbook_pearson(rankdata(x), rankdata(y))
+    assert out["spearman_rho"] == pytest.approx(rho, rel=1e-12)
+    assert out["spearman_p"] == pytest.approx(t_test_p(rho, 12), rel=1e-9)
+
+
+def test_hand_computed_small_case():
+    # x = 1..4, y = 1, 3, 2, 4 (both are their own ranks, so rho = r):
+    # dx = (-1.5, -0.5, 0.5, 1.5), dy = (-1.5, 0.5, -0.5, 1.5),
+    # sum dx*dy = 2.25 - 0.25 - 0.25 + 2.25 = 4, sum dx^2 = sum dy^2 = 5 -> r = 4/5.
+    out = strict_correlate([1, 2, 3, 4], [1, 3, 2, 4])
+    assert out["pearson_r"] == pytest.approx(0.8)
+    assert out["spearman_rho"] == pytest.approx(0.8)
+    # t = 0.8 * sqrt(2 / 0.36) = 1.8856; two-sided with 2 dof -> p = 0.2
+    assert out["pearson_p"] == pytest.approx(0.2)
+
+
+def test_perfect_linear():
+    out = strict_correlate([1.0, 2.0, 3.0, 4.0, 5.0], [3.0, 5.0, 7.0, 9.0, 11.0])
+    assert out["pearson_r"] == pytest.approx(1.0)
+    assert out["spearman_rho"] == pytest.approx(1.0)
+    assert out["pearson_p"] == pytest.approx(0.0, abs=1e-12)
+    assert out["pearson_ci_low"] == pytest.approx(1.0)
+    assert out["pearson_ci_high"] == pytest.approx(1.0)
+    assert strict_correlate([1, 2, 3, 4], [4, 3, 2, 1])["pearson_r"] == pytest.approx(-1.0)
+
+
+def all_nan_but_n(out, n):
+    return out["n"] == n and all(math.isnan(v) for k, v in out.items() if k != "n")
+
+
+@pytest.mark.parametrize(
+    ("x", "y"),
+    [
+        ([], []),
+        ([1.0], [2.0]),
+        ([1.0, 2.0], [2.0, 1.0]),  # n < 3: r = +-1 says nothing
+        ([1.0, 2.0, 3.0, 4.0], [5.0, 5.0, 5.0, 5.0]),  # constant
+        ([2.0, 2.0, 2.0, 2.0], [1.0, 2.0, 3.0, 4.0]),
+        ([1.0, 2.0, np.nan, 4.0, 5.0], [1.0, 3.0, 2.0, 5.0, 4.0]),  # NaN: strict, not pairwise
+        ([1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 3.0, 2.0, np.inf, 4.0]),
+    ],
+)
+def test_undefined_cases_are_nan_without_warnings(x, y):
+    assert all_nan_but_n(strict_correlate(x, y), len(x))
+
+
+def test_n3_has_r_but_no_interval():
+    out = strict_correlate([1.0, 2.0, 3.0], [1.0, 3.0, 2.0])
+    assert out["pearson_r"] == pytest.approx(0.5)
+    assert out["spearman_rho"] == pytest.approx(0.5)
+    assert not math.isnan(out["pearson_p"])
+    assert math.isnan(out["pearson_ci_low"]) and math.isnan(out["pearson_ci_high"])
+
+
+def test_near_constant_input_does_not_warn():
+    out = strict_correlate([1.0, 1.0 + 1e-15, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0])
+    assert set(out) == KEYS
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="equal length"):
+        correlate([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="confidence"):
+        correlate([1, 2, 3, 4], [1, 2, 3, 5], confidence=95)
+
+
+def strict_table(points, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return correlation_table(points, "score", ["metric"], **kwargs)
+
+
+def test_correlation_table_levels():
+    # Dyadic values, so the group means below are exact in float64 (ties and ranks stay exact).
+    points = pd.DataFrame(
+        {
+            "model": ["m2", "m1", "m3", "m1", "m2", "m3", "m4", "m4"],
+            "score": [0.5, 0.25, 1.0, 0.75, 0.75, 0.5, 0.0, 0.5],
+            "metric": [2.0, 1.0, 5.0, 3.0, 4.0, 3.0, 0.0, 5.0],
+        }
+    )
+    table = strict_table(points)
+    assert set(table) == {"metric"}
+    # Per-model means in sorted model order m1..m4:
+    # score (0.25+0.75)/2=0.5, (0.5+0.75)/2=0.625, (1+0.5)/2=0.75, (0+0.5)/2=0.25
+    # metric (1+3)/2=2, (2+4)/2=3, (5+3)/2=4, (0+5)/2=2.5
+    score_means, metric_means = [0.5, 0.625, 0.75, 0.25], [2.0, 3.0, 4.0, 2.5]
+    model = table["metric"]["model_level"]
+    assert model == pytest.approx(correlate(score_means, metric_means))
+    assert model["pearson_r"] == pytest.approx(textbook_pearson(score_means, metric_means))
+    # ranks: score (2, 3, 4, 1), metric (1, 3, 4, 2)
+    assert model["spearman_rho"] == pytest.approx(textbook_pearson([2, 3, 4, 1], [1, 3, 4, 2]))
+    assert table["metric"]["model_level"]["n"] == 4
+    assert table["metric"]["subset_level"] == pytest.approx(
+        correlate(points["score"], points["metric"])
+    )
+    assert table["metric"]["subset_level"]["n"] == 8
+
+
+def test_correlation_table_nan_makes_group_mean_nan():
+    points = pd.DataFrame(
+        {
+            "g": ["a", "a", "b", "b", "c", "c", "d", "d"],
+            "score": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+            "metric": [1.0, np.nan, 2.0, 2.0, 4.0, 3.0, 5.0, 6.0],
+        }
+    )
+    table = strict_table(points, group="g")
+    assert all_nan_but_n(table["metric"]["model_level"], 4)
+    assert all_nan_but_n(table["metric"]["subset_level"], 8)
+
+
+def test_correlation_table_missing_column():
+    points = pd.DataFrame({"model": ["a"], "score": [1.0]})
+    with pytest.raises(ValueError, match="metric"):
+        correlation_table(points, "score", ["metric"])
