@@ -1,0 +1,48 @@
+"""Label matching between a model's id2label and a dataset's labels."""
+
+from __future__ import annotations
+
+import pytest
+
+from ctxvec.classify import match_labels
+from ctxvec.data import TextDataset, TextExample
+from ctxvec.errors import CtxvecError
+
+
+def dataset(labels: list, names: list[str] | None = None) -> TextDataset:
+    examples = [TextExample(str(i), "text", lab) for i, lab in enumerate(labels)]
+    return TextDataset(examples, source="test", label_names=names)
+
+
+def test_named_model_labels_match_dataset_names_in_any_order() -> None:
+    # The model lists positive first: a positional match would swap every label.
+    labels = match_labels({0: "POSITIVE", 1: "NEGATIVE"}, dataset([0, 1, 1], ["neg", "pos"]))
+    assert labels.to_model == {0: 1, 1: 0}
+    assert labels.positive == 0
+
+
+def test_string_labels_in_data() -> None:
+    labels = match_labels({0: "negative", 1: "positive"}, dataset(["pos", "neg"]))
+    assert labels.to_model == {"neg": 0, "pos": 1}
+    with pytest.raises(CtxvecError, match="'neutral' is not one of the model's labels"):
+        match_labels({0: "negative", 1: "positive"}, dataset(["pos", "neutral"]))
+
+
+def test_generic_model_labels_match_integer_ids() -> None:
+    labels = match_labels({0: "LABEL_0", 1: "LABEL_1"}, dataset([0, 1], ["neg", "pos"]))
+    assert labels.to_model == {0: 0, 1: 1}
+    assert labels.positive == 1
+    with pytest.raises(CtxvecError, match="outside the model's labels"):
+        match_labels({0: "LABEL_0", 1: "LABEL_1"}, dataset([0, 2]))
+    with pytest.raises(CtxvecError, match="labels are unnamed"):
+        match_labels({0: "LABEL_0", 1: "LABEL_1"}, dataset(["pos"]))
+
+
+def test_mismatched_names_are_an_error() -> None:
+    with pytest.raises(CtxvecError, match="'neg' is not one of the model's labels"):
+        match_labels({0: "sports", 1: "politics"}, dataset([0, 1], ["neg", "pos"]))
+
+
+def test_multiclass_has_no_positive_class() -> None:
+    labels = match_labels({0: "a", 1: "b", 2: "c"}, dataset([0, 1, 2]))
+    assert labels.positive is None
