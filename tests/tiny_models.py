@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import string
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -67,6 +69,7 @@ _AUTO_CLASSES = {
 }
 
 _VOCAB_SIZE = 600
+_PRINTABLE = string.ascii_letters + string.digits + string.punctuation
 
 _CORPUS: tuple[str, ...] = (
     "The quick brown fox jumps over the lazy dog.",
@@ -154,41 +157,53 @@ def _trained_model_json(family: str) -> str:
     # The class rebuilds its normalizer and pre-tokenizer on every load, so train with the ones
     # a default instance has: then the saved vocabulary tokenizes exactly as it was trained.
     pipeline = spec.cls().backend_tokenizer
-    unk = next(t for t in spec.special_tokens if "unk" in t.lower())
-    printable = string.ascii_letters + string.digits + string.punctuation
+    special_tokens = list(spec.special_tokens)
     if spec.algorithm == "bpe":
-        model: models.Model = models.BPE()
-        trainer: trainers.Trainer = trainers.BpeTrainer(
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        alphabet = pre_tokenizers.ByteLevel.alphabet()
+    else:
+        # Every printable character (and the metaspace) so that unseen words rarely become unknown.
+        alphabet = sorted(set(pipeline.normalizer.normalize_str(_PRINTABLE)) | {"▁"})
+    if spec.algorithm == "wordpiece":
+        unk = next(token for token in special_tokens if "UNK" in token)
+        # The trainer numbers "##x" pieces in hash-map order, which breaks ties between merges
+        # differently on every run; listing them up front pins their ids.
+        special_tokens += [f"##{char}" for char in alphabet if char != "▁"]
+        tokenizer = Tokenizer(models.WordPiece(unk_token=unk))
+        trainer: trainers.Trainer = trainers.WordPieceTrainer(
             vocab_size=_VOCAB_SIZE,
-            special_tokens=list(spec.special_tokens),
+            special_tokens=special_tokens,
+            initial_alphabet=alphabet,
             show_progress=False,
         )
     else:
-        # Seed every printable character so that unseen English words rarely become unknown.
-        alphabet = sorted(set(pipeline.normalizer.normalize_str(printable)))
-        if spec.algorithm == "wordpiece":
-            model = models.WordPiece(unk_token=unk)
-            trainer = trainers.WordPieceTrainer(
-                initial_alphabet=alphabet,
-                vocab_size=_VOCAB_SIZE,
-                special_tokens=list(spec.special_tokens),
-                show_progress=False,
-            )
-        else:
-            model = models.Unigram()
-            trainer = trainers.UnigramTrainer(
-                initial_alphabet=alphabet,
-                unk_token=unk,
-                vocab_size=_VOCAB_SIZE,
-                special_tokens=list(spec.special_tokens),
-                show_progress=False,
-            )
-    tokenizer = Tokenizer(model)
+        tokenizer = Tokenizer(models.BPE())
+        trainer = trainers.BpeTrainer(
+            vocab_size=_VOCAB_SIZE,
+            special_tokens=special_tokens,
+            initial_alphabet=alphabet,
+            show_progress=False,
+        )
     tokenizer.normalizer = pipeline.normalizer
     tokenizer.pre_tokenizer = pipeline.pre_tokenizer
     tokenizer.train_from_iterator(_CORPUS, trainer=trainer)
+    if spec.algorithm == "unigram":
+        return json.dumps({"vocab": _unigram_pieces(tokenizer, spec.special_tokens)})
     return json.dumps(json.loads(tokenizer.to_str())["model"])
+
+
+def _unigram_pieces(bpe: Tokenizer, special_tokens: tuple[str, ...]) -> list[tuple[str, float]]:
+    """SentencePiece-style (piece, log-probability) list from a BPE tokenizer trained on the corpus.
+
+    `tokenizers`' UnigramTrainer is not reproducible (its EM sums over hash maps, so scores and
+    piece order change from run to run); the BPE trainer is, so it picks the pieces and their
+    frequency in the BPE-encoded corpus (add-one smoothed) gives the unigram scores.
+    """
+    counts = Counter(token for encoding in bpe.encode_batch(list(_CORPUS)) for token in encoding.tokens)
+    pieces = [piece for piece in bpe.get_vocab() if piece not in special_tokens]
+    total = sum(counts[piece] + 1 for piece in pieces)
+    scored = [(piece, math.log((counts[piece] + 1) / total)) for piece in pieces]
+    scored.sort(key=lambda item: (-item[1], item[0]))
+    return [(token, 0.0) for token in special_tokens] + scored
 
 
 def build_tokenizer(family: str) -> PreTrainedTokenizerBase:

@@ -120,7 +120,10 @@ class Unit:
     def key(self) -> str:
         blob = dataclasses.asdict(self)
         blob["format"] = UNIT_FORMAT
-        blob["model"].pop("name")  # the label does not change what is computed
+        # Labels and paths do not change what is computed; the fingerprints stand for content.
+        blob["model"] = {"id": self.model.id, "revision": self.model.revision}
+        for where in ("model_path", "data"):
+            blob.pop(where)
         text = json.dumps(blob, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
