@@ -120,8 +120,11 @@ def test_missing_files_and_columns(tmp_path: Path) -> None:
 def test_text_tables(tmp_path: Path, suffix: str) -> None:
     frame = pd.DataFrame({"text": ["good film", "bad, film"], "label": [1, 0]})
     path = tmp_path / f"t{suffix}"
-    {".parquet": frame.to_parquet, ".csv": lambda p: frame.to_csv(p, index=False),
-     ".jsonl": lambda p: frame.to_json(p, orient="records", lines=True)}[suffix](path)
+    {
+        ".parquet": frame.to_parquet,
+        ".csv": lambda p: frame.to_csv(p, index=False),
+        ".jsonl": lambda p: frame.to_json(p, orient="records", lines=True),
+    }[suffix](path)
     ds = load_text_dataset(path)
     assert [(e.id, e.text, e.label) for e in ds.examples] == [
         ("0", "good film", 1),

@@ -89,7 +89,8 @@ def test_padding_content_never_leaks() -> None:
     rng = np.random.default_rng(3)
     e = rng.normal(size=(5, 8)).astype(np.float32)
     a = context_vector_metrics(*padded([e, np.zeros((30, 8), np.float32) + 1], "right", 0.0))
-    b = context_vector_metrics(*padded([e, rng.normal(size=(30, 8)).astype(np.float32)], "right",
-                                       1e6))
+    b = context_vector_metrics(
+        *padded([e, rng.normal(size=(30, 8)).astype(np.float32)], "right", 1e6)
+    )
     assert a["variance"][0].item() == b["variance"][0].item()
     assert a["cse"][0].item() == b["cse"][0].item()

@@ -104,7 +104,7 @@ _CORPUS: tuple[str, ...] = (
     "It was okay... nothing special, yet not bad either.",
     "Q: What year did World War II end? A: It ended in 1945.",
     "Q: Who painted the Mona Lisa? A: Leonardo da Vinci painted it.",
-    "The answer is \"42\", according to The Hitchhiker's Guide to the Galaxy.",
+    'The answer is "42", according to The Hitchhiker\'s Guide to the Galaxy.',
     "Email alice@example.com or call +1 (555) 010-9999 before 5 p.m.",
     "Prices rose by 7% in March; the index went from 104.2 to 111.5.",
     "She asked: 'Is it raining in Seattle today?' He said yes.",
@@ -198,7 +198,9 @@ def _unigram_pieces(bpe: Tokenizer, special_tokens: tuple[str, ...]) -> list[tup
     piece order change from run to run); the BPE trainer is, so it picks the pieces and their
     frequency in the BPE-encoded corpus (add-one smoothed) gives the unigram scores.
     """
-    counts = Counter(token for encoding in bpe.encode_batch(list(_CORPUS)) for token in encoding.tokens)
+    counts = Counter(
+        token for encoding in bpe.encode_batch(list(_CORPUS)) for token in encoding.tokens
+    )
     pieces = [piece for piece in bpe.get_vocab() if piece not in special_tokens]
     total = sum(counts[piece] + 1 for piece in pieces)
     scored = [(piece, math.log((counts[piece] + 1) / total)) for piece in pieces]
@@ -261,14 +263,14 @@ def _config(
         return AlbertConfig(**encoder, embedding_size=hidden_size // 2)
     if family == "electra":
         return ElectraConfig(**encoder, embedding_size=hidden_size // 2)
-    # DeBERTa-v3 settings; log buckets need max_positions > 2 * position_buckets - 1.
+    # DeBERTa-v3's settings.
     return DebertaV2Config(
         **encoder,
         relative_attention=True,
         position_biased_input=False,
         pos_att_type=["p2c", "c2p"],
         max_relative_positions=-1,
-        position_buckets=min(256, max_positions // 2),
+        position_buckets=256,
         norm_rel_ebd="layer_norm",
         share_att_key=True,
         type_vocab_size=0,

@@ -22,8 +22,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-study_app = typer.Typer(help="Run a study: a panel of models x K subsets of one dataset.",
-                        no_args_is_help=True)
+study_app = typer.Typer(
+    help="Run a study: a panel of models x K subsets of one dataset.", no_args_is_help=True
+)
 app.add_typer(study_app, name="study")
 
 Models = Annotated[
@@ -55,8 +56,9 @@ Untrained = Annotated[
     bool, typer.Option(help="Accept a checkpoint whose task head is missing (random head).")
 ]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
-DType = Annotated[str, typer.Option(help="auto (bfloat16 on a capable GPU), float32, bfloat16, "
-                                         "float16.")]
+DType = Annotated[
+    str, typer.Option(help="auto (bfloat16 on a capable GPU), float32, bfloat16, float16.")
+]
 Cache = Annotated[Path | None, typer.Option(help="Unit cache folder [default: OUT/units].")]
 Quiet = Annotated[bool, typer.Option(help="No progress bars.")]
 
@@ -95,12 +97,34 @@ def study_qa(
     from ctxvec.qa import QASettings
 
     settings = QASettings(
-        max_length=max_length, stride=stride, n_best=n_best, max_answer_length=max_answer_length,
-        na_threshold=na_threshold, batch_size=batch_size, layer=layer,
-        exclude_special_tokens=exclude_special_tokens, baseline_compat=baseline_compat,
+        max_length=max_length,
+        stride=stride,
+        n_best=n_best,
+        max_answer_length=max_answer_length,
+        na_threshold=na_threshold,
+        batch_size=batch_size,
+        layer=layer,
+        exclude_special_tokens=exclude_special_tokens,
+        baseline_compat=baseline_compat,
     )
-    _run("qa", data, model, panel, out, subsets, subset_size, subset_starts, seed, split,
-         settings, allow_untrained_head, device, dtype, cache_dir, quiet)
+    _run(
+        "qa",
+        data,
+        model,
+        panel,
+        out,
+        subsets,
+        subset_size,
+        subset_starts,
+        seed,
+        split,
+        settings,
+        allow_untrained_head,
+        device,
+        dtype,
+        cache_dir,
+        quiet,
+    )
 
 
 @study_app.command("cls")
@@ -131,11 +155,30 @@ def study_cls(
     from ctxvec.classify import ClsSettings
 
     settings = ClsSettings(
-        max_length=max_length, batch_size=batch_size, layer=layer,
-        exclude_special_tokens=exclude_special_tokens, baseline_compat=baseline_compat,
+        max_length=max_length,
+        batch_size=batch_size,
+        layer=layer,
+        exclude_special_tokens=exclude_special_tokens,
+        baseline_compat=baseline_compat,
     )
-    _run("cls", data, model, panel, out, subsets, subset_size, subset_starts, seed, split,
-         settings, allow_untrained_head, device, dtype, cache_dir, quiet)
+    _run(
+        "cls",
+        data,
+        model,
+        panel,
+        out,
+        subsets,
+        subset_size,
+        subset_starts,
+        seed,
+        split,
+        settings,
+        allow_untrained_head,
+        device,
+        dtype,
+        cache_dir,
+        quiet,
+    )
 
 
 @app.command("panels")
@@ -148,8 +191,24 @@ def panels() -> None:
         typer.echo(f"{name:12} {task or 'qa/cls':6} {ids}")
 
 
-def _run(task, data, model, panel, out, subsets, subset_size, subset_starts, seed, split,
-         settings, allow_untrained_head, device, dtype, cache_dir, quiet) -> None:
+def _run(
+    task,
+    data,
+    model,
+    panel,
+    out,
+    subsets,
+    subset_size,
+    subset_starts,
+    seed,
+    split,
+    settings,
+    allow_untrained_head,
+    device,
+    dtype,
+    cache_dir,
+    quiet,
+) -> None:
     from ctxvec.panels import assemble_panel
     from ctxvec.study import StudyConfig, run_study
 

@@ -15,6 +15,7 @@ mapping to a model belong to the task modules, not here.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -334,7 +335,7 @@ def select_subsets(
     if len(starts) != n_subsets:
         raise CtxvecError(f"{len(starts)} subset starts given for {n_subsets} subsets")
     spans = sorted((s, s + size) for s in starts)
-    if any(a[1] > b[0] for a, b in zip(spans, spans[1:], strict=False)):
+    if any(a[1] > b[0] for a, b in itertools.pairwise(spans)):
         raise CtxvecError(f"subsets of {size} starting at {starts} overlap; space the starts out")
     if spans[-1][1] > n_examples or spans[0][0] < 0:
         raise CtxvecError(

@@ -40,7 +40,9 @@ def write_text(path: str | Path, text: str) -> None:
 
 def write_json(path: str | Path, obj: object) -> None:
     """Write strict JSON: NaN and infinities become ``null``."""
-    text = json.dumps(_finite(obj), indent=2, ensure_ascii=False, default=_jsonable, allow_nan=False)
+    text = json.dumps(
+        _finite(obj), indent=2, ensure_ascii=False, default=_jsonable, allow_nan=False
+    )
     write_text(path, text + "\n")
 
 

@@ -149,7 +149,9 @@ def resolve_device(device: DeviceName = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise CtxvecError(f"unknown device '{device}'; use auto, cpu, cuda, cuda:N or mps") from None
+        raise CtxvecError(
+            f"unknown device '{device}'; use auto, cpu, cuda, cuda:N or mps"
+        ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise CtxvecError("device 'cuda' was asked for but no CUDA GPU is available; use cpu")
     return dev
@@ -243,7 +245,7 @@ def load_model(
 
 def _max_positions(config: object) -> int | None:
     limit = getattr(config, "max_position_embeddings", None)
-    if limit is None:
+    if limit is None or limit <= 0:  # XLNet reports -1: relative positions, no limit
         return None
     # RoBERTa-style embeddings reserve positions for the padding offset.
     if getattr(config, "model_type", "") in {"roberta", "xlm-roberta", "camembert", "longformer"}:

@@ -7,16 +7,15 @@ Figures are written as PNG and SVG, atomically. Attention figures live elsewhere
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from ctxvec import files  # noqa: E402
+from ctxvec import files
 
 LABELS = {"f1": "F1", "variance": "Variance", "cse": "CSE"}
 
@@ -37,25 +36,36 @@ def plot_score_vs_metrics(
     out_dir = Path(out_dir)
     written = []
     models = list(dict.fromkeys(points["model"]))
-    colours = plt.get_cmap("tab10" if len(models) <= 10 else "tab20")
+    colours = colormaps["tab10" if len(models) <= 10 else "tab20"]
     for metric in metrics:
-        fig, ax = plt.subplots(figsize=(5.5, 4.2), dpi=150)
+        # A bare Figure needs no pyplot backend, so notebooks keep theirs.
+        fig = Figure(figsize=(5.5, 4.2), dpi=150)
+        ax = fig.subplots()
         for i, model in enumerate(models):
             rows = points[points["model"] == model]
             colour = colours(i % colours.N)
             ax.scatter(rows[metric], rows[score], color=colour, label=model, s=28, alpha=0.8)
-            ax.scatter(rows[metric].mean(), rows[score].mean(), color=colour, s=110,
-                       marker="D", edgecolors="black", linewidths=0.8)
+            ax.scatter(
+                rows[metric].mean(),
+                rows[score].mean(),
+                color=colour,
+                s=110,
+                marker="D",
+                edgecolors="black",
+                linewidths=0.8,
+            )
         ax.set_xlabel(LABELS.get(metric, metric))
         ax.set_ylabel(LABELS.get(score, score))
-        ax.set_title(f"{title}: {LABELS.get(score, score)} vs {LABELS.get(metric, metric)}"
-                     if title else None)
+        ax.set_title(
+            f"{title}: {LABELS.get(score, score)} vs {LABELS.get(metric, metric)}"
+            if title
+            else None
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best", title="model (diamond: mean)", title_fontsize=7)
         fig.tight_layout()
         for fmt in formats:
             path = out_dir / f"{score}_vs_{metric}.{fmt}"
-            files.write_with(path, lambda p, fmt=fmt: fig.savefig(p, format=fmt))
+            files.write_with(path, functools.partial(fig.savefig, format=fmt))
             written.append(path)
-        plt.close(fig)
     return written

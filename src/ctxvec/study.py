@@ -212,8 +212,9 @@ def run_unit(
             f"{dataset.fingerprint} != {unit.data_fingerprint}); rerun the study"
         )
     if model is None:
-        resolved = ResolvedModel(unit.model, unit.model_path, unit.model_revision,
-                                 unit.model_fingerprint)
+        resolved = ResolvedModel(
+            unit.model, unit.model_path, unit.model_revision, unit.model_fingerprint
+        )
         model = load_model(resolved, unit.task, unit.device, unit.dtype, unit.allow_untrained_head)
     by_id = {e.id: e for e in dataset.examples}
     examples = [by_id[i] for i in unit.example_ids]
@@ -283,8 +284,11 @@ def store(cache_dir: Path, result: UnitResult) -> None:
     # The JSON is written last: its presence marks the unit as complete.
     files.write_json(
         meta_path,
-        {"unit": dataclasses.asdict(result.unit), "summary": result.summary,
-         "seconds": result.seconds},
+        {
+            "unit": dataclasses.asdict(result.unit),
+            "summary": result.summary,
+            "seconds": result.seconds,
+        },
     )
 
 
@@ -311,8 +315,10 @@ def run_study(
     dataset = load_dataset(config.task, config.data, config.split)
     resolved = [resolve_model(m) for m in config.models]
     units = plan_units(config, dataset, resolved)
-    log(f"ctxvec: {len(resolved)} model(s) x {config.subsets} subset(s) of {config.subset_size} "
-        f"from {dataset.source} ({len(dataset)} examples)")
+    log(
+        f"ctxvec: {len(resolved)} model(s) x {config.subsets} subset(s) of {config.subset_size} "
+        f"from {dataset.source} ({len(dataset)} examples)"
+    )
     results: list[UnitResult] = []
     for m in resolved:
         loaded: LoadedModel | None = None
@@ -322,13 +328,16 @@ def run_study(
                 results.append(cached)
                 continue
             if loaded is None:
-                loaded = load_model(m, config.task, config.device, config.dtype,
-                                    config.allow_untrained_head)
+                loaded = load_model(
+                    m, config.task, config.device, config.dtype, config.allow_untrained_head
+                )
             result = run_unit(unit, dataset, loaded, progress=progress)
             store(cache, result)
             results.append(result)
-            log(f"  {m.spec.label} subset {unit.subset}: {_score_line(result.summary)} "
-                f"({result.seconds:.1f}s)")
+            log(
+                f"  {m.spec.label} subset {unit.subset}: {_score_line(result.summary)} "
+                f"({result.seconds:.1f}s)"
+            )
         if loaded is not None:
             del loaded
     study = _write_outputs(config, out_dir, dataset, resolved, results, started)
@@ -344,10 +353,33 @@ def _score_line(summary: dict[str, Any]) -> str:
 
 # ------------------------------------------------------------------------------ outputs
 
-QA_SUBSET_COLUMNS = ["model", "subset", "n", "n_skipped", "f1", "exact", "HasAns_f1",
-                     "NoAns_f1", "best_f1", "best_f1_thresh", "best_exact", "variance", "cse"]
-CLS_SUBSET_COLUMNS = ["model", "subset", "n", "n_skipped", "n_truncated", "f1", "accuracy",
-                      "macro_f1", "variance", "cse"]
+QA_SUBSET_COLUMNS = [
+    "model",
+    "subset",
+    "n",
+    "n_skipped",
+    "f1",
+    "exact",
+    "HasAns_f1",
+    "NoAns_f1",
+    "best_f1",
+    "best_f1_thresh",
+    "best_exact",
+    "variance",
+    "cse",
+]
+CLS_SUBSET_COLUMNS = [
+    "model",
+    "subset",
+    "n",
+    "n_skipped",
+    "n_truncated",
+    "f1",
+    "accuracy",
+    "macro_f1",
+    "variance",
+    "cse",
+]
 
 
 def _write_outputs(
@@ -397,23 +429,38 @@ def _manifest(
         "ctxvec_format": UNIT_FORMAT,
         "config": dataclasses.asdict(config),
         "models": [
-            {"name": m.spec.label, "id": m.spec.id, "path": m.path, "revision": m.revision,
-             "fingerprint": m.fingerprint}
+            {
+                "name": m.spec.label,
+                "id": m.spec.id,
+                "path": m.path,
+                "revision": m.revision,
+                "fingerprint": m.fingerprint,
+            }
             for m in resolved
         ],
-        "dataset": {"source": dataset.source, "split": config.split,
-                    "fingerprint": dataset.fingerprint, "n_examples": len(dataset)},
+        "dataset": {
+            "source": dataset.source,
+            "split": config.split,
+            "fingerprint": dataset.fingerprint,
+            "n_examples": len(dataset),
+        },
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
         else platform.processor() or platform.machine(),
         "dtype": str(resolve_dtype(config.dtype, device)).removeprefix("torch."),
         "torch_threads": torch.get_num_threads(),
         "versions": _versions(),
         "units": [
-            {"model": r.unit.model.label, "subset": r.unit.subset, "key": r.unit.key,
-             "seconds": round(r.seconds, 3), "from_cache": r.from_cache,
-             "n_skipped": r.summary.get("n_skipped", 0), "skipped_ids": r.summary.get(
-                 "skipped_ids", [])}
+            {
+                "model": r.unit.model.label,
+                "subset": r.unit.subset,
+                "key": r.unit.key,
+                "seconds": round(r.seconds, 3),
+                "from_cache": r.from_cache,
+                "n_skipped": r.summary.get("n_skipped", 0),
+                "skipped_ids": r.summary.get("skipped_ids", []),
+            }
             for r in results
         ],
         "figures": [p.name for p in figures],
@@ -422,8 +469,18 @@ def _manifest(
 
 
 def _versions() -> dict[str, str]:
-    names = ["ctxvec", "torch", "transformers", "tokenizers", "numpy", "scipy", "scikit-learn",
-             "pandas", "pyarrow", "matplotlib"]
+    names = [
+        "ctxvec",
+        "torch",
+        "transformers",
+        "tokenizers",
+        "numpy",
+        "scipy",
+        "scikit-learn",
+        "pandas",
+        "pyarrow",
+        "matplotlib",
+    ]
     out = {"python": platform.python_version()}
     for name in names:
         try:
