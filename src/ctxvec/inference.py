@@ -124,6 +124,9 @@ def run_forward(
         for idx in tqdm(batches, desc=desc, unit="batch", disable=not progress, leave=False):
             batch = [features[i] for i in idx]
             inputs, special = collate(batch, lm.input_names, pad_values, lm.padding_side)
+            if lm.padding_side == "left" and lm.positions_from_mask:
+                # Real tokens keep the positions they would have unpadded: 0, 1, 2, ...
+                inputs["position_ids"] = (inputs["attention_mask"].cumsum(1) - 1).clamp(min=0)
             inputs = {k: v.to(lm.device) for k, v in inputs.items()}
             out = lm.model(**inputs, output_hidden_states=True, return_dict=True)
             mask = inputs["attention_mask"].bool()

@@ -81,6 +81,8 @@ class LoadedModel:
     padding_side: Literal["left", "right"]
     # Longest input the model takes, or None for models without absolute positions.
     max_positions: int | None
+    # Left padding shifts default absolute position ids; such models get them from the mask.
+    positions_from_mask: bool = False
     loading_notes: tuple[str, ...] = ()
 
 
@@ -230,6 +232,11 @@ def load_model(
     # Sequence summaries read from the last position (XLNet's "last") need left padding; every
     # other model gets right padding so absolute position ids of real tokens never shift.
     padding_side = "left" if getattr(model.config, "summary_type", None) == "last" else "right"
+    # RoBERTa-like embeddings (a ``padding_idx``) already derive positions from the input ids.
+    embeddings = getattr(model.base_model, "embeddings", None)
+    positions_from_mask = "position_ids" in forward_params and not hasattr(
+        embeddings, "padding_idx"
+    )
     return LoadedModel(
         resolved=resolved,
         model=model,
@@ -239,6 +246,7 @@ def load_model(
         input_names=input_names,
         padding_side=padding_side,
         max_positions=_max_positions(model.config),
+        positions_from_mask=positions_from_mask,
         loading_notes=tuple(notes),
     )
 

@@ -1,0 +1,163 @@
+"""Every family end to end: batched, padded metrics equal the per-example formula unpadded.
+
+For each family's tiny checkpoint, the oracle runs the model on one example at a time (no
+padding) and applies the baseline's numpy formulas to the last layer; ctxvec's batched pass must
+agree to 1e-5 for any batch size, either padding side and any order of the examples. QA
+predictions and ``na_prob`` must not depend on batching either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from test_metrics import baseline_cse, baseline_variance
+from tiny_models import FAMILIES
+
+from ctxvec.classify import ClsSettings, match_labels, predict_cls
+from ctxvec.data import QAExample, TextDataset, TextExample
+from ctxvec.inference import run_forward
+from ctxvec.loading import ModelSpec, load_model, resolve_model
+from ctxvec.qa import QASettings, encode_qa, predict_qa
+
+TEXTS = [
+    "Great.",
+    "I loved this movie! The acting was superb and the story kept me hooked.",
+    "What a waste of time. The plot was dull, the dialogue was worse, 2/10.",
+    "It was okay... nothing special, yet not bad either.",
+    "The soundtrack is great, but the pacing drags in the second half, and the ending felt "
+    "rushed; still, fans of the original series won't be disappointed by this sequel at all.",
+    "Terrible!",
+    "Honestly, it's one of the best documentaries I've seen this year.",
+]
+
+CONTEXT = (
+    "Marie Curie won the Nobel Prize in Physics in 1903, and in Chemistry in 1911. "
+    "She and Pierre Curie discovered polonium in 1898."
+)
+QUESTIONS = [
+    ("q1", "Who discovered polonium?", ("Marie Curie",)),
+    ("q2", "When did she win the prize in Chemistry?", ("1911",)),
+    ("q3", "What is the capital of France?", ()),
+    ("q4", "Which prize?", ("Nobel Prize",)),
+    ("q5", "In which year was polonium discovered by the Curies?", ("1898",)),
+]
+QA_EXAMPLES = [QAExample(i, q, CONTEXT, a, ()) for i, q, a in QUESTIONS]
+
+
+def unpadded_metrics(lm, features) -> tuple[np.ndarray, np.ndarray]:
+    """The oracle: one example per forward, no padding, numpy formulas in float64."""
+    variances, cses = [], []
+    with torch.no_grad():
+        for f in features:
+            inputs = {n: torch.tensor([f[n]]) for n in lm.input_names if n != "attention_mask"}
+            out = lm.model(**inputs, output_hidden_states=True)
+            h = out.hidden_states[-1][0].numpy()
+            variances.append(baseline_variance(h))
+            cses.append(baseline_cse(h))
+    return np.array(variances), np.array(cses)
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def family(request) -> str:
+    return request.param
+
+
+def load(tiny_model, family: str, task: str):
+    return load_model(resolve_model(ModelSpec(str(tiny_model(family, task)))), task, "cpu")
+
+
+def text_features(lm) -> list[dict]:
+    enc = lm.tokenizer(TEXTS, return_special_tokens_mask=True)
+    names = [n for n in lm.input_names if n != "attention_mask"] + ["special_tokens_mask"]
+    return [{n: enc[n][i] for n in names} for i in range(len(TEXTS))]
+
+
+def test_batched_metrics_equal_unpadded_formula(tiny_model, family: str) -> None:
+    lm = load(tiny_model, family, "cls")
+    features = text_features(lm)
+    lengths = {len(f["input_ids"]) for f in features}
+    assert len(lengths) > 3  # the batches really are padded
+    want_var, want_cse = unpadded_metrics(lm, features)
+    order = np.random.default_rng(0).permutation(len(features))
+    for side in ("left", "right"):
+        sided = dataclasses.replace(lm, padding_side=side)
+        for batch_size in (1, 3, len(features)):
+            for perm in (np.arange(len(features)), order):
+                got = run_forward(
+                    sided, [features[i] for i in perm], "cls", batch_size, progress=False
+                )
+                np.testing.assert_allclose(got.variance, want_var[perm], rtol=0, atol=1e-5)
+                np.testing.assert_allclose(got.cse, want_cse[perm], rtol=0, atol=1e-5)
+                assert list(got.n_tokens) == [len(features[i]["input_ids"]) for i in perm]
+
+
+def test_exclude_special_tokens_drops_exactly_the_special_positions(tiny_model, family) -> None:
+    lm = load(tiny_model, family, "cls")
+    features = text_features(lm)[1:3]
+    got = run_forward(lm, features, "cls", 2, exclude_special_tokens=True, progress=False)
+    with torch.no_grad():
+        for i, f in enumerate(features):
+            inputs = {n: torch.tensor([f[n]]) for n in lm.input_names if n != "attention_mask"}
+            h = lm.model(**inputs, output_hidden_states=True).hidden_states[-1][0].numpy()
+            keep = ~np.array(f["special_tokens_mask"], bool)
+            assert got.n_tokens[i] == keep.sum() < len(keep)
+            assert got.variance[i] == pytest.approx(baseline_variance(h[keep]), abs=1e-5)
+            assert got.cse[i] == pytest.approx(baseline_cse(h[keep]), abs=1e-5)
+
+
+def test_qa_rows_do_not_depend_on_batching_or_padding(tiny_model, family: str) -> None:
+    lm = load(tiny_model, family, "qa")
+    settings = QASettings(max_length=512)
+    features, owners, _ = encode_qa(lm, QA_EXAMPLES, settings)
+    assert owners == list(range(len(QA_EXAMPLES)))  # one window each
+    want_var, want_cse = unpadded_metrics(lm, features)
+    reference = None
+    for side in ("left", "right"):
+        sided = dataclasses.replace(lm, padding_side=side)
+        for batch_size in (1, 4):
+            rows = predict_qa(
+                sided, QA_EXAMPLES, dataclasses.replace(settings, batch_size=batch_size), False
+            ).rows
+            np.testing.assert_allclose(rows["variance"], want_var, rtol=0, atol=1e-5)
+            np.testing.assert_allclose(rows["cse"], want_cse, rtol=0, atol=1e-5)
+            if reference is None:
+                reference = rows
+            assert list(rows["prediction"]) == list(reference["prediction"])
+            np.testing.assert_allclose(rows["na_prob"], reference["na_prob"], atol=1e-4)
+    # Answers are cut from the context itself, whatever the tokenizer does to the text.
+    for text in reference["prediction"]:
+        assert text == "" or text in CONTEXT
+
+
+def test_long_contexts_are_split_into_windows_not_dropped(tiny_model, family: str) -> None:
+    lm = load(tiny_model, family, "qa")
+    long = QAExample("long", "Who discovered polonium?", " ".join([CONTEXT] * 12), ("Curie",))
+    settings = QASettings(max_length=128, stride=32)
+    rows = predict_qa(lm, [long, *QA_EXAMPLES[:2]], settings, progress=False).rows
+    assert list(rows["id"]) == ["long", "q1", "q2"]
+    assert rows.loc[0, "n_windows"] > 1
+    assert (rows["n_windows"][1:] == 1).all()
+    # Baseline compatibility skips the over-long example instead, and says so.
+    compat = predict_qa(
+        lm, [long, *QA_EXAMPLES[:2]], dataclasses.replace(settings, baseline_compat=True), False
+    )
+    assert compat.skipped == ["long"]
+    assert list(compat.rows["id"]) == ["q1", "q2"]
+
+
+def test_classification_labels_and_probabilities(tiny_model, family: str) -> None:
+    lm = load(tiny_model, family, "cls")
+    examples = [TextExample(str(i), t, i % 2) for i, t in enumerate(TEXTS)]
+    labels = match_labels(lm.model.config.id2label, TextDataset(examples, "t", ["neg", "pos"]))
+    rows = predict_cls(lm, examples, labels, ClsSettings(batch_size=3), progress=False).rows
+    with torch.no_grad():
+        for i, text in enumerate(TEXTS):
+            enc = lm.tokenizer(text, return_tensors="pt")
+            inputs = {n: enc[n] for n in lm.input_names if n in enc}
+            probs = torch.softmax(lm.model(**inputs).logits[0].double(), -1)
+            assert rows.loc[i, "prediction"] == int(probs.argmax())
+            assert rows.loc[i, "probability"] == pytest.approx(float(probs.max()), abs=1e-5)
+    assert (rows["correct"] == (rows["label"] == rows["prediction"])).all()
