@@ -13,7 +13,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from tiny_models import make_tiny_model  # noqa: E402
+from tiny_models import make_tiny_model
+from transformers.utils import logging as transformers_logging
+
+transformers_logging.disable_progress_bar()  # save_pretrained's bars would pollute stderr checks
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
