@@ -46,3 +46,12 @@ def test_mismatched_names_are_an_error() -> None:
 def test_multiclass_has_no_positive_class() -> None:
     labels = match_labels({0: "a", 1: "b", 2: "c"}, dataset([0, 1, 2]))
     assert labels.positive is None
+
+
+def test_label_names_option_names_integer_labels() -> None:
+    # A local file with integer labels and no names: matched by id, unless the user names them.
+    model = {0: "POSITIVE", 1: "NEGATIVE"}
+    assert match_labels(model, dataset([0, 1])).to_model == {0: 0, 1: 1}
+    assert match_labels(model, dataset([0, 1]), ["neg", "pos"]).to_model == {0: 1, 1: 0}
+    with pytest.raises(CtxvecError, match="has no name"):
+        match_labels(model, dataset([0, 2]), ["neg", "pos"])

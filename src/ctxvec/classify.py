@@ -2,9 +2,10 @@
 
 The model's label order is read from its config (``id2label``) and matched to the dataset's
 labels by name (``neg``/``negative``, ``pos``/``positive``, case-insensitive). Models with generic
-names (``LABEL_0``, ``LABEL_1``) or datasets without names are matched by integer id, which must
-lie within the model's labels. Any other mismatch is an error: a silent label swap would invert
-every score.
+names (``LABEL_0``, ``LABEL_1``) or integer labels without names are matched by integer id, which
+must lie within the model's labels; ``label_names`` (``--label-names neg,pos``) names the integer
+labels of a local file so they are matched by name instead. Any other mismatch is an error: a
+silent label swap would invert every score.
 
 Texts longer than ``max_length`` tokens are truncated (the row says so); ``baseline_compat``
 skips them instead, as the baseline did, and reports their ids. Scoring lives in
@@ -33,6 +34,8 @@ SYNONYMS = {"neg": "negative", "pos": "positive"}
 class ClsSettings:
     max_length: int = 512
     batch_size: int = 32
+    # Names of the data's integer labels 0, 1, ... (e.g. ("neg", "pos")) for matching by name.
+    label_names: tuple[str, ...] | None = None
     layer: int = -1
     exclude_special_tokens: bool = False
     baseline_compat: bool = False
@@ -58,8 +61,18 @@ def _norm(name: str) -> str:
     return SYNONYMS.get(name, name)
 
 
-def match_labels(id2label: Mapping[int, str], dataset: TextDataset) -> LabelMap:
+def match_labels(
+    id2label: Mapping[int, str],
+    dataset: TextDataset,
+    label_names: Sequence[str] | None = None,
+) -> LabelMap:
     """Match a model's ``id2label`` to a dataset's labels.
+
+    Args:
+        id2label: the model's label names by id.
+        dataset: the data; its integer labels are named by ``dataset.label_names`` if known.
+        label_names: names of the data's integer labels 0, 1, ... (overrides the dataset's), so
+            that a local file with integer labels is matched by name, not by position.
 
     Raises:
         CtxvecError: the dataset has labels the model does not know.
@@ -67,11 +80,12 @@ def match_labels(id2label: Mapping[int, str], dataset: TextDataset) -> LabelMap:
     id2label = {int(k): str(v) for k, v in id2label.items()}
     generic = all(re.fullmatch(r"LABEL_\d+", v) for v in id2label.values())
     by_name = {_norm(v): k for k, v in id2label.items()}
+    names = list(label_names) if label_names else dataset.label_names
     values = sorted({e.label for e in dataset.examples}, key=str)
     to_model: dict[int | str, int] = {}
     for value in values:
-        if isinstance(value, str) or (dataset.label_names and not generic):
-            name = value if isinstance(value, str) else _name_of(value, dataset)
+        if isinstance(value, str) or (names and not generic):
+            name = value if isinstance(value, str) else _name_of(value, names)
             if generic:
                 raise CtxvecError(
                     f"dataset label '{name}' cannot be matched: the model's labels are unnamed "
@@ -96,8 +110,7 @@ def match_labels(id2label: Mapping[int, str], dataset: TextDataset) -> LabelMap:
     return LabelMap(to_model, id2label, positive)
 
 
-def _name_of(value: int, dataset: TextDataset) -> str:
-    names = dataset.label_names or []
+def _name_of(value: int, names: Sequence[str]) -> str:
     if not 0 <= value < len(names):
         raise CtxvecError(f"dataset label {value} has no name in {names}; fix the data")
     return names[value]

@@ -224,7 +224,7 @@ def run_unit(
         summary = _qa_summary(pred.rows, settings.na_threshold)
     else:
         settings = ClsSettings(**unit.settings)
-        labels = match_labels(model.model.config.id2label, dataset)
+        labels = match_labels(model.model.config.id2label, dataset, settings.label_names)
         pred = predict_cls(model, examples, labels, settings, progress=progress)
         summary = _cls_summary(pred.rows, labels.positive)
     summary.update(n_skipped=len(pred.skipped), skipped_ids=pred.skipped)
