@@ -181,3 +181,47 @@ def test_real_squad_and_imdb_files_load() -> None:
     imdb = load_text_dataset(SHARED / "imdb" / "test.parquet")
     assert len(imdb) == 25000
     assert sorted({e.label for e in imdb.examples}) == [0, 1]
+
+
+def test_hub_datasets_are_read_through_the_datasets_library(monkeypatch) -> None:
+    """The hub path, with ``datasets.load_dataset`` answering from memory in the hub's schema."""
+    import datasets
+
+    squad = datasets.Dataset.from_dict(
+        {
+            "id": ["a", "b"],
+            "title": ["T", "T"],
+            "context": ["Paris is in France.", "Paris is in France."],
+            "question": ["Where is Paris?", "Who built Paris?"],
+            "answers": [{"text": ["France", "in France"], "answer_start": [12, 9]},
+                        {"text": [], "answer_start": []}],
+        }
+    )  # fmt: skip
+    imdb = datasets.Dataset.from_dict(
+        {"text": ["great", "awful", "fine"], "label": [1, 0, 1]},
+        features=datasets.Features(
+            {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}
+        ),
+    )
+    calls = []
+
+    def fake_load_dataset(name: str, split: str):
+        calls.append((name, split))
+        if name == "rajpurkar/squad_v2":
+            return squad
+        if name == "stanfordnlp/imdb":
+            return imdb
+        raise FileNotFoundError(f"Dataset '{name}' doesn't exist on the Hub")
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    qa = load_qa_dataset("squad_v2", "validation")
+    assert calls[-1] == ("rajpurkar/squad_v2", "validation")
+    assert qa.examples[0].answers == ("France", "in France")
+    assert qa.examples[0].answer_starts == (12, 9)
+    assert qa.examples[1].answers == ()
+    text = load_text_dataset("imdb", "test")
+    assert calls[-1] == ("stanfordnlp/imdb", "test")
+    assert text.label_names == ["neg", "pos"]
+    assert [e.label for e in text.examples] == [1, 0, 1]
+    with pytest.raises(CtxvecError, match="cannot load dataset 'nope/nothing'"):
+        load_text_dataset("nope/nothing", "test")
