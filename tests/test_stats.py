@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
@@ -10,7 +11,14 @@ import pandas as pd
 import pytest
 from scipy.stats import norm, rankdata, t
 
-from ctxvec.stats import correlate, correlation_table
+from ctxvec.stats import (
+    bootstrap_ci,
+    correlate,
+    correlation_table,
+    critical_r,
+    model_permutation_test,
+    repeated_measures_correlation,
+)
 
 KEYS = {
     "n",
@@ -183,3 +191,108 @@ def test_correlation_table_missing_column():
     points = pd.DataFrame({"model": ["a"], "score": [1.0]})
     with pytest.raises(ValueError, match="metric"):
         correlation_table(points, "score", ["metric"])
+
+
+def ancova_slope_p(points, score, metric, group):
+    """Oracle for rmcorr's p: t-test of the common slope in OLS score ~ group dummies + metric."""
+    dummies = pd.get_dummies(points[group]).to_numpy(np.float64)
+    design = np.column_stack([dummies, points[metric].to_numpy(np.float64)])
+    y = points[score].to_numpy(np.float64)
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    resid = y - design @ coef
+    df = len(y) - design.shape[1]
+    sigma2 = resid @ resid / df
+    se = math.sqrt(sigma2 * np.linalg.inv(design.T @ design)[-1, -1])
+    return float(2 * t.sf(abs(coef[-1] / se), df)), df
+
+
+def test_repeated_measures_correlation_matches_ancova():
+    rng = np.random.default_rng(5)
+    models = np.repeat(["a", "b", "c", "d", "e"], 4)
+    offset = np.repeat(rng.normal(scale=5, size=5), 4)  # big between-model differences
+    metric = rng.normal(size=20) + offset
+    score = 0.5 * (metric - offset) + rng.normal(scale=0.5, size=20) - 3 * offset
+    points = pd.DataFrame({"model": models, "score": score, "metric": metric})
+    got = repeated_measures_correlation(points, "score", "metric")
+    want_p, df = ancova_slope_p(points, "score", "metric", "model")
+    assert got["df"] == df == 20 - 5 - 1
+    assert got["p"] == pytest.approx(want_p, rel=1e-9)
+    centred = points[["score", "metric"]] - points.groupby("model")[["score", "metric"]].transform(
+        "mean"
+    )
+    assert got["r"] == pytest.approx(textbook_pearson(centred["score"], centred["metric"]))
+    # Across models the relation is negative, inside them positive: the levels disagree.
+    assert got["r"] > 0.5
+    assert correlate(score, metric)["pearson_r"] < 0
+
+
+def test_repeated_measures_correlation_undefined_cases():
+    one_point_each = pd.DataFrame(
+        {"model": ["a", "b", "c"], "score": [1, 2, 3], "metric": [3, 1, 2]}
+    )
+    assert math.isnan(repeated_measures_correlation(one_point_each, "score", "metric")["r"])
+    flat = pd.DataFrame({"model": list("aabb"), "score": [1, 1, 2, 2], "metric": [0, 1, 0, 1]})
+    assert math.isnan(repeated_measures_correlation(flat, "score", "metric")["p"])
+
+
+def test_model_permutation_test_known_exact_p():
+    # 4 models in perfect linear order: of the 4! = 24 pairings only the identity and its
+    # reverse reach |r| = 1, so the exact two-sided p is 2/24.
+    got = model_permutation_test([1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 30.0, 40.0])
+    assert got["exact"] and got["r"] == pytest.approx(1.0)
+    assert got["p"] == pytest.approx(2 / 24)
+
+
+def test_model_permutation_test_matches_brute_force_enumeration():
+    x = np.array([0.31, 0.27, 0.25, 0.33, 0.29])
+    y = np.array([84.0, 79.5, 71.0, 87.4, 82.0])
+    observed = abs(textbook_pearson(x, y))
+    perms = list(itertools.permutations(y))
+    hits = sum(abs(textbook_pearson(x, p)) >= observed - 1e-12 for p in perms)
+    got = model_permutation_test(x, y)
+    assert got["exact"]
+    assert got["p"] == pytest.approx(hits / len(perms))
+    assert math.isnan(model_permutation_test([1, 1, 1], [1, 2, 3])["p"])
+
+
+def test_critical_r_is_where_the_p_value_crosses_alpha():
+    assert critical_r(6) == pytest.approx(0.811, abs=1e-3)  # STUDY.md: |r| > 0.81 with 6 models
+    assert critical_r(5) == pytest.approx(0.878, abs=1e-3)
+    for n in (5, 6, 20):
+        r = critical_r(n)
+        assert t_test_p(r, n) == pytest.approx(0.05)
+    assert math.isnan(critical_r(2))
+
+
+def test_bootstrap_ci():
+    assert bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0)
+    rng = np.random.default_rng(0)
+    sample = rng.normal(10, 2, size=2000)
+    low, high = bootstrap_ci(sample, n_resamples=4000)
+    half = 1.96 * sample.std() / math.sqrt(len(sample))
+    assert low == pytest.approx(sample.mean() - half, abs=0.02)
+    assert high == pytest.approx(sample.mean() + half, abs=0.02)
+    # Paired samples are resampled together: the interval of a difference of paired means.
+    a = rng.normal(size=500)
+    low, high = bootstrap_ci(a, a + 1.0, statistic=lambda x, y, axis: (y - x).mean(axis))
+    assert low == pytest.approx(1.0) and high == pytest.approx(1.0)
+    assert all(math.isnan(v) for v in bootstrap_ci([1.0]))
+
+
+def test_correlation_table_reports_every_level():
+    points = pd.DataFrame(
+        {
+            "model": list("aabbccdd"),
+            "score": [1.0, 2.0, 2.0, 3.5, 3.0, 4.0, 4.0, 6.0],
+            "metric": [0.1, 0.2, 0.25, 0.3, 0.3, 0.45, 0.5, 0.6],
+        }
+    )
+    row = strict_table(points, group="model")["metric"]
+    assert set(row) == {
+        "subset_level", "model_level", "within_model", "model_permutation", "critical_r"
+    }  # fmt: skip
+    assert row["within_model"] == repeated_measures_correlation(points, "score", "metric")
+    means = points.groupby("model")[["score", "metric"]].mean()
+    assert row["model_permutation"]["r"] == pytest.approx(row["model_level"]["pearson_r"])
+    assert row["model_permutation"] == model_permutation_test(means["score"], means["metric"])
+    assert row["critical_r"] == {"n": 4, "alpha": 0.05, "r": critical_r(4)}

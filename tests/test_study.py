@@ -19,9 +19,12 @@ import pytest
 import torch
 from conftest import SHARED_DATA
 from scipy import stats
+from sklearn.metrics import f1_score
 from transformers import AutoModelForQuestionAnswering
 
 from ctxvec.cli import main
+from ctxvec.scoring import classification_scores
+from ctxvec.study import _vector_f1
 
 PARAGRAPHS = [
     (
@@ -143,6 +146,15 @@ def test_qa_study_outputs_cache_and_resume(tmp_path, tiny_model, capsys) -> None
         assert correlations["metrics"][metric]["model_level"]["n"] == 2
     assert means.shape == (2, 3)
 
+    # Per-model rows pool every example, with bootstrap intervals around the point estimate.
+    models = pd.read_csv(out / "models.csv")
+    for _, row in models.iterrows():
+        rows = examples[examples["model"] == row["model"]]
+        assert row["n"] == 18
+        assert row["f1"] == pytest.approx(100 * rows["f1"].mean())
+        assert row["cse"] == pytest.approx(rows["cse"].mean())
+        for name in ("f1", "exact", "variance", "cse"):
+            assert row[f"{name}_ci_low"] <= row[name] <= row[f"{name}_ci_high"]
     for name in ("f1_vs_variance", "f1_vs_cse"):
         assert (out / f"{name}.png").stat().st_size > 1000
         assert (out / f"{name}.svg").read_text().lstrip().startswith("<?xml")
@@ -207,6 +219,23 @@ def test_cls_study_with_a_toml_panel(tmp_path, tiny_model, capsys) -> None:
     for (model, k), rows in examples.groupby(["model", "subset"]):
         row = subsets[(subsets["model"] == model) & (subsets["subset"] == k)].iloc[0]
         assert row["accuracy"] == pytest.approx(100 * rows["correct"].mean())
+    models = pd.read_csv(out / "models.csv").set_index("model")
+    for model, rows in examples.groupby("model"):
+        want = f1_score(rows["label"], rows["prediction"], pos_label=1, zero_division=0)
+        assert models.loc[model, "f1"] == pytest.approx(100 * want)
+        assert models.loc[model, "f1_ci_low"] <= models.loc[model, "f1"]
+
+
+@pytest.mark.parametrize("positive", [1, 0, None])
+def test_vectorised_f1_matches_ctxvec_scoring(positive) -> None:
+    rng = np.random.default_rng(positive or 7)
+    k = 3 if positive is None else 2
+    labels = rng.integers(0, k, size=(50, 40))
+    preds = np.where(rng.random((50, 40)) < 0.6, labels, rng.integers(0, k, size=(50, 40)))
+    got = _vector_f1(labels, preds, axis=-1, positive=positive)
+    for i in range(50):
+        want = classification_scores(labels[i].tolist(), preds[i].tolist(), positive)["f1"]
+        assert got[i] == pytest.approx(want)
 
 
 def broken_model(directory: Path, source: Path) -> Path:

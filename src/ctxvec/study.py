@@ -8,13 +8,14 @@ its content key as soon as it finishes; an interrupted study picks up where it s
 rerun with the same settings recomputes nothing.
 
 :func:`run_study` plans the units, runs the missing ones, and writes the output folder:
-``examples.parquet``, ``subsets.csv``, ``correlations.json``, the scatter plots and
+``examples.parquet``, ``subsets.csv``, ``models.csv``, ``correlations.json``, the scatter plots and
 ``manifest.json`` (columns documented in ``docs/outputs.md``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import platform
@@ -25,6 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ctxvec import files
@@ -51,7 +53,7 @@ from ctxvec.loading import (
 from ctxvec.plots import plot_score_vs_metrics
 from ctxvec.qa import QASettings, predict_qa
 from ctxvec.scoring import classification_scores, squad_v2_scores
-from ctxvec.stats import correlation_table
+from ctxvec.stats import bootstrap_ci, correlation_table, critical_r
 
 METRICS = ("variance", "cse")
 DEFAULT_SUBSETS = {"qa": (4, 200), "cls": (4, 500)}
@@ -144,6 +146,7 @@ class StudyResult:
     out_dir: Path
     examples: pd.DataFrame
     subsets: pd.DataFrame
+    models: pd.DataFrame
     correlations: dict[str, Any]
     manifest: dict[str, Any]
     units: list[UnitResult] = field(default_factory=list)
@@ -252,6 +255,7 @@ def _cls_summary(rows: pd.DataFrame, positive: int | None) -> dict[str, Any]:
     return {
         "n": len(rows),
         "n_truncated": int(rows["truncated"].sum()),
+        "positive": positive,
         # x100, on the same scale as the SQuAD scores
         **{k: 100.0 * v for k, v in scores.items()},
         "variance": float(rows["variance"].mean()),
@@ -341,6 +345,16 @@ def run_study(
         if loaded is not None:
             del loaded
     study = _write_outputs(config, out_dir, dataset, resolved, results, started)
+    if len(resolved) < 10:
+        r_needed = critical_r(len(resolved))
+        log(
+            f"ctxvec: note: {len(resolved)} model(s) are {len(resolved)} independent points; a "
+            + (
+                f"model-level Pearson r needs |r| > {r_needed:.2f} for p < 0.05"
+                if len(resolved) >= 3
+                else "model-level correlation needs at least 3 models"
+            )
+        )
     log(f"ctxvec: results in {out_dir}")
     return study
 
@@ -401,13 +415,65 @@ def _write_outputs(
         "n_points": len(subsets),
         "metrics": correlation_table(subsets, "f1", METRICS),
     }
+    positives = {r.unit.model.label: r.summary.get("positive") for r in results}
+    models = model_table(config.task, examples, positives)
     files.write_parquet(out_dir / "examples.parquet", examples)
     files.write_csv(out_dir / "subsets.csv", subsets)
+    files.write_csv(out_dir / "models.csv", models)
     files.write_json(out_dir / "correlations.json", correlations)
     figures = plot_score_vs_metrics(subsets, "f1", METRICS, out_dir, title=_title(config))
     manifest = _manifest(config, dataset, resolved, results, figures, started)
     files.write_json(out_dir / "manifest.json", manifest)
-    return StudyResult(out_dir, examples, subsets, correlations, manifest, list(results))
+    return StudyResult(out_dir, examples, subsets, models, correlations, manifest, list(results))
+
+
+def model_table(
+    task: Task, examples: pd.DataFrame, positives: dict[str, int | None]
+) -> pd.DataFrame:
+    """One row per model over all its examples: score and mean metrics with bootstrap 95% CIs.
+
+    QA scores are means of per-example EM/F1 (the official totals); classification F1 is the
+    positive-class F1 (macro F1 without a positive class), resampled as (label, prediction)
+    pairs. Scores are x100.
+    """
+    rows = []
+    for model, ex in examples.groupby("model", sort=False):
+        row: dict[str, Any] = {"model": model, "n": len(ex)}
+        if task == "qa":
+            for name in ("f1", "exact"):
+                _put(row, name, ex[name], scale=100.0)
+        else:
+            labels, preds = ex["label"].to_numpy(), ex["prediction"].to_numpy()
+            f1 = functools.partial(_vector_f1, positive=positives.get(model))
+            row["f1"] = 100.0 * float(f1(labels, preds, axis=-1))
+            low, high = bootstrap_ci(labels, preds, statistic=f1)
+            row["f1_ci_low"], row["f1_ci_high"] = 100.0 * low, 100.0 * high
+            _put(row, "accuracy", ex["correct"].astype(float), scale=100.0)
+        for metric in METRICS:
+            _put(row, metric, ex[metric])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _put(row: dict[str, Any], name: str, values: pd.Series, scale: float = 1.0) -> None:
+    low, high = bootstrap_ci(values.to_numpy(np.float64))
+    row[name] = scale * float(values.mean())
+    row[f"{name}_ci_low"], row[f"{name}_ci_high"] = scale * low, scale * high
+
+
+def _vector_f1(
+    labels: np.ndarray, preds: np.ndarray, axis: int, positive: int | None
+) -> np.ndarray:
+    """F1 of the positive class (macro F1 without one) along ``axis``, as sklearn computes it
+    with ``zero_division=0``; vectorised so the bootstrap resamples in one call."""
+    classes = [positive] if positive is not None else np.union1d(labels, preds)
+    scores = []
+    for c in classes:
+        tp = ((labels == c) & (preds == c)).sum(axis)
+        wrong = ((labels == c) != (preds == c)).sum(axis)  # false positives + false negatives
+        denominator = 2 * tp + wrong
+        scores.append(np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0))
+    return np.mean(scores, axis=0)
 
 
 def _title(config: StudyConfig) -> str:
