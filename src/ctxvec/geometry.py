@@ -1,0 +1,196 @@
+"""The field's representation metrics, beside the baseline's Variance and CSE.
+
+Per example (batched and masked, like :mod:`ctxvec.metrics`; padding never enters), for the
+``[n, d]`` matrix ``H`` of one example's context vectors:
+
+- :func:`self_similarity`: mean cosine over distinct token pairs, diagonal excluded (the
+  "anisotropy" of Ethayarajh 2019, "How Contextual are Contextualized Word Representations?",
+  EMNLP);
+- :func:`intra_sentence_similarity`: mean cosine between each token and the example's mean
+  vector (Ethayarajh 2019, section 3.3);
+- :func:`effective_rank`: ``exp(entropy(sigma / sum(sigma)))`` of the singular values of ``H``
+  (Roy & Vetterli 2007, "The effective rank: a measure of effective dimensionality", EUSIPCO).
+
+Over tokens pooled from many examples:
+
+- :func:`random_token_baseline`: Ethayarajh's anisotropy baseline, the mean cosine between
+  random tokens of *different* examples, which a self-similarity should be read against;
+- :func:`isoscore`: IsoScore (Rudman, Gillman, Rayne & Eickhoff 2022, "IsoScore: Measuring the
+  Uniformity of Embedding Space Utilization", Findings of ACL), 1 for isotropic and 0 for
+  one-dimensional point clouds; it needs many more points than dimensions and refuses fewer;
+- :func:`class_separability`: for pooled sentence vectors with class labels, the Fisher ratio
+  (between- over within-class scatter, traces), the cosine silhouette (scikit-learn) and a
+  cross-validated logistic-regression probe accuracy (scikit-learn).
+
+Everything is computed in float64. Choosing layers, pooling sentence vectors and writing tables
+belong to the study, not here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import silhouette_score
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ctxvec.errors import CtxvecError
+
+# IsoScore estimates a d x d covariance: ask for this many points per dimension at least.
+ISOSCORE_POINTS_PER_DIM = 5
+
+
+def _unit_rows(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``[batch, n, d]`` float64 unit vectors, zero at masked-out positions."""
+    h = hidden.double()
+    unit = h / h.norm(dim=-1, keepdim=True)
+    return torch.where(mask.unsqueeze(-1), unit, torch.zeros((), dtype=h.dtype, device=h.device))
+
+
+def self_similarity(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean cosine over the ``n (n - 1)`` ordered pairs of distinct real tokens.
+
+    Args:
+        hidden: ``[batch, n_tokens, hidden]``; mask: ``[batch, n_tokens]`` bool.
+
+    Returns:
+        ``[batch]`` float64; NaN for examples with fewer than 2 tokens or a zero vector.
+    """
+    unit = _unit_rows(hidden, mask)
+    n = mask.sum(1).double()
+    total = unit.sum(1).pow(2).sum(-1)  # sum_ij cos_ij = ||sum_i u_i||^2, diagonal gives n
+    return (total - n) / (n * (n - 1))
+
+
+def intra_sentence_similarity(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean cosine between each real token and the mean of the example's real tokens.
+
+    Returns:
+        ``[batch]`` float64 (NaN where a vector or the mean is zero).
+    """
+    h = hidden.double()
+    m = mask.unsqueeze(-1)
+    mean = torch.where(m, h, torch.zeros((), dtype=h.dtype)).sum(1) / mask.sum(1, keepdim=True)
+    cos = torch.nn.functional.cosine_similarity(h, mean.unsqueeze(1), dim=-1, eps=0.0)
+    return torch.where(mask, cos, torch.zeros((), dtype=h.dtype)).sum(1) / mask.sum(1)
+
+
+def effective_rank(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Roy & Vetterli's effective rank of each example's ``[n, d]`` token matrix.
+
+    Padding rows are zeroed, which adds only zero singular values, so the padded batch gives the
+    unpadded answer. Ranges from 1 (rank one) to ``min(n, d)`` (equal singular values).
+
+    Returns:
+        ``[batch]`` float64 (NaN for an all-zero matrix).
+    """
+    h = torch.where(mask.unsqueeze(-1), hidden.double(), torch.zeros((), dtype=torch.float64))
+    sigma = torch.linalg.svdvals(h)
+    p = sigma / sigma.sum(-1, keepdim=True)
+    entropy = -torch.where(p > 0, p * p.log(), torch.zeros((), dtype=p.dtype)).sum(-1)
+    return entropy.exp()
+
+
+def random_token_baseline(
+    tokens: np.ndarray, owners: np.ndarray, n_pairs: int = 10_000, seed: int = 0
+) -> float:
+    """Ethayarajh's anisotropy baseline: mean cosine of random token pairs from different examples.
+
+    Args:
+        tokens: ``[n_tokens, hidden]`` token vectors pooled from many examples.
+        owners: ``[n_tokens]`` the example each token comes from.
+        n_pairs: pairs drawn uniformly (with replacement) among pairs of different examples.
+    """
+    tokens = np.asarray(tokens, np.float64)
+    owners = np.asarray(owners)
+    if len(np.unique(owners)) < 2:
+        raise ValueError("the random-token baseline needs tokens from at least 2 examples")
+    rng = np.random.default_rng(seed)
+    unit = tokens / np.linalg.norm(tokens, axis=1, keepdims=True)
+    i = rng.integers(0, len(unit), size=4 * n_pairs)
+    j = rng.integers(0, len(unit), size=4 * n_pairs)
+    keep = owners[i] != owners[j]
+    i, j = i[keep][:n_pairs], j[keep][:n_pairs]
+    return float(np.einsum("kd,kd->k", unit[i], unit[j]).mean())
+
+
+def isoscore(points: np.ndarray, min_points_per_dim: int = ISOSCORE_POINTS_PER_DIM) -> float:
+    """IsoScore of a point cloud (Rudman et al. 2022, Algorithm 1).
+
+    Steps: centre and rotate the points onto their principal components; take the variance
+    vector in that basis; scale it to norm ``sqrt(d)``; the isotropy defect is its distance to
+    the all-ones vector over ``sqrt(2 (d - sqrt(d)))``; the fraction of dimensions used is
+    ``k = (d - defect^2 (d - sqrt(d)))^2 / d^2``; IsoScore ``= (d k - 1) / (d - 1)``.
+
+    Args:
+        points: ``[n_points, d]``.
+        min_points_per_dim: refuse clouds with fewer than this many points per dimension: the
+            covariance of fewer points is too noisy (and of fewer than ``d`` is rank-deficient,
+            so an isotropic cloud would look anisotropic).
+
+    Raises:
+        CtxvecError: too few points for the dimension.
+    """
+    x = np.asarray(points, np.float64)
+    n, d = x.shape
+    if d < 2:
+        raise ValueError("IsoScore needs at least 2 dimensions")
+    if n < min_points_per_dim * d:
+        raise CtxvecError(
+            f"IsoScore of {d}-dimensional vectors needs at least {min_points_per_dim * d} points "
+            f"({min_points_per_dim} per dimension), got {n}; pool more tokens or examples"
+        )
+    centred = x - x.mean(0)
+    # Variances along the principal axes are the covariance's eigenvalues.
+    variances = np.clip(np.linalg.eigvalsh(np.cov(centred, rowvar=False)), 0.0, None)
+    if variances.sum() == 0:
+        return math.nan
+    scaled = math.sqrt(d) * variances / np.linalg.norm(variances)
+    defect = np.linalg.norm(scaled - 1.0) / math.sqrt(2 * (d - math.sqrt(d)))
+    k = (d - defect**2 * (d - math.sqrt(d))) ** 2 / d**2
+    return float((d * k - 1) / (d - 1))
+
+
+def fisher_ratio(vectors: np.ndarray, labels: Sequence) -> float:
+    """``trace(S_B) / trace(S_W)``: between-class over within-class scatter of the vectors."""
+    x = np.asarray(vectors, np.float64)
+    y = np.asarray(labels)
+    mean = x.mean(0)
+    between = within = 0.0
+    for c in np.unique(y):
+        xc = x[y == c]
+        mc = xc.mean(0)
+        between += len(xc) * float(((mc - mean) ** 2).sum())
+        within += float(((xc - mc) ** 2).sum())
+    return between / within if within > 0 else math.inf
+
+
+def class_separability(
+    vectors: np.ndarray, labels: Sequence, folds: int = 5, seed: int = 0
+) -> dict[str, float]:
+    """Fisher ratio, cosine silhouette and cross-validated linear-probe accuracy.
+
+    Args:
+        vectors: ``[n_examples, hidden]`` pooled sentence vectors (e.g. first token or mean).
+        labels: ``[n_examples]`` class labels.
+        folds: stratified folds of the probe (fewer when a class has fewer examples).
+    """
+    x = np.asarray(vectors, np.float64)
+    y = np.asarray(labels)
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) < 2:
+        raise CtxvecError("class separability needs examples of at least 2 classes")
+    out = {"fisher_ratio": fisher_ratio(x, y), "silhouette": math.nan, "probe_accuracy": math.nan}
+    if len(x) > len(classes):
+        out["silhouette"] = float(silhouette_score(x, y, metric="cosine"))
+    k = min(folds, int(counts.min()))
+    if k >= 2:
+        probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        out["probe_accuracy"] = float(cross_val_score(probe, x, y, cv=cv).mean())
+    return out
