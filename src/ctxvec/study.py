@@ -8,8 +8,8 @@ its content key as soon as it finishes; an interrupted study picks up where it s
 rerun with the same settings recomputes nothing.
 
 :func:`run_study` plans the units, runs the missing ones, and writes the output folder:
-``examples.parquet``, ``subsets.csv``, ``models.csv``, ``correlations.json``, the scatter plots and
-``manifest.json`` (columns documented in ``docs/outputs.md``).
+``examples.parquet``, ``subsets.csv``, ``models.csv``, ``correlations.json``, the scatter plots,
+``manifest.json`` (columns documented in ``docs/outputs.md``) and ``report.html``.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from ctxvec.loading import (
 )
 from ctxvec.plots import plot_score_vs_metrics
 from ctxvec.qa import QASettings, predict_qa
+from ctxvec.report import summary_markdown, write_report
 from ctxvec.scoring import classification_scores, squad_v2_scores
 from ctxvec.stats import bootstrap_ci, correlation_table, critical_r
 
@@ -348,14 +349,15 @@ def run_study(
     if len(resolved) < 10:
         r_needed = critical_r(len(resolved))
         log(
-            f"ctxvec: note: {len(resolved)} model(s) are {len(resolved)} independent points; a "
+            f"ctxvec: note: {len(resolved)} model(s) give {len(resolved)} independent points; a "
             + (
                 f"model-level Pearson r needs |r| > {r_needed:.2f} for p < 0.05"
                 if len(resolved) >= 3
                 else "model-level correlation needs at least 3 models"
             )
         )
-    log(f"ctxvec: results in {out_dir}")
+    log(summary_markdown(out_dir))
+    log(f"ctxvec: results in {out_dir}, report in {write_report(out_dir)}")
     return study
 
 

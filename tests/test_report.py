@@ -1,0 +1,142 @@
+"""The report: its tables against the run's files, its cautions, and the page in a real Chromium."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from test_study import cli, squad_json
+
+from ctxvec import ModelSpec, QASettings, StudyConfig, run_study
+from ctxvec.report import correlation_frame, load_run, summary_markdown, warnings_for
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+SECTIONS = ["question", "panel", "scatter", "layers", "correlations", "models", "attention",
+            "manifest"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, tiny_model) -> Path:
+    root = tmp_path_factory.mktemp("report")
+    models = tuple(
+        ModelSpec(str(tiny_model(family, "qa")), name)
+        for family, name in [("bert", "BERT <tiny>"), ("roberta", "RoBERTa"), ("xlnet", "XLNet")]
+    )
+    config = StudyConfig(
+        task="qa",
+        models=models,
+        data=str(squad_json(root / "dev.json")),
+        subsets=3,
+        subset_size=6,
+        settings=QASettings(batch_size=8),
+    )
+    run_study(config, root / "out", progress=False, log=lambda *_: None)
+    return root / "out"
+
+
+def test_study_writes_a_self_contained_report(run_dir: Path) -> None:
+    page = (run_dir / "report.html").read_text()
+    for section in SECTIONS:
+        assert f'<section id="{section}">' in page
+    # Nothing is fetched: no external scripts, styles or images.
+    assert not re.search(r"""<(script|link|img)[^>]+(src|href)=["']?https?:""", page)
+    assert "plotly.js v" in page or "Plotly" in page
+    assert page.count("plotly.js v") <= 1  # the library is inlined once, not per figure
+    assert "BERT &lt;tiny&gt;" in page and "BERT <tiny>" not in page.split("<script")[0]
+
+
+def test_tables_are_the_runs_numbers(run_dir: Path) -> None:
+    run = load_run(run_dir)
+    frame = correlation_frame(run).set_index(["metric", "level"])
+    stored = json.loads((run_dir / "correlations.json").read_text())["metrics"]
+    for metric, label in (("variance", "Variance"), ("cse", "CSE")):
+        subset = stored[metric]["subset_level"]
+        assert frame.loc[(label, "subsets"), "pearson r"] == pytest.approx(subset["pearson_r"])
+        assert frame.loc[(label, "subsets"), "n"] == 9
+        model = frame.loc[(label, "models")]
+        assert model["permutation p"] == pytest.approx(stored[metric]["model_permutation"]["p"])
+        within = frame.loc[(label, "within models")]
+        assert within["pearson r"] == pytest.approx(stored[metric]["within_model"]["r"])
+    summary = summary_markdown(run_dir)
+    assert summary.count("RoBERTa") == 1 and "| Variance | models" in summary
+
+
+def test_small_panels_get_a_plain_warning(run_dir: Path) -> None:
+    run = load_run(run_dir)
+    levels = run.correlations["metrics"]["variance"]
+    critical = levels["critical_r"]["r"]
+    assert critical == pytest.approx(0.997, abs=1e-3)  # 3 models
+    weak = dataclasses.replace(run, correlations=json.loads(json.dumps(run.correlations)))
+    weak.correlations["metrics"]["variance"]["model_level"]["pearson_r"] = 0.9
+    strong = dataclasses.replace(run, correlations=json.loads(json.dumps(run.correlations)))
+    for metric in ("variance", "cse"):
+        strong.correlations["metrics"][metric]["model_level"]["pearson_r"] = 0.999
+    assert any("r = 0.90 does not reach it" in w for w in warnings_for(weak))
+    assert warnings_for(strong) == []
+    two = dataclasses.replace(run, correlations={**run.correlations, "n_models": 2})
+    assert "at least 3" in warnings_for(two)[0]
+
+
+def test_report_command(run_dir: Path, tmp_path: Path, capsys) -> None:
+    code, out, err = cli(capsys, "report", str(run_dir))
+    assert code == 0, err
+    assert "| model" in out and str(run_dir / "report.html") in out
+    code, _, err = cli(capsys, "report", str(tmp_path))
+    assert code == 2 and err.count("\n") == 1 and "is not a finished ctxvec run" in err
+
+
+# ------------------------------------------------------------------ real browser
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    webdriver = pytest.importorskip("selenium.webdriver")
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.skip("chromium and chromium-driver are not installed")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--window-size=1280,1000",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_report_in_chromium(run_dir: Path, browser, tmp_path: Path) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get((run_dir / "report.html").as_uri())
+    for section in SECTIONS:
+        assert browser.find_element(By.ID, section).is_displayed()
+    headings = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "section h2")]
+    assert "Correlations" in headings and "Per model" in headings
+    assert "RoBERTa" in browser.find_element(By.ID, "models").text
+
+    # Hover the mouse over RoBERTa's first point in the Variance plot: the label names it.
+    plot = browser.find_element(By.ID, "scatter-variance")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", plot)
+    traces = plot.find_elements(By.CSS_SELECTOR, "g.trace.scatter")
+    names = browser.execute_script("return arguments[0].data.map(t => t.name)", plot)
+    point = traces[names.index("RoBERTa")].find_elements(By.CSS_SELECTOR, "path.point")[0]
+    ActionChains(browser).move_to_element(point).perform()
+    label = WebDriverWait(browser, 10).until(
+        lambda b: b.find_elements(By.CSS_SELECTOR, "g.hovertext")
+    )[0]
+    assert "model RoBERTa" in label.text
+    assert re.search(r"subset \d", label.text)
+    browser.save_screenshot(str(tmp_path / "report.png"))
+    assert (tmp_path / "report.png").stat().st_size > 10_000
