@@ -1,0 +1,71 @@
+"""Which context vectors a study measures: hidden states, or self-attention outputs.
+
+``hidden`` (the default) is each layer's output, as the baseline used. ``attention-output`` is
+the output of each layer's self-attention block *before* its residual connection and layer norm:
+the attention-weighted mix of values after the output projection, i.e. what attention adds to
+the residual stream. It is read with forward hooks on the output projection, so the model runs
+its usual (fast) attention path and nothing else changes.
+
+Supported where that projection is identifiable: the BERT layout (``encoder.layer[i].attention
+.output.dense``: BERT, RoBERTa, ELECTRA, DeBERTa-v2/v3 and their relatives) and ALBERT
+(``attention.dense``, one module shared by every layer, so outputs are collected in call order).
+Other families (XLNet's two-stream relative attention, for one) get a clear error. Computing
+metrics from these vectors is the caller's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+import torch
+
+from ctxvec.errors import CtxvecError
+
+Representation = Literal["hidden", "attention-output"]
+REPRESENTATIONS: tuple[Representation, ...] = ("hidden", "attention-output")
+
+
+def attention_output_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The distinct modules whose outputs are the attention blocks' pre-residual outputs.
+
+    Raises:
+        CtxvecError: the model's family has no identifiable attention output projection.
+    """
+    encoder = getattr(model.base_model, "encoder", None)
+    layers = getattr(encoder, "layer", None)
+    if layers is not None and all(
+        isinstance(getattr(getattr(getattr(layer, "attention", None), "output", None), "dense",
+                           None), torch.nn.Linear)
+        for layer in layers
+    ):  # fmt: skip
+        return [layer.attention.output.dense for layer in layers]
+    groups = getattr(encoder, "albert_layer_groups", None)
+    if groups is not None:
+        return [inner.attention.dense for group in groups for inner in group.albert_layers]
+    family = getattr(model.config, "model_type", type(model).__name__)
+    raise CtxvecError(
+        f"--representation attention-output is not supported for {family} models (no "
+        "identifiable self-attention output projection); use --representation hidden"
+    )
+
+
+@contextmanager
+def capture_attention_outputs(model: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
+    """Collect every layer's attention output during forwards inside the ``with`` block.
+
+    Yields a list that each forward appends ``num_hidden_layers`` tensors of shape
+    ``[batch, n_tokens, hidden]`` to, first layer first; clear it between forwards.
+    """
+    outputs: list[torch.Tensor] = []
+
+    def keep(_module: torch.nn.Module, _args: object, output: torch.Tensor) -> None:
+        outputs.append(output)
+
+    handles = [m.register_forward_hook(keep) for m in attention_output_modules(model)]
+    try:
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
