@@ -14,6 +14,14 @@ example's context vectors:
 Metrics are computed in float32 whatever the model's dtype. Where a metric is undefined (a
 token vector with zero spread or zero norm) the example is flagged, not silently given NaN; the
 caller decides how to report it. Other representation metrics live elsewhere.
+
+Both are computed through identities that need no ``[n, n]`` temporaries beyond one Gram matrix
+(the forward pass must stay the bottleneck, see ``docs/performance.md``):
+
+- each standardised row has ``sum_d z_d ** 2 = d``, so Variance ``= 1 - ||mean_t z_t||^2 / d``;
+- with unit rows ``u_t`` and ``G = U U^T``, ``sum (1 - C) ** 2 = n^2 - 2 ||sum_t u_t||^2 +
+  ||G||_F^2``, and ``||U U^T||_F = ||U^T U||_F``, so the Gram matrix is the smaller of
+  ``[n, n]`` and ``[hidden, hidden]``.
 """
 
 from __future__ import annotations
@@ -34,13 +42,11 @@ def masked_token_variance(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Ten
         ``[batch]`` float32 values (NaN where a token vector is constant).
     """
     h = hidden.float()
-    m = mask.unsqueeze(-1).to(h.dtype)
-    z = (h - h.mean(-1, keepdim=True)) / h.std(-1, correction=0, keepdim=True)
+    std, mean = torch.std_mean(h, -1, correction=0, keepdim=True)
+    z = (h - mean) / std
     z = torch.where(mask.unsqueeze(-1), z, torch.zeros((), dtype=h.dtype, device=h.device))
-    n = m.sum(1)  # [batch, 1]
-    mean = z.sum(1) / n  # [batch, hidden]
-    var = (((z - mean.unsqueeze(1)) * m) ** 2).sum(1) / n  # [batch, hidden]
-    return var.mean(-1)
+    centre = z.sum(1) / mask.sum(1, keepdim=True).to(h.dtype)  # [batch, hidden]
+    return 1.0 - centre.square().mean(-1)
 
 
 def masked_cosine_similarity_error(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -54,12 +60,18 @@ def masked_cosine_similarity_error(hidden: torch.Tensor, mask: torch.Tensor) -> 
         ``[batch]`` float32 values (NaN where a token vector has zero norm).
     """
     h = hidden.float()
-    unit = h / h.norm(dim=-1, keepdim=True)
+    unit = h / torch.linalg.vector_norm(h, dim=-1, keepdim=True)
     unit = torch.where(mask.unsqueeze(-1), unit, torch.zeros((), dtype=h.dtype, device=h.device))
-    cos = torch.bmm(unit, unit.transpose(1, 2))  # [batch, n_tokens, n_tokens]
-    pair = (mask.unsqueeze(2) & mask.unsqueeze(1)).to(h.dtype)
-    n = mask.sum(1).to(h.dtype)
-    return (((1.0 - cos) ** 2) * pair).sum((1, 2)) / (n * n)
+    if unit.shape[1] <= unit.shape[2]:
+        gram = torch.bmm(unit, unit.transpose(1, 2))  # [batch, n_tokens, n_tokens]
+    else:
+        gram = torch.bmm(unit.transpose(1, 2), unit)  # [batch, hidden, hidden]
+    # Terms of size n^2 cancel down to CSE * n^2: combine them in float64 (MPS has none).
+    acc = torch.float32 if h.device.type == "mps" else torch.float64
+    gram_sq = torch.linalg.vector_norm(gram.flatten(1), dim=1).to(acc).square()
+    total_sq = torch.linalg.vector_norm(unit.sum(1), dim=-1).to(acc).square()
+    n = mask.sum(1).to(acc)
+    return ((n * n - 2.0 * total_sq + gram_sq) / (n * n)).float()
 
 
 def context_vector_metrics(hidden: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
