@@ -8,16 +8,19 @@ predictions and ``na_prob`` must not depend on batching either.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
 import pytest
 import torch
+from test_geometry import per_example_oracles
 from test_metrics import baseline_cse, baseline_variance
 from tiny_models import FAMILIES
 
 from ctxvec.classify import ClsSettings, match_labels, predict_cls
 from ctxvec.data import QAExample, TextDataset, TextExample
+from ctxvec.errors import CtxvecError
 from ctxvec.inference import run_forward
 from ctxvec.loading import ModelSpec, load_model, resolve_model
 from ctxvec.qa import QASettings, encode_qa, predict_qa
@@ -161,3 +164,70 @@ def test_classification_labels_and_probabilities(tiny_model, family: str) -> Non
             assert rows.loc[i, "prediction"] == int(probs.argmax())
             assert rows.loc[i, "probability"] == pytest.approx(float(probs.max()), abs=1e-5)
     assert (rows["correct"] == (rows["label"] == rows["prediction"])).all()
+
+
+def unpadded_states(lm, features, representation: str = "hidden") -> list[list[np.ndarray]]:
+    """Per feature, the ``[n, d]`` matrices of every layer, one unpadded forward each."""
+    from ctxvec.representations import capture_attention_outputs
+
+    states = []
+    hidden = representation == "hidden"
+    capture = contextlib.nullcontext() if hidden else capture_attention_outputs(lm.model)
+    with torch.no_grad(), capture as take:
+        for f in features:
+            inputs = {n: torch.tensor([f[n]]) for n in lm.input_names if n != "attention_mask"}
+            out = lm.model(**inputs, output_hidden_states=True)
+            layers = out.hidden_states if hidden else [None, *take()]
+            states.append([None if h is None else h[0].numpy() for h in layers])
+    return states
+
+
+def test_every_layer_and_every_metric_equal_the_unpadded_formulas(tiny_model, family) -> None:
+    lm = load(tiny_model, family, "cls")
+    features = text_features(lm)
+    states = unpadded_states(lm, features)
+    got = run_forward(lm, features, "cls", batch_size=3, layers="all", progress=False)
+    assert got.layers == (0, 1, 2)
+    for i, per_layer in enumerate(states):
+        for k, layer in enumerate(got.layers):
+            h = per_layer[layer]
+            self_sim, intra, _ = per_example_oracles(h)
+            assert got.layer_metrics["variance"][i, k] == pytest.approx(
+                baseline_variance(h), abs=1e-5
+            )
+            assert got.layer_metrics["cse"][i, k] == pytest.approx(baseline_cse(h), abs=1e-5)
+            assert got.layer_metrics["self_similarity"][i, k] == pytest.approx(self_sim, abs=1e-5)
+            assert got.layer_metrics["intra_similarity"][i, k] == pytest.approx(intra, abs=1e-5)
+        self_sim, intra, rank = per_example_oracles(per_layer[-1])
+        assert got.metrics["self_similarity"][i] == pytest.approx(self_sim, abs=1e-5)
+        assert got.metrics["intra_similarity"][i] == pytest.approx(intra, abs=1e-5)
+        assert got.metrics["effective_rank"][i] == pytest.approx(rank, abs=1e-4)
+    # Sentence vectors: the token the head summarises (last for XLNet) and the token mean.
+    for i, per_layer in enumerate(states):
+        h = per_layer[-1]
+        summary = h[-1] if family == "xlnet" else h[0]
+        np.testing.assert_allclose(got.sentence["summary"][i], summary, atol=1e-5)
+        np.testing.assert_allclose(got.sentence["mean"][i], h.mean(0), atol=1e-5)
+    # The token sample is seeded per feature: batching does not change it.
+    again = run_forward(lm, features, "cls", batch_size=len(features), progress=False)
+    order = np.lexsort((np.arange(len(got.token_feature)), got.token_feature))
+    order_again = np.lexsort((np.arange(len(again.token_feature)), again.token_feature))
+    np.testing.assert_array_equal(got.token_feature[order], again.token_feature[order_again])
+    np.testing.assert_allclose(got.tokens[order], again.tokens[order_again], atol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["bert", "deberta-v2"])
+def test_attention_output_representation(tiny_model, family: str) -> None:
+    lm = load(tiny_model, family, "cls")
+    features = text_features(lm)
+    states = unpadded_states(lm, features, "attention-output")
+    got = run_forward(
+        lm, features, "cls", batch_size=2, layer=1, layers="all",
+        representation="attention-output", progress=False,
+    )  # fmt: skip
+    assert got.layers == (1, 2)
+    for i, per_layer in enumerate(states):
+        assert got.variance[i] == pytest.approx(baseline_variance(per_layer[1]), abs=1e-5)
+        assert got.layer_metrics["cse"][i, 1] == pytest.approx(baseline_cse(per_layer[2]), abs=1e-5)
+    with pytest.raises(CtxvecError, match="layer 0 is out of range"):
+        run_forward(lm, features, "cls", layer=0, representation="attention-output")

@@ -7,6 +7,8 @@ the true pre-residual attention output of that very layer reproduces it.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer
@@ -30,8 +32,9 @@ def test_captured_outputs_rebuild_the_next_layer(tiny_model, family: str) -> Non
     path = tiny_model(family, "base", num_layers=3)
     model = AutoModel.from_pretrained(path).eval()
     enc = AutoTokenizer.from_pretrained(path)(TEXT, return_tensors="pt")
-    with torch.no_grad(), capture_attention_outputs(model) as captured:
+    with torch.no_grad(), capture_attention_outputs(model) as take:
         hidden = model(**enc, output_hidden_states=True).hidden_states
+        captured = take()
         assert len(captured) == 3
         for i, attn_out in enumerate(captured):
             assert attn_out.shape == hidden[i].shape
@@ -43,11 +46,15 @@ def test_captured_outputs_rebuild_the_next_layer(tiny_model, family: str) -> Non
             torch.testing.assert_close(rebuilt, hidden[i + 1], atol=1e-5, rtol=1e-5)
             # The hidden state itself would not do: the capture is not the residual stream.
             assert not torch.allclose(attn_out, hidden[i + 1], atol=1e-3)
-        captured.clear()
+        assert take() == []  # taken outputs are forgotten
         model(**enc)
-        assert len(captured) == 3
+        assert len(take()) == 3
+        other = threading.Thread(target=model, kwargs=dict(enc))
+        other.start()
+        other.join()
+        assert take() == []  # another thread's forward is not this thread's
     model(**enc)
-    assert len(captured) == 3  # hooks are gone after the block
+    assert take() == []  # hooks are gone after the block
 
 
 def test_unsupported_family_is_a_clear_error(tiny_model) -> None:

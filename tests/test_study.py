@@ -387,3 +387,49 @@ def test_real_imdb_with_minilm(tmp_path, capsys) -> None:
     subsets = pd.read_csv(out / "subsets.csv")
     assert list(subsets["n"]) == [8, 8]
     assert np.isfinite(subsets[["accuracy", "variance", "cse"]].to_numpy()).all()
+
+
+def test_layers_all_gives_per_layer_tables_and_curves(tmp_path, tiny_model, capsys) -> None:
+    data = squad_json(tmp_path / "dev.json")
+    out = tmp_path / "out"
+    args = ["study", "qa", "--data", str(data), "--out", str(out), "--quiet", "--layers", "all"]
+    for family in ("bert", "roberta", "electra"):
+        args += ["--model", str(tiny_model(family, "qa"))]
+    code, _, err = cli(capsys, *args, "--subsets", "2", "--subset-size", "8")
+    assert code == 0, err
+    layers = pd.read_csv(out / "layers.csv")
+    subsets = pd.read_csv(out / "subsets.csv")
+    assert len(layers) == 3 * 2 * 3 and sorted(layers["layer"].unique()) == [0, 1, 2]
+    last = layers[layers["layer"] == 2].reset_index(drop=True)
+    for metric in ("variance", "cse", "self_similarity", "intra_similarity"):
+        np.testing.assert_allclose(last[metric], subsets[metric], rtol=1e-9)
+    correlations = json.loads((out / "correlations.json").read_text())
+    for k, entry in enumerate(correlations["layers"]["cse"]):
+        points = layers[layers["layer"] == entry["layer"]]
+        means = points.groupby("model")[["f1", "cse"]].mean()
+        assert entry["model_level"]["pearson_r"] == pytest.approx(
+            stats.pearsonr(means["f1"], means["cse"]).statistic
+        )
+        assert entry["layer"] == k
+    assert (out / "correlation_by_layer.png").stat().st_size > 1000
+    assert 'id="layers-plot"' in (out / "report.html").read_text()
+    for metric in ("self_similarity", "effective_rank", "isoscore", "self_similarity_adjusted"):
+        assert metric in correlations["metrics"]
+        assert subsets[metric].notna().all()
+    assert (subsets["self_similarity_adjusted"] == subsets["self_similarity"]
+            - subsets["random_baseline"]).all()  # fmt: skip
+
+
+def test_cls_study_measures_class_separability(tmp_path, tiny_model, capsys) -> None:
+    data = reviews(tmp_path / "reviews.parquet", [0, 1] * 20)
+    out = tmp_path / "out"
+    code, _, err = cli(
+        capsys, "study", "cls", "--data", str(data), "--out", str(out), "--quiet",
+        "--model", str(tiny_model("xlnet", "cls")), "--subsets", "2", "--subset-size", "20",
+    )  # fmt: skip
+    assert code == 0, err
+    subsets = pd.read_csv(out / "subsets.csv")
+    for pooling in ("summary", "mean"):
+        assert subsets[f"probe_accuracy_{pooling}"].between(0, 1).all()
+        assert subsets[f"fisher_ratio_{pooling}"].gt(0).all()
+        assert subsets[f"silhouette_{pooling}"].between(-1, 1).all()

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
 
 from ctxvec.data import TextDataset, TextExample
-from ctxvec.errors import CtxvecError, MetricUndefinedError
-from ctxvec.inference import run_forward
+from ctxvec.errors import CtxvecError
+from ctxvec.inference import check_defined, example_metrics, pooled_metrics, run_forward
 from ctxvec.loading import LoadedModel
+from ctxvec.representations import Representation
 
 SYNONYMS = {"neg": "negative", "pos": "positive"}
 
@@ -36,6 +37,8 @@ class ClsSettings:
     batch_size: int = 32
     # Names of the data's integer labels 0, 1, ... (e.g. ("neg", "pos")) for matching by name.
     label_names: tuple[str, ...] | None = None
+    layers: str = ""
+    representation: Representation = "hidden"
     layer: int = -1
     exclude_special_tokens: bool = False
     baseline_compat: bool = False
@@ -52,8 +55,12 @@ class LabelMap:
 
 @dataclass
 class ClsPredictions:
+    """Per-example rows, skipped ids, the subset's pooled metrics and the extra layers."""
+
     rows: pd.DataFrame
     skipped: list[str]
+    pooled: dict[str, float] = field(default_factory=dict)
+    layers: tuple[int, ...] = ()
 
 
 def _norm(name: str) -> str:
@@ -128,8 +135,9 @@ def predict_cls(
     Returns:
         One row per example that was run, with columns ``id``, ``label`` (gold, model label id),
         ``prediction`` (model label id), ``label_name``, ``prediction_name``, ``probability`` (of
-        the predicted label), ``correct``, ``n_tokens``, ``truncated``, ``variance``, ``cse``;
-        plus the ids skipped in baseline-compat mode.
+        the predicted label), ``correct``, ``n_tokens``, ``truncated`` and the metrics of
+        :func:`~ctxvec.inference.example_metrics`; the ids skipped in baseline-compat mode; the
+        subset's pooled metrics.
     """
     max_length = settings.max_length
     if lm.max_positions is not None:
@@ -163,6 +171,8 @@ def predict_cls(
         exclude_special_tokens=settings.exclude_special_tokens,
         desc=lm.resolved.spec.label,
         progress=progress,
+        layers=settings.layers,
+        representation=settings.representation,
     )
     rows = []
     probs = (
@@ -172,12 +182,8 @@ def predict_cls(
     )
     for f, i in enumerate(kept):
         example = examples[i]
-        if not (np.isfinite(out.variance[f]) and np.isfinite(out.cse[f])):
-            raise MetricUndefinedError(
-                f"Variance/CSE undefined for example '{example.id}' with model "
-                f"'{lm.resolved.spec.label}' (a token vector is constant or zero); "
-                "check the checkpoint's weights or pick another --layer"
-            )
+        metrics = example_metrics(out, [f])
+        check_defined(metrics, example.id, lm.resolved.spec.label)
         gold = labels.to_model[example.label]
         pred = int(np.argmax(out.logits[f]))
         rows.append(
@@ -191,11 +197,21 @@ def predict_cls(
                 "correct": pred == gold,
                 "n_tokens": int(out.n_tokens[f]),
                 "truncated": bool(full_lengths[i] > max_length),
-                "variance": float(out.variance[f]),
-                "cse": float(out.cse[f]),
+                **metrics,
             }
         )
-    return ClsPredictions(pd.DataFrame(rows), skipped)
+    frame = pd.DataFrame(rows)
+    pooled = (
+        pooled_metrics(
+            out,
+            range(len(features)),
+            float(frame["self_similarity"].mean()),
+            labels=frame["label"].tolist(),
+        )
+        if rows
+        else {}
+    )
+    return ClsPredictions(frame, skipped, pooled, out.layers)
 
 
 def _full_lengths(

@@ -84,13 +84,20 @@ def effective_rank(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Roy & Vetterli's effective rank of each example's ``[n, d]`` token matrix.
 
     Padding rows are zeroed, which adds only zero singular values, so the padded batch gives the
-    unpadded answer. Ranges from 1 (rank one) to ``min(n, d)`` (equal singular values).
+    unpadded answer. Ranges from 1 (rank one) to ``min(n, d)`` (equal singular values). The
+    singular values come from the eigenvalues of the smaller Gram matrix (``H H^T`` or
+    ``H^T H``), in float64, which is several times faster than an SVD of ``H``.
 
     Returns:
         ``[batch]`` float64 (NaN for an all-zero matrix).
     """
     h = torch.where(mask.unsqueeze(-1), hidden.double(), torch.zeros((), dtype=torch.float64))
-    sigma = torch.linalg.svdvals(h)
+    gram = h @ h.mT if h.shape[-2] <= h.shape[-1] else h.mT @ h
+    eig = torch.linalg.eigvalsh(gram)
+    # Rounding leaves ~1e-13 noise where eigenvalues are zero (padding); its square root is not
+    # negligible, so eigenvalues at rounding level are zeroed as numpy.linalg.matrix_rank does.
+    tol = eig.amax(-1, keepdim=True) * eig.shape[-1] * torch.finfo(eig.dtype).eps
+    sigma = torch.where(eig > tol, eig, 0.0).sqrt()
     p = sigma / sigma.sum(-1, keepdim=True)
     entropy = -torch.where(p > 0, p * p.log(), torch.zeros((), dtype=p.dtype)).sum(-1)
     return entropy.exp()

@@ -3,9 +3,18 @@
 Both tasks hand this module already-tokenised features (lists of ids, no padding). It sorts them
 by length so batches carry little padding, pads each batch on the model's padding side, runs one
 forward under ``torch.inference_mode`` with hidden states but without attentions (attentions
-force the slow eager path), computes the context-vector metrics of the chosen layer on the
-model's device, and returns the head's outputs unpadded, in the features' original order.
-Turning logits into answers or labels is the task modules' job.
+force the slow eager path), computes the context-vector metrics on the model's device, and
+returns the head's outputs unpadded, in the features' original order. Turning logits into
+answers or labels is the task modules' job.
+
+Metrics: at the chosen ``layer``, Variance and CSE (:mod:`ctxvec.metrics`) and the field's
+per-example metrics (self-similarity, intra-sentence similarity, effective rank;
+:mod:`ctxvec.geometry`); at every extra layer of ``layers`` (per-layer curves), the same except
+the effective rank, whose eigendecomposition would dominate the extra cost. From the chosen
+layer it also keeps what subset-level metrics pool: a seeded sample of token vectors per
+feature and, for classification, each feature's sentence vectors (the head's summary token and
+the mean of the tokens). ``representation="attention-output"`` measures the attention blocks'
+pre-residual outputs (:mod:`ctxvec.representations`) instead of the hidden states.
 
 On a CPU with ``torch.get_num_threads() > 1``, batches run as independent single-threaded
 streams, one per thread, instead of one batch at a time split across threads: each matrix
@@ -19,21 +28,35 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ctxvec.errors import CtxvecError
+from ctxvec.errors import CtxvecError, MetricUndefinedError
+from ctxvec.geometry import (
+    class_separability,
+    effective_rank,
+    intra_sentence_similarity,
+    isoscore,
+    random_token_baseline,
+    self_similarity,
+)
 from ctxvec.loading import LoadedModel
 from ctxvec.metrics import context_vector_metrics
+from ctxvec.representations import Representation, capture_attention_outputs
 
 Feature = Mapping[str, Sequence[int]]
 # Largest share of a batch's width a feature may be padded by (see length_sorted_batches).
 MAX_PADDING = 0.05
+
+
+# Per-example metrics at the chosen layer, and the subset of them also measured per layer.
+LAYER_METRICS = ("variance", "cse", "self_similarity", "intra_similarity")
+METRICS = (*LAYER_METRICS, "effective_rank")
 
 
 @dataclass
@@ -41,18 +64,37 @@ class ForwardOutput:
     """Per-feature results, in the order the features were given.
 
     Attributes:
-        variance, cse: ``[n_features]`` float64 metric values (NaN where undefined).
+        metrics: ``{name: [n_features]}`` float64 values at the chosen layer (NaN where
+            undefined), for every name in :data:`METRICS`.
         n_tokens: ``[n_features]`` tokens the metrics were computed over.
+        layers: the extra layers measured (absolute indices), possibly empty.
+        layer_metrics: ``{name: [n_features, n_layers]}`` for the names in
+            :data:`LAYER_METRICS`, one column per entry of ``layers``.
+        tokens: ``[n_sampled, hidden]`` float32 token vectors sampled from every feature.
+        token_feature: ``[n_sampled]`` the feature each sampled token comes from.
+        sentence: classification only; ``{"summary" | "mean": [n_features, hidden]}`` float32.
         start_logits, end_logits: QA only; one ``[feature_length]`` float32 array per feature.
         logits: classification only; ``[n_features, n_labels]`` float32.
     """
 
-    variance: np.ndarray
-    cse: np.ndarray
+    metrics: dict[str, np.ndarray]
     n_tokens: np.ndarray
+    layers: tuple[int, ...] = ()
+    layer_metrics: dict[str, np.ndarray] = field(default_factory=dict)
+    tokens: np.ndarray | None = None
+    token_feature: np.ndarray | None = None
+    sentence: dict[str, np.ndarray] | None = None
     start_logits: list[np.ndarray] | None = None
     end_logits: list[np.ndarray] | None = None
     logits: np.ndarray | None = None
+
+    @property
+    def variance(self) -> np.ndarray:
+        return self.metrics["variance"]
+
+    @property
+    def cse(self) -> np.ndarray:
+        return self.metrics["cse"]
 
 
 def length_sorted_batches(
@@ -105,6 +147,43 @@ def collate(
     return inputs, torch.from_numpy(special)
 
 
+def resolve_layers(
+    lm: LoadedModel,
+    layer: int,
+    layers: str = "",
+    representation: Representation = "hidden",
+) -> tuple[int, tuple[int, ...]]:
+    """The chosen layer and the extra layers as absolute indices.
+
+    Hidden states are numbered 0 (embeddings) to L (last layer), attention outputs 1 to L;
+    negative numbers count from the end (-1 = last). ``layers`` is ``""`` (none), ``"all"``
+    or comma-separated numbers.
+    """
+    n_layers = lm.model.config.num_hidden_layers
+    lowest = 1 if representation == "attention-output" else 0
+    label = lm.resolved.spec.label
+
+    def absolute(number: int) -> int:
+        index = number + n_layers + 1 if number < 0 else number
+        if not lowest <= index <= n_layers:
+            raise CtxvecError(
+                f"layer {number} is out of range for '{label}' ({n_layers} layers: use "
+                f"{lowest}..{n_layers} or -1 for the last)"
+            )
+        return index
+
+    if layers.strip() == "all":
+        extra = range(lowest, n_layers + 1)
+    else:
+        try:
+            extra = [absolute(int(x)) for x in layers.split(",") if x.strip()]
+        except ValueError:
+            raise CtxvecError(
+                f"--layers '{layers}' must be 'all' or comma-separated layer numbers"
+            ) from None
+    return absolute(layer), tuple(sorted(set(extra)))
+
+
 def run_forward(
     lm: LoadedModel,
     features: Sequence[Feature],
@@ -114,6 +193,9 @@ def run_forward(
     exclude_special_tokens: bool = False,
     desc: str = "",
     progress: bool = True,
+    layers: str = "",
+    representation: Representation = "hidden",
+    token_sample: int = 32,
 ) -> ForwardOutput:
     """Run every feature through the model once and measure its context vectors.
 
@@ -123,30 +205,34 @@ def run_forward(
             other names in ``lm.input_names``.
         head: which outputs to keep (span logits or class logits).
         batch_size: most features per forward.
-        layer: index into the model's hidden states (0 = embeddings, -1 = last layer).
+        layer: the chosen layer (see :func:`resolve_layers`; -1 = last).
         exclude_special_tokens: leave [CLS]/[SEP]-like tokens out of the metrics.
         desc: label of the progress bar.
         progress: show a progress bar.
+        layers: extra layers for per-layer curves: ``""``, ``"all"`` or ``"0,3,6"``.
+        representation: ``"hidden"`` states or ``"attention-output"`` (pre-residual).
+        token_sample: token vectors kept per feature for pooled metrics (seeded by the
+            feature's position, so the sample does not depend on batching).
     """
-    n_layers = lm.model.config.num_hidden_layers
-    if not -(n_layers + 1) <= layer <= n_layers:
-        raise CtxvecError(
-            f"layer {layer} is out of range for '{lm.resolved.spec.label}' "
-            f"({n_layers} layers: use 0..{n_layers} or -1 for the last)"
-        )
+    primary, extra = resolve_layers(lm, layer, layers, representation)
+    hidden = representation == "hidden"
+    summary_last = getattr(lm.model.config, "summary_type", None) == "last"
     pad_values = {
         "input_ids": lm.tokenizer.pad_token_id or 0,
         "token_type_ids": getattr(lm.tokenizer, "pad_token_type_id", 0),
     }
     n = len(features)
-    variance = np.full(n, np.nan)
-    cse = np.full(n, np.nan)
+    metrics = {name: np.full(n, np.nan) for name in METRICS}
+    layer_metrics = {name: np.full((n, len(extra)), np.nan) for name in LAYER_METRICS}
     n_tokens = np.zeros(n, np.int64)
     starts: list[np.ndarray | None] = [None] * n
     ends: list[np.ndarray | None] = [None] * n
     logits: np.ndarray | None = None
+    sentence: dict[str, np.ndarray] | None = None
+    tokens: list[np.ndarray] = []
+    token_feature: list[np.ndarray] = []
 
-    def step(idx: list[int]) -> tuple[list[int], dict[str, torch.Tensor], list[np.ndarray]]:
+    def step(idx: list[int], take) -> tuple:
         # inference_mode is thread-local: each stream enters it itself.
         with torch.inference_mode():
             batch = [features[i] for i in idx]
@@ -155,44 +241,171 @@ def run_forward(
                 # Real tokens keep the positions they would have unpadded: 0, 1, 2, ...
                 inputs["position_ids"] = (inputs["attention_mask"].cumsum(1) - 1).clamp(min=0)
             inputs = {k: v.to(lm.device) for k, v in inputs.items()}
-            out = lm.model(**inputs, output_hidden_states=True, return_dict=True)
+            out = lm.model(**inputs, output_hidden_states=hidden, return_dict=True)
+            states = out.hidden_states if hidden else [None, *take()]
             real = inputs["attention_mask"].bool()
             mask = real & ~special.to(lm.device) if exclude_special_tokens else real
-            stats = context_vector_metrics(out.hidden_states[layer], mask)
+            h = states[primary]
+            stats = _layer_stats(h, mask)
+            stats["effective_rank"] = effective_rank(h, mask)
+            per_layer = [stats if j == primary else _layer_stats(states[j], mask) for j in extra]
             stats = {k: v.cpu() for k, v in stats.items()}
+            by_layer = {
+                name: torch.stack([s[name].double().cpu() for s in per_layer], 1)
+                if per_layer
+                else None
+                for name in LAYER_METRICS
+            }
+            sample, owner = _sample_tokens(h, mask, idx, token_sample)
             if head == "cls":
-                return idx, stats, [out.logits.float().cpu().numpy()]
+                pooled = _sentence_vectors(h, real, mask, summary_last)
+                return idx, stats, by_layer, sample, owner, pooled, [out.logits.float().cpu()]
             # Real positions are contiguous in every row: cut the flat real logits by length.
             real = real.cpu()
             cuts = np.cumsum(real.sum(1).numpy())[:-1]
-            return (
-                idx,
-                stats,
-                [
-                    np.split(x.float().cpu()[real].numpy(), cuts)
-                    for x in (out.start_logits, out.end_logits)
-                ],
-            )
+            spans = [
+                np.split(x.float().cpu()[real].numpy(), cuts)
+                for x in (out.start_logits, out.end_logits)
+            ]
+            return idx, stats, by_layer, sample, owner, None, spans
 
     batches = length_sorted_batches([len(f["input_ids"]) for f in features], batch_size)
-    with _cpu_streams(lm.device, len(batches)) as pool:
-        results = pool.map(step, batches) if pool is not None else map(step, batches)
-        for idx, stats, head_out in tqdm(
+    capture = nullcontext(None) if hidden else capture_attention_outputs(lm.model)
+    with capture as take, _cpu_streams(lm.device, len(batches)) as pool:
+        results = (
+            pool.map(step, batches, [take] * len(batches))
+            if pool is not None
+            else (step(b, take) for b in batches)
+        )
+        for idx, stats, by_layer, sample, owner, pooled, head_out in tqdm(
             results, total=len(batches), desc=desc, unit="batch", disable=not progress, leave=False
         ):
-            variance[idx] = stats["variance"].double().numpy()
-            cse[idx] = stats["cse"].double().numpy()
+            for name in METRICS:
+                metrics[name][idx] = stats[name].double().numpy()
+            for name, values in by_layer.items():
+                if values is not None:
+                    layer_metrics[name][idx] = values.numpy()
             n_tokens[idx] = stats["n_tokens"].numpy()
+            tokens.append(sample)
+            token_feature.append(owner)
             if head == "qa":
                 for row, i in enumerate(idx):
                     starts[i], ends[i] = head_out[0][row], head_out[1][row]
-            else:
-                if logits is None:
-                    logits = np.zeros((n, head_out[0].shape[1]), np.float32)
-                logits[idx] = head_out[0]
+                continue
+            if logits is None:
+                logits = np.zeros((n, head_out[0].shape[1]), np.float32)
+                sentence = {k: np.zeros((n, v.shape[1]), np.float32) for k, v in pooled.items()}
+            logits[idx] = head_out[0].numpy()
+            for key, values in pooled.items():
+                sentence[key][idx] = values
+    result = ForwardOutput(
+        metrics=metrics,
+        n_tokens=n_tokens,
+        layers=extra,
+        layer_metrics=layer_metrics if extra else {},
+        tokens=np.concatenate(tokens) if tokens else None,
+        token_feature=np.concatenate(token_feature) if token_feature else None,
+    )
     if head == "qa":
-        return ForwardOutput(variance, cse, n_tokens, start_logits=starts, end_logits=ends)
-    return ForwardOutput(variance, cse, n_tokens, logits=logits)
+        result.start_logits, result.end_logits = starts, ends
+    else:
+        result.logits, result.sentence = logits, sentence
+    return result
+
+
+def example_metrics(out: ForwardOutput, feats: Sequence[int]) -> dict[str, float | list[float]]:
+    """One example's metrics from its features (QA windows; one feature for classification).
+
+    Each metric is the mean over the features weighted by their token counts; per-layer values
+    come as lists ``{metric}_by_layer`` aligned with ``out.layers``.
+    """
+    weights = out.n_tokens[feats].astype(np.float64)
+    row: dict[str, float | list[float]] = {
+        name: float(np.average(out.metrics[name][feats], weights=weights)) for name in METRICS
+    }
+    for name, values in out.layer_metrics.items():
+        row[f"{name}_by_layer"] = np.average(values[feats], axis=0, weights=weights).tolist()
+    return row
+
+
+def check_defined(metrics: Mapping[str, object], example_id: str, model: str) -> None:
+    """Stop with a one-line error where the study's own metrics are undefined for an example."""
+    if not (np.isfinite(metrics["variance"]) and np.isfinite(metrics["cse"])):
+        raise MetricUndefinedError(
+            f"Variance/CSE undefined for example '{example_id}' with model '{model}' (a token "
+            "vector is constant or zero); check the checkpoint's weights or pick another --layer"
+        )
+
+
+def pooled_metrics(
+    out: ForwardOutput,
+    feature_example: Sequence[int],
+    self_similarity_mean: float,
+    labels: Sequence[int] | None = None,
+) -> dict[str, float]:
+    """Metrics of a whole subset at the chosen layer, from the pooled token sample.
+
+    ``isoscore`` (NaN when the sample has fewer than 5 points per dimension), the
+    ``random_baseline`` of Ethayarajh (2019) and ``self_similarity_adjusted`` (the subset's mean
+    self-similarity minus that baseline); with ``labels`` (classification), class separability
+    of the summary-token and mean-pooled sentence vectors.
+    """
+    result: dict[str, float] = {}
+    tokens = out.tokens
+    owners = np.asarray(feature_example)[out.token_feature]
+    try:
+        result["isoscore"] = isoscore(tokens)
+    except CtxvecError:
+        result["isoscore"] = float("nan")
+    if len(np.unique(owners)) > 1:
+        result["random_baseline"] = random_token_baseline(tokens, owners)
+    else:
+        result["random_baseline"] = float("nan")
+    result["self_similarity_adjusted"] = self_similarity_mean - result["random_baseline"]
+    if labels is not None and out.sentence is not None and len(set(labels)) > 1:
+        for pooling, vectors in out.sentence.items():
+            for name, value in class_separability(vectors, labels).items():
+                result[f"{name}_{pooling}"] = value
+    return result
+
+
+def _layer_stats(h: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    stats = context_vector_metrics(h, mask)
+    stats["self_similarity"] = self_similarity(h, mask)
+    stats["intra_similarity"] = intra_sentence_similarity(h, mask)
+    return stats
+
+
+def _sample_tokens(
+    h: torch.Tensor, mask: torch.Tensor, idx: Sequence[int], k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``k`` token vectors per row, chosen by a generator seeded with the feature index."""
+    rows, cols, owners = [], [], []
+    mask_cpu = mask.cpu().numpy()
+    for row, feature in enumerate(idx):
+        positions = np.flatnonzero(mask_cpu[row])
+        if len(positions) > k:
+            positions = np.sort(np.random.default_rng(feature).choice(positions, k, replace=False))
+        rows.extend([row] * len(positions))
+        cols.extend(positions)
+        owners.extend([feature] * len(positions))
+    picked = h[torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long)]
+    return picked.float().cpu().numpy(), np.asarray(owners, np.int64)
+
+
+def _sentence_vectors(
+    h: torch.Tensor, real: torch.Tensor, mask: torch.Tensor, summary_last: bool
+) -> dict[str, np.ndarray]:
+    """The token the classification head summarises (first real one, last for XLNet-like
+    models) and the mean of the measured tokens, ``[batch, hidden]`` each."""
+    width = real.shape[1]
+    first = real.int().argmax(1)
+    last = width - 1 - real.flip(1).int().argmax(1)
+    rows = torch.arange(h.shape[0], device=h.device)
+    summary = h[rows, last if summary_last else first].float()
+    m = mask.unsqueeze(-1)
+    mean = torch.where(m, h.float(), 0.0).sum(1) / mask.sum(1, keepdim=True)
+    return {"summary": summary.cpu().numpy(), "mean": mean.cpu().numpy()}
 
 
 @contextmanager

@@ -17,7 +17,16 @@ from matplotlib.figure import Figure
 
 from ctxvec import files
 
-LABELS = {"f1": "F1", "variance": "Variance", "cse": "CSE"}
+LABELS = {
+    "f1": "F1",
+    "variance": "Variance",
+    "cse": "CSE",
+    "self_similarity": "self-similarity",
+    "intra_similarity": "intra-sentence similarity",
+    "effective_rank": "effective rank",
+    "isoscore": "IsoScore",
+    "self_similarity_adjusted": "self-similarity - random baseline",
+}
 
 
 def plot_score_vs_metrics(
@@ -68,4 +77,42 @@ def plot_score_vs_metrics(
             path = out_dir / f"{score}_vs_{metric}.{fmt}"
             files.write_with(path, functools.partial(fig.savefig, format=fmt))
             written.append(path)
+    return written
+
+
+def plot_correlation_by_layer(
+    layers: dict[str, list[dict]],
+    out_dir: str | Path,
+    formats: Sequence[str] = ("png", "svg"),
+) -> list[Path]:
+    """``correlation_by_layer.{fmt}``: Pearson r of score vs each metric at each layer.
+
+    Args:
+        layers: ``correlations.json``'s ``layers``: per metric, one entry per layer with
+            ``subset_level`` and ``model_level`` correlations.
+    """
+    fig = Figure(figsize=(9.0, 3.8), dpi=150)
+    axes = fig.subplots(1, 2, sharey=True)
+    colours = colormaps["tab10"]
+    for ax, level, title in zip(
+        axes, ("model_level", "subset_level"), ("per-model means", "(model, subset) points"),
+        strict=True,
+    ):  # fmt: skip
+        for i, (metric, entries) in enumerate(layers.items()):
+            x = [e["layer"] for e in entries]
+            y = [e[level]["pearson_r"] for e in entries]
+            ax.plot(x, y, marker="o", color=colours(i), label=LABELS.get(metric, metric))
+        ax.axhline(0.0, color="grey", lw=0.8)
+        ax.set_xlabel("layer (0 = embeddings)")
+        ax.set_title(f"r over {title}", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("Pearson r with F1")
+    axes[0].set_ylim(-1.05, 1.05)
+    axes[1].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    written = []
+    for fmt in formats:
+        path = Path(out_dir) / f"correlation_by_layer.{fmt}"
+        files.write_with(path, functools.partial(fig.savefig, format=fmt))
+        written.append(path)
     return written

@@ -18,15 +18,16 @@ Scoring lives in :mod:`ctxvec.scoring`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ctxvec.data import QAExample
-from ctxvec.errors import CtxvecError, MetricUndefinedError
-from ctxvec.inference import run_forward
+from ctxvec.errors import CtxvecError
+from ctxvec.inference import check_defined, example_metrics, pooled_metrics, run_forward
 from ctxvec.loading import LoadedModel
+from ctxvec.representations import Representation
 from ctxvec.scoring import squad_v2_example_scores
 
 
@@ -41,14 +42,19 @@ class QASettings:
     layer: int = -1
     exclude_special_tokens: bool = False
     baseline_compat: bool = False
+    layers: str = ""
+    representation: Representation = "hidden"
 
 
 @dataclass
 class QAPredictions:
-    """Per-example rows (see the ``examples.parquet`` columns in the docs) and skipped ids."""
+    """Per-example rows (see the ``examples.parquet`` columns in the docs), skipped ids, the
+    subset's pooled metrics and the extra layers measured."""
 
     rows: pd.DataFrame
     skipped: list[str]
+    pooled: dict[str, float] = field(default_factory=dict)
+    layers: tuple[int, ...] = ()
 
 
 def encode_qa(
@@ -161,8 +167,9 @@ def predict_qa(
 
     Returns:
         One row per example that was run, with columns ``id``, ``prediction``, ``gold_answers``,
-        ``has_answer``, ``na_prob``, ``exact``, ``f1``, ``n_tokens``, ``n_windows``, ``variance``,
-        ``cse``; plus the ids skipped in baseline-compat mode.
+        ``has_answer``, ``na_prob``, ``exact``, ``f1``, ``n_tokens``, ``n_windows`` and the
+        metrics of :func:`~ctxvec.inference.example_metrics`; the ids skipped in
+        baseline-compat mode; the subset's pooled metrics.
     """
     features, owners, skipped = encode_qa(lm, examples, settings)
     out = run_forward(
@@ -174,6 +181,8 @@ def predict_qa(
         exclude_special_tokens=settings.exclude_special_tokens,
         desc=lm.resolved.spec.label,
         progress=progress,
+        layers=settings.layers,
+        representation=settings.representation,
     )
     by_example: dict[int, list[int]] = {}
     for f, owner in enumerate(owners):
@@ -203,15 +212,8 @@ def predict_qa(
         else:
             na_prob, text = float("inf"), ""
         prediction = "" if na_prob > settings.na_threshold else text
-        weights = out.n_tokens[feats].astype(np.float64)
-        variance = float(np.average(out.variance[feats], weights=weights))
-        cse = float(np.average(out.cse[feats], weights=weights))
-        if not (np.isfinite(variance) and np.isfinite(cse)):
-            raise MetricUndefinedError(
-                f"Variance/CSE undefined for example '{example.id}' with model "
-                f"'{lm.resolved.spec.label}' (a token vector is constant or zero); "
-                "check the checkpoint's weights or pick another --layer"
-            )
+        metrics = example_metrics(out, feats)
+        check_defined(metrics, example.id, lm.resolved.spec.label)
         exact, f1 = squad_v2_example_scores(example.answers, prediction)
         rows.append(
             {
@@ -224,8 +226,9 @@ def predict_qa(
                 "f1": float(f1),
                 "n_tokens": int(out.n_tokens[feats].sum()),
                 "n_windows": len(feats),
-                "variance": variance,
-                "cse": cse,
+                **metrics,
             }
         )
-    return QAPredictions(pd.DataFrame(rows), skipped)
+    frame = pd.DataFrame(rows)
+    pooled = pooled_metrics(out, owners, float(frame["self_similarity"].mean())) if rows else {}
+    return QAPredictions(frame, skipped, pooled, out.layers)

@@ -28,15 +28,16 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.colors import qualitative
 
-from ctxvec import files
+from ctxvec import files, plots
 from ctxvec.errors import CtxvecError
 
-LABELS = {"f1": "F1", "exact": "EM", "variance": "Variance", "cse": "CSE", "accuracy": "Accuracy"}
+LABELS = {**plots.LABELS, "exact": "EM", "accuracy": "Accuracy"}
 TASK_NAMES = {
     "qa": "extractive QA, SQuAD 2.0 F1",
     "cls": "sequence classification, F1 of the positive class",
 }
 LEVELS = {"subset_level": "subsets", "model_level": "models"}
+LINE_STYLES = (("model_level", "solid", "models"), ("subset_level", "dot", "subsets"))
 
 
 @dataclass
@@ -218,6 +219,41 @@ def scatter_figure(run: Run, metric: str) -> go.Figure:
     return fig
 
 
+def layer_figure(run: Run) -> go.Figure | None:
+    """Pearson r of score vs each metric at each layer, per-model means and all points."""
+    layers = run.correlations.get("layers") or {}
+    if not layers:
+        return None
+    fig = go.Figure()
+    for i, (metric, entries) in enumerate(layers.items()):
+        colour = qualitative.Plotly[i % len(qualitative.Plotly)]
+        x = [e["layer"] for e in entries]
+        for level, dash, what in (
+            ("model_level", "solid", "models"),
+            ("subset_level", "dot", "subsets"),
+        ):
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=[e[level]["pearson_r"] for e in entries],
+                    mode="lines+markers",
+                    name=f"{LABELS.get(metric, metric)} ({what})",
+                    line={"color": colour, "dash": dash},
+                    hovertemplate=f"{LABELS.get(metric, metric)}, {what}<br>layer %{{x}}<br>"
+                    "r %{y:.3f}<extra></extra>",
+                )
+            )
+    fig.update_layout(
+        title="Correlation with the score over depth (solid: per-model means; dotted: points)",
+        xaxis_title="layer (0 = embeddings)",
+        yaxis_title="Pearson r",
+        yaxis_range=[-1.05, 1.05],
+        template="plotly_white",
+        height=420,
+    )
+    return fig
+
+
 def _attention_images(run_dir: Path) -> list[tuple[str, str]]:
     folder = run_dir / "attention"
     if not folder.is_dir():
@@ -246,8 +282,10 @@ def report_html(run: Run) -> str:
                 config={"displaylogo": False, "responsive": True},
             )
         )
-    panel = pd.DataFrame(run.manifest["models"]).fillna("").reindex(
-        columns=["name", "id", "revision", "fingerprint"]
+    panel = (
+        pd.DataFrame(run.manifest["models"])
+        .fillna("")
+        .reindex(columns=["name", "id", "revision", "fingerprint"])
     )
     layer = config["settings"].get("layer", -1)
     template = jinja2.Environment(autoescape=True).from_string(
@@ -276,7 +314,11 @@ def report_html(run: Run) -> str:
         dtype=run.manifest["dtype"],
         panel_table=panel.to_html(index=False, na_rep=""),
         scatter=figures,
-        layer_figure=None,
+        layer_figure=(
+            pio.to_html(figure, full_html=False, include_plotlyjs=False, div_id="layers-plot")
+            if (figure := layer_figure(run)) is not None
+            else None
+        ),
         layer_text="the last" if layer == -1 else f"layer {layer}",
         warnings=warnings_for(run),
         correlation_table=correlation_frame(run).to_html(

@@ -15,7 +15,8 @@ metrics from these vectors is the caller's job.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Literal
 
@@ -52,20 +53,27 @@ def attention_output_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
 
 
 @contextmanager
-def capture_attention_outputs(model: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
+def capture_attention_outputs(
+    model: torch.nn.Module,
+) -> Iterator[Callable[[], list[torch.Tensor]]]:
     """Collect every layer's attention output during forwards inside the ``with`` block.
 
-    Yields a list that each forward appends ``num_hidden_layers`` tensors of shape
-    ``[batch, n_tokens, hidden]`` to, first layer first; clear it between forwards.
+    Yields ``take()``, which returns the ``num_hidden_layers`` tensors (``[batch, n_tokens,
+    hidden]``, first layer first) that the calling thread's last forward produced, and forgets
+    them. Outputs are kept per thread, so concurrent forwards (CPU streams) never mix.
     """
-    outputs: list[torch.Tensor] = []
+    local = threading.local()
 
     def keep(_module: torch.nn.Module, _args: object, output: torch.Tensor) -> None:
-        outputs.append(output)
+        local.__dict__.setdefault("outputs", []).append(output)
+
+    def take() -> list[torch.Tensor]:
+        outputs = local.__dict__.pop("outputs", [])
+        return outputs
 
     handles = [m.register_forward_hook(keep) for m in attention_output_modules(model)]
     try:
-        yield outputs
+        yield take
     finally:
         for handle in handles:
             handle.remove()

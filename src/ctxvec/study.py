@@ -39,6 +39,8 @@ from ctxvec.data import (
     select_subsets,
 )
 from ctxvec.errors import CtxvecError
+from ctxvec.inference import LAYER_METRICS
+from ctxvec.inference import METRICS as EXAMPLE_METRICS
 from ctxvec.loading import (
     DTypeName,
     LoadedModel,
@@ -50,17 +52,23 @@ from ctxvec.loading import (
     resolve_dtype,
     resolve_model,
 )
-from ctxvec.plots import plot_score_vs_metrics
+from ctxvec.plots import plot_correlation_by_layer, plot_score_vs_metrics
 from ctxvec.qa import QASettings, predict_qa
 from ctxvec.report import summary_markdown, write_report
 from ctxvec.scoring import classification_scores, squad_v2_scores
 from ctxvec.stats import bootstrap_ci, correlation_table, critical_r
 
-METRICS = ("variance", "cse")
+# Subset-level metrics of pooled vectors, beside the means of the per-example metrics.
+POOLED_METRICS = ("isoscore", "self_similarity_adjusted")
+SEPARABILITY = tuple(
+    f"{name}_{pooling}"
+    for pooling in ("summary", "mean")
+    for name in ("fisher_ratio", "silhouette", "probe_accuracy")
+)
 DEFAULT_SUBSETS = {"qa": (4, 200), "cls": (4, 500)}
 DEFAULT_SPLIT = {"qa": "validation", "cls": "test"}
 # Bumped whenever a change alters what a unit computes, so stale cached results are not reused.
-UNIT_FORMAT = 1
+UNIT_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -231,6 +239,13 @@ def run_unit(
         labels = match_labels(model.model.config.id2label, dataset, settings.label_names)
         pred = predict_cls(model, examples, labels, settings, progress=progress)
         summary = _cls_summary(pred.rows, labels.positive)
+    summary.update(pred.pooled)
+    summary["layers"] = list(pred.layers)
+    summary["by_layer"] = {
+        name: np.mean(np.stack(pred.rows[f"{name}_by_layer"]), axis=0).tolist()
+        for name in LAYER_METRICS
+        if pred.layers and len(pred.rows)
+    }
     summary.update(n_skipped=len(pred.skipped), skipped_ids=pred.skipped)
     rows = pred.rows
     rows.insert(0, "subset", unit.subset)
@@ -246,8 +261,7 @@ def _qa_summary(rows: pd.DataFrame, na_threshold: float) -> dict[str, Any]:
     return {
         "n": len(rows),
         **scores,
-        "variance": float(rows["variance"].mean()),
-        "cse": float(rows["cse"].mean()),
+        **_metric_means(rows),
     }
 
 
@@ -259,9 +273,12 @@ def _cls_summary(rows: pd.DataFrame, positive: int | None) -> dict[str, Any]:
         "positive": positive,
         # x100, on the same scale as the SQuAD scores
         **{k: 100.0 * v for k, v in scores.items()},
-        "variance": float(rows["variance"].mean()),
-        "cse": float(rows["cse"].mean()),
+        **_metric_means(rows),
     }
+
+
+def _metric_means(rows: pd.DataFrame) -> dict[str, float]:
+    return {name: float(rows[name].mean()) for name in EXAMPLE_METRICS}
 
 
 def _cache_paths(cache_dir: Path, unit: Unit) -> tuple[Path, Path]:
@@ -363,7 +380,7 @@ def run_study(
 
 def _score_line(summary: dict[str, Any]) -> str:
     parts = [f"n={summary['n']}", f"f1={summary['f1']:.4g}"]
-    parts += [f"{k}={summary[k]:.4g}" for k in METRICS]
+    parts += [f"{k}={summary[k]:.4g}" for k in ("variance", "cse")]
     return " ".join(parts)
 
 
@@ -381,8 +398,9 @@ QA_SUBSET_COLUMNS = [
     "best_f1",
     "best_f1_thresh",
     "best_exact",
-    "variance",
-    "cse",
+    *EXAMPLE_METRICS,
+    "random_baseline",
+    *POOLED_METRICS,
 ]
 CLS_SUBSET_COLUMNS = [
     "model",
@@ -393,8 +411,10 @@ CLS_SUBSET_COLUMNS = [
     "f1",
     "accuracy",
     "macro_f1",
-    "variance",
-    "cse",
+    *EXAMPLE_METRICS,
+    "random_baseline",
+    *POOLED_METRICS,
+    *SEPARABILITY,
 ]
 
 
@@ -411,22 +431,66 @@ def _write_outputs(
     subsets = pd.DataFrame(
         [{"model": r.unit.model.label, "subset": r.unit.subset, **r.summary} for r in results]
     ).reindex(columns=columns)
+    metrics = subset_metrics(config.task)
+    layers = layer_table(results)
     correlations = {
         "score": "f1",
         "n_models": len(resolved),
         "n_points": len(subsets),
-        "metrics": correlation_table(subsets, "f1", METRICS),
+        "metrics": correlation_table(subsets, "f1", metrics),
+        "layers": layer_correlations(layers),
     }
     positives = {r.unit.model.label: r.summary.get("positive") for r in results}
     models = model_table(config.task, examples, positives)
     files.write_parquet(out_dir / "examples.parquet", examples)
     files.write_csv(out_dir / "subsets.csv", subsets)
     files.write_csv(out_dir / "models.csv", models)
+    if len(layers):
+        files.write_csv(out_dir / "layers.csv", layers)
     files.write_json(out_dir / "correlations.json", correlations)
-    figures = plot_score_vs_metrics(subsets, "f1", METRICS, out_dir, title=_title(config))
+    figures = plot_score_vs_metrics(subsets, "f1", metrics, out_dir, title=_title(config))
+    if correlations["layers"]:
+        figures += plot_correlation_by_layer(correlations["layers"], out_dir)
     manifest = _manifest(config, dataset, resolved, results, figures, started)
     files.write_json(out_dir / "manifest.json", manifest)
     return StudyResult(out_dir, examples, subsets, models, correlations, manifest, list(results))
+
+
+def subset_metrics(task: Task) -> tuple[str, ...]:
+    """The metrics correlated with the score across (model, subset) points."""
+    return (*EXAMPLE_METRICS, *POOLED_METRICS, *(SEPARABILITY if task == "cls" else ()))
+
+
+def layer_table(results: Sequence[UnitResult]) -> pd.DataFrame:
+    """One row per (model, subset, layer) with the score and the per-layer metric means."""
+    rows = [
+        {
+            "model": r.unit.model.label,
+            "subset": r.unit.subset,
+            "layer": layer,
+            "f1": r.summary["f1"],
+            **{name: r.summary["by_layer"][name][k] for name in LAYER_METRICS},
+        }
+        for r in results
+        for k, layer in enumerate(r.summary.get("layers", []))
+    ]
+    return pd.DataFrame(rows, columns=["model", "subset", "layer", "f1", *LAYER_METRICS])
+
+
+def layer_correlations(layers: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    """Per metric, the correlation table of each layer: ``{metric: [{"layer": l, ...}]}``.
+
+    Layers are matched by index, so with models of different depths a layer's points come from
+    the models that have it.
+    """
+    if layers.empty:
+        return {}
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in LAYER_METRICS}
+    for layer, points in layers.groupby("layer", sort=True):
+        table = correlation_table(points, "f1", LAYER_METRICS)
+        for name in LAYER_METRICS:
+            out[name].append({"layer": int(layer), **table[name]})
+    return out
 
 
 def model_table(
@@ -451,7 +515,7 @@ def model_table(
             low, high = bootstrap_ci(labels, preds, statistic=f1)
             row["f1_ci_low"], row["f1_ci_high"] = 100.0 * low, 100.0 * high
             _put(row, "accuracy", ex["correct"].astype(float), scale=100.0)
-        for metric in METRICS:
+        for metric in EXAMPLE_METRICS:
             _put(row, metric, ex[metric])
         rows.append(row)
     return pd.DataFrame(rows)
