@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from pathlib import Path
 
 import torch
 from common import DATA_DIR, cls_examples, load_avg, model_dir, qa_examples, timed, workdir
@@ -32,20 +33,21 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     args = parser.parse_args()
 
     path, untrained = model_dir(args.model, args.task, workdir())
     lm = load_model(resolve_model(ModelSpec(path, args.model)), args.task, args.device,
                     args.dtype, allow_untrained_head=untrained)  # fmt: skip
     if args.task == "qa":
-        examples, source = qa_examples(args.n, 0, DATA_DIR)
+        examples, source = qa_examples(args.n, 0, args.data_dir)
         examples = examples[: args.n]
 
         def run(layers: str) -> None:
             settings = QASettings(batch_size=args.batch_size, layers=layers)
             predict_qa(lm, examples, settings, progress=False)
     else:
-        dataset, source = cls_examples(args.n, 0, DATA_DIR)
+        dataset, source = cls_examples(args.n, 0, args.data_dir)
         examples = dataset.examples[: args.n]
         labels = match_labels(lm.model.config.id2label, dataset)
 

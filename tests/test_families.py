@@ -231,3 +231,20 @@ def test_attention_output_representation(tiny_model, family: str) -> None:
         assert got.layer_metrics["cse"][i, 1] == pytest.approx(baseline_cse(per_layer[2]), abs=1e-5)
     with pytest.raises(CtxvecError, match="layer 0 is out of range"):
         run_forward(lm, features, "cls", layer=0, representation="attention-output")
+
+
+def test_wider_padding_changes_nothing(tiny_model, family: str) -> None:
+    """GPU batches pad widths up to a multiple of 64: the extra padding must not matter."""
+    from ctxvec.inference import collate
+
+    lm = load(tiny_model, family, "cls")
+    features = text_features(lm)[:3]
+    pads = {"input_ids": lm.tokenizer.pad_token_id, "token_type_ids": 0}
+    results = []
+    for multiple in (1, 64):
+        inputs, _ = collate(features, lm.input_names, pads, lm.padding_side, multiple)
+        assert inputs["input_ids"].shape[1] % multiple == 0
+        with torch.no_grad():
+            logits = lm.model(**inputs).logits
+        results.append(logits)
+    torch.testing.assert_close(results[0], results[1], atol=1e-5, rtol=1e-5)

@@ -33,11 +33,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import silhouette_score
-from sklearn.model_selection import StratifiedKFold, cross_val_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from ctxvec.errors import CtxvecError
 
@@ -188,6 +183,13 @@ def class_separability(
         labels: ``[n_examples]`` class labels.
         folds: stratified folds of the probe (fewer when a class has fewer examples).
     """
+    # scikit-learn is imported here, not at the top: it takes a second to import.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import silhouette_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     x = np.asarray(vectors, np.float64)
     y = np.asarray(labels)
     classes, counts = np.unique(y, return_counts=True)

@@ -52,6 +52,7 @@ from ctxvec.representations import Representation, capture_attention_outputs
 Feature = Mapping[str, Sequence[int]]
 # Largest share of a batch's width a feature may be padded by (see length_sorted_batches).
 MAX_PADDING = 0.05
+GPU_WIDTH_MULTIPLE = 64
 
 
 # Per-example metrics at the chosen layer, and the subset of them also measured per layer.
@@ -123,14 +124,15 @@ def collate(
     input_names: Sequence[str],
     pad_values: Mapping[str, int],
     padding_side: Literal["left", "right"],
+    multiple: int = 1,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Pad a batch of features into tensors.
+    """Pad a batch of features into tensors, ``multiple`` dividing the padded width.
 
     Returns:
         The model inputs (``[batch, n_tokens]`` each, ``attention_mask`` included) and the
         ``[batch, n_tokens]`` bool special-tokens mask (False on padding).
     """
-    width = max(len(f["input_ids"]) for f in features)
+    width = -(-max(len(f["input_ids"]) for f in features) // multiple) * multiple
     names = [n for n in input_names if n != "attention_mask"]
     arrays = {n: np.full((len(features), width), pad_values.get(n, 0), np.int64) for n in names}
     attention = np.zeros((len(features), width), np.int64)
@@ -236,7 +238,7 @@ def run_forward(
         # inference_mode is thread-local: each stream enters it itself.
         with torch.inference_mode():
             batch = [features[i] for i in idx]
-            inputs, special = collate(batch, lm.input_names, pad_values, lm.padding_side)
+            inputs, special = collate(batch, lm.input_names, pad_values, lm.padding_side, multiple)
             if lm.padding_side == "left" and lm.positions_from_mask:
                 # Real tokens keep the positions they would have unpadded: 0, 1, 2, ...
                 inputs["position_ids"] = (inputs["attention_mask"].cumsum(1) - 1).clamp(min=0)
@@ -269,7 +271,13 @@ def run_forward(
             ]
             return idx, stats, by_layer, sample, owner, None, spans
 
-    batches = length_sorted_batches([len(f["input_ids"]) for f in features], batch_size)
+    # On a GPU each new input shape can cost a kernel plan (cuDNN attention builds one per
+    # shape, ~0.1 s), which padding does not: there, fixed-size batches and widths rounded up
+    # to a multiple of 64 keep the shapes few. On a CPU padding is the cost: bucket tightly.
+    gpu = lm.device.type == "cuda"
+    multiple = GPU_WIDTH_MULTIPLE if gpu else 1
+    lengths = [len(f["input_ids"]) for f in features]
+    batches = length_sorted_batches(lengths, batch_size, max_padding=1.0 if gpu else MAX_PADDING)
     capture = nullcontext(None) if hidden else capture_attention_outputs(lm.model)
     with capture as take, _cpu_streams(lm.device, len(batches)) as pool:
         results = (

@@ -20,16 +20,15 @@ import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 import pandas as pd
-import plotly.graph_objects as go
-import plotly.io as pio
-from plotly.colors import qualitative
 
 from ctxvec import files, plots
 from ctxvec.errors import CtxvecError
+
+if TYPE_CHECKING:  # plotly and jinja2 are imported where used: `import ctxvec` stays quick
+    import plotly.graph_objects as go
 
 LABELS = {**plots.LABELS, "exact": "EM", "accuracy": "Accuracy"}
 TASK_NAMES = {
@@ -167,6 +166,9 @@ def warnings_for(run: Run) -> list[str]:
 
 def scatter_figure(run: Run, metric: str) -> go.Figure:
     """Score against ``metric``, one trace per model, the means as diamonds."""
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+
     points = run.subsets
     score = run.score
     hover = (
@@ -221,6 +223,9 @@ def scatter_figure(run: Run, metric: str) -> go.Figure:
 
 def layer_figure(run: Run) -> go.Figure | None:
     """Pearson r of score vs each metric at each layer, per-model means and all points."""
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+
     layers = run.correlations.get("layers") or {}
     if not layers:
         return None
@@ -270,6 +275,9 @@ def _attention_images(run_dir: Path) -> list[tuple[str, str]]:
 
 def report_html(run: Run) -> str:
     """The whole page as one string (plotly's script inlined once)."""
+    import jinja2
+    import plotly.io as pio
+
     config = run.manifest["config"]
     figures = []
     for i, metric in enumerate(run.metrics):

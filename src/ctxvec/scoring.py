@@ -18,8 +18,6 @@ import re
 import string
 from collections.abc import Mapping, Sequence
 
-from sklearn.metrics import accuracy_score, f1_score
-
 from ctxvec.errors import CtxvecError
 
 _PUNCTUATION = frozenset(string.punctuation)
@@ -176,6 +174,9 @@ def classification_scores(
     ``macro_f1``, the unweighted mean over the classes seen in ``y_true`` or ``y_pred``.
     Undefined precision/recall count as 0.
     """
+    # scikit-learn is imported here, not at the top: it takes a second to import.
+    from sklearn.metrics import accuracy_score, f1_score
+
     macro = float(f1_score(y_true, y_pred, average="macro", zero_division=0))
     if positive_label is None:
         f1 = macro
