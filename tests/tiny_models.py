@@ -14,53 +14,33 @@ and the conventions a study tool has to cope with:
 * xlnet: cased Unigram (``XLNetTokenizer``), ``A <sep> B <sep> <cls>`` with ``<cls>`` LAST,
   padding on the LEFT, pad token type 3, relative positions, no memory (``mem_len=None``).
 
-Special-token ids follow the real checkpoints for pad/unk/cls/sep; ``[MASK]``/``<mask>`` comes
-right after them instead of at the end of the vocabulary.
+The tokenizers and configs come from :mod:`ctxvec.families` (which the model zoo also uses),
+trained here on a fixed English corpus of a few dozen sentences.
 
 Deliberately left out: pretrained weights or anything meaningful in the outputs (they are random,
-only shapes and plumbing can be tested), SentencePiece ``.model`` files and the slow tokenizers,
-byte fallback for the Unigram tokenizers (unseen characters become the unknown token, as in the
-real ones), LM heads, XLNet's beam-search QA head, and realistic sizes: vocabularies have a few
-hundred pieces and the tokenizers' ``model_max_length`` is ``max_positions`` for every family
-(the real XLNet tokenizer has none).
+only shapes and plumbing can be tested), LM heads, XLNet's beam-search QA head, and realistic
+sizes: vocabularies have a few hundred pieces and the tokenizers' ``model_max_length`` is
+``max_positions`` for every family (the real XLNet tokenizer has none).
 """
 
 from __future__ import annotations
 
-import functools
-import json
-import math
-import string
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import (
-    AlbertConfig,
-    AlbertTokenizer,
     AutoModel,
     AutoModelForQuestionAnswering,
     AutoModelForSequenceClassification,
-    BertConfig,
-    BertTokenizer,
-    DebertaV2Config,
-    DebertaV2Tokenizer,
-    ElectraConfig,
-    ElectraTokenizer,
-    PretrainedConfig,
     PreTrainedTokenizerBase,
-    RobertaConfig,
-    RobertaTokenizer,
-    XLNetConfig,
-    XLNetTokenizer,
 )
+
+from ctxvec import families
 
 Task = Literal["qa", "cls", "base"]
 
-FAMILIES: tuple[str, ...] = ("bert", "roberta", "albert", "electra", "deberta-v2", "xlnet")
+FAMILIES = families.FAMILIES
 
 _AUTO_CLASSES = {
     "qa": AutoModelForQuestionAnswering,
@@ -69,7 +49,6 @@ _AUTO_CLASSES = {
 }
 
 _VOCAB_SIZE = 600
-_PRINTABLE = string.ascii_letters + string.digits + string.punctuation
 
 _CORPUS: tuple[str, ...] = (
     "The quick brown fox jumps over the lazy dog.",
@@ -116,166 +95,9 @@ _CORPUS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class _TokenizerSpec:
-    cls: type[PreTrainedTokenizerBase]
-    algorithm: Literal["wordpiece", "bpe", "unigram"]
-    special_tokens: tuple[str, ...]  # in id order, at the start of the vocabulary
-
-
-_BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-_TOKENIZER_SPECS: dict[str, _TokenizerSpec] = {
-    "bert": _TokenizerSpec(BertTokenizer, "wordpiece", _BERT_SPECIALS),
-    "electra": _TokenizerSpec(ElectraTokenizer, "wordpiece", _BERT_SPECIALS),
-    "roberta": _TokenizerSpec(RobertaTokenizer, "bpe", ("<s>", "<pad>", "</s>", "<unk>", "<mask>")),
-    # AlbertTokenizer hard-codes unk_id=1.
-    "albert": _TokenizerSpec(
-        AlbertTokenizer, "unigram", ("<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]")
-    ),
-    "deberta-v2": _TokenizerSpec(
-        DebertaV2Tokenizer, "unigram", ("[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]")
-    ),
-    # XLNetTokenizer defaults to unk_id=0.
-    "xlnet": _TokenizerSpec(
-        XLNetTokenizer,
-        "unigram",
-        ("<unk>", "<s>", "</s>", "<cls>", "<sep>", "<pad>", "<mask>", "<eod>", "<eop>"),
-    ),
-}
-
-
-def _spec(family: str) -> _TokenizerSpec:
-    if family not in _TOKENIZER_SPECS:
-        raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
-    return _TOKENIZER_SPECS[family]
-
-
-@functools.cache
-def _trained_model_json(family: str) -> str:
-    """The family's tokenizer model trained on the corpus, as `tokenizers` JSON (cached)."""
-    spec = _spec(family)
-    # The class rebuilds its normalizer and pre-tokenizer on every load, so train with the ones
-    # a default instance has: then the saved vocabulary tokenizes exactly as it was trained.
-    pipeline = spec.cls().backend_tokenizer
-    special_tokens = list(spec.special_tokens)
-    if spec.algorithm == "bpe":
-        alphabet = pre_tokenizers.ByteLevel.alphabet()
-    else:
-        # Every printable character (and the metaspace) so that unseen words rarely become unknown.
-        alphabet = sorted(set(pipeline.normalizer.normalize_str(_PRINTABLE)) | {"▁"})
-    if spec.algorithm == "wordpiece":
-        unk = next(token for token in special_tokens if "UNK" in token)
-        # The trainer numbers "##x" pieces in hash-map order, which breaks ties between merges
-        # differently on every run; listing them up front pins their ids.
-        special_tokens += [f"##{char}" for char in alphabet if char != "▁"]
-        tokenizer = Tokenizer(models.WordPiece(unk_token=unk))
-        trainer: trainers.Trainer = trainers.WordPieceTrainer(
-            vocab_size=_VOCAB_SIZE,
-            special_tokens=special_tokens,
-            initial_alphabet=alphabet,
-            show_progress=False,
-        )
-    else:
-        tokenizer = Tokenizer(models.BPE())
-        trainer = trainers.BpeTrainer(
-            vocab_size=_VOCAB_SIZE,
-            special_tokens=special_tokens,
-            initial_alphabet=alphabet,
-            show_progress=False,
-        )
-    tokenizer.normalizer = pipeline.normalizer
-    tokenizer.pre_tokenizer = pipeline.pre_tokenizer
-    tokenizer.train_from_iterator(_CORPUS, trainer=trainer)
-    if spec.algorithm == "unigram":
-        return json.dumps({"vocab": _unigram_pieces(tokenizer, spec.special_tokens)})
-    return json.dumps(json.loads(tokenizer.to_str())["model"])
-
-
-def _unigram_pieces(bpe: Tokenizer, special_tokens: tuple[str, ...]) -> list[tuple[str, float]]:
-    """SentencePiece-style (piece, log-probability) list from a BPE tokenizer trained on the corpus.
-
-    `tokenizers`' UnigramTrainer is not reproducible (its EM sums over hash maps, so scores and
-    piece order change from run to run); the BPE trainer is, so it picks the pieces and their
-    frequency in the BPE-encoded corpus (add-one smoothed) gives the unigram scores.
-    """
-    counts = Counter(
-        token for encoding in bpe.encode_batch(list(_CORPUS)) for token in encoding.tokens
-    )
-    pieces = [piece for piece in bpe.get_vocab() if piece not in special_tokens]
-    total = sum(counts[piece] + 1 for piece in pieces)
-    scored = [(piece, math.log((counts[piece] + 1) / total)) for piece in pieces]
-    scored.sort(key=lambda item: (-item[1], item[0]))
-    return [(token, 0.0) for token in special_tokens] + scored
-
-
 def build_tokenizer(family: str) -> PreTrainedTokenizerBase:
     """A small tokenizer of the family's own class, trained on a fixed English corpus."""
-    spec = _spec(family)
-    model = json.loads(_trained_model_json(family))
-    if spec.algorithm == "unigram":
-        vocab = [(piece, score) for piece, score in model["vocab"]]
-        return spec.cls(vocab=vocab, model_max_length=512)
-    if spec.algorithm == "bpe":
-        merges = [tuple(merge) for merge in model["merges"]]
-        return spec.cls(vocab=model["vocab"], merges=merges, model_max_length=512)
-    return spec.cls(vocab=model["vocab"], model_max_length=512)
-
-
-def _config(
-    family: str,
-    tokenizer: PreTrainedTokenizerBase,
-    *,
-    hidden_size: int,
-    num_layers: int,
-    num_heads: int,
-    max_positions: int,
-) -> PretrainedConfig:
-    tokens = {
-        "vocab_size": len(tokenizer),
-        "pad_token_id": tokenizer.pad_token_id,
-        "bos_token_id": tokenizer.bos_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-    }
-    if family == "xlnet":
-        return XLNetConfig(
-            **tokens,
-            d_model=hidden_size,
-            n_layer=num_layers,
-            n_head=num_heads,
-            d_inner=4 * hidden_size,
-            mem_len=None,
-        )
-    encoder = {
-        **tokens,
-        "hidden_size": hidden_size,
-        "num_hidden_layers": num_layers,
-        "num_attention_heads": num_heads,
-        "intermediate_size": 4 * hidden_size,
-        "max_position_embeddings": max_positions,
-    }
-    if family == "bert":
-        return BertConfig(**encoder)
-    if family == "roberta":
-        # Position ids start after the pad id, so the table needs pad_token_id + 1 extra rows.
-        encoder["max_position_embeddings"] = max_positions + tokenizer.pad_token_id + 1
-        return RobertaConfig(**encoder, type_vocab_size=1)
-    if family == "albert":
-        return AlbertConfig(**encoder, embedding_size=hidden_size // 2)
-    if family == "electra":
-        return ElectraConfig(**encoder, embedding_size=hidden_size // 2)
-    # DeBERTa-v3's settings.
-    return DebertaV2Config(
-        **encoder,
-        relative_attention=True,
-        position_biased_input=False,
-        pos_att_type=["p2c", "c2p"],
-        max_relative_positions=-1,
-        position_buckets=256,
-        norm_rel_ebd="layer_norm",
-        share_att_key=True,
-        type_vocab_size=0,
-        layer_norm_eps=1e-7,
-    )
+    return families.build_tokenizer(family, _CORPUS, _VOCAB_SIZE)
 
 
 def make_tiny_model(
@@ -302,7 +124,7 @@ def make_tiny_model(
         raise ValueError(f"unknown task {task!r}; expected one of {tuple(_AUTO_CLASSES)}")
     tokenizer = build_tokenizer(family)
     tokenizer.model_max_length = max_positions
-    config = _config(
+    config = families.encoder_config(
         family,
         tokenizer,
         hidden_size=hidden_size,

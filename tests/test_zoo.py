@@ -1,0 +1,142 @@
+"""The model zoo: training features, checkpoints loadable without ctxvec, reuse, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from transformers import (
+    AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+)
+
+from ctxvec import synth, zoo
+from ctxvec.data import load_qa_dataset, load_text_dataset
+from ctxvec.families import FAMILIES, build_tokenizer
+from ctxvec.zoo import Member, ZooSettings
+
+TINY = ZooSettings(max_length=96, stride=32, vocab_size=300)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("zoo-data")
+    return {
+        "qa": synth.write_qa(root / "qa.json", 90, seed=5),
+        "cls": synth.write_cls(root / "cls.parquet", 80, seed=5),
+    }
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_qa_training_targets_point_at_the_answer(family, data):
+    """Decoding each feature's target tokens through the offsets gives back the gold answer."""
+    examples = load_qa_dataset(data["qa"]).examples[:30]
+    tokenizer = build_tokenizer(family, [e.context for e in examples], 300, 96)
+    # A short window forces answers out of some windows: those target the [CLS] token.
+    settings = ZooSettings(max_length=96, stride=32)
+    features = zoo._qa_features(tokenizer, examples, settings)
+    enc = tokenizer(
+        [e.question.lstrip() for e in examples],
+        [e.context for e in examples],
+        truncation="only_second",
+        max_length=96,
+        stride=32,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
+    assert len(features) == len(enc["input_ids"]) > len(examples)
+    found = set()
+    for i, feature in enumerate(features):
+        example = examples[enc["overflow_to_sample_mapping"][i]]
+        start, end = feature["start_positions"], feature["end_positions"]
+        if feature["input_ids"][start] == tokenizer.cls_token_id:
+            assert start == end
+            continue
+        # The smallest token span holding the answer: it may carry glued punctuation ("1990,")
+        # where the tokenizer has no boundary, but its first and last tokens touch the answer.
+        offsets = enc["offset_mapping"][i]
+        first = example.answer_starts[0]
+        last = first + len(example.answers[0])
+        assert offsets[start][0] <= first < offsets[start][1]
+        assert offsets[end][0] < last <= offsets[end][1]
+        found.add(example.id)
+    assert found == {e.id for e in examples if e.answers}
+
+
+def _tiny(family: str, steps=(1, 3)) -> Member:
+    return Member(family, family, steps, hidden_size=32, num_heads=2, batch_size=8)
+
+
+def test_checkpoints_load_with_plain_auto_classes_and_carry_cards(tmp_path, data):
+    members = [_tiny("bert"), _tiny("xlnet")]
+    checkpoints = zoo.build_zoo("qa", data["qa"], tmp_path, members, settings=TINY, workers=1)
+    assert [c.name for c in checkpoints] == [
+        "bert-step1",
+        "bert-step3",
+        "xlnet-step1",
+        "xlnet-step3",
+    ]
+    fingerprint = load_qa_dataset(data["qa"]).fingerprint
+    for c in checkpoints:
+        card = json.loads((c.path / "card.json").read_text(encoding="utf-8"))
+        assert card["family"] in {"bert", "xlnet"} and card["steps"] in {1, 3}
+        assert card["seed"] == 0 and card["data"]["fingerprint"] == fingerprint
+        assert card["size"]["hidden_size"] == 32
+        assert 0 <= card["dev_score"]["value"] <= 100 and card["dev_score"]["metric"] == "f1"
+        # Plain transformers, no ctxvec: the head is there and the tokenizer is the family's.
+        model, info = AutoModelForQuestionAnswering.from_pretrained(
+            c.path, output_loading_info=True
+        )
+        assert not info["missing_keys"]
+        tokenizer = AutoTokenizer.from_pretrained(c.path)
+        assert (
+            type(tokenizer).__name__
+            == {"bert": "BertTokenizer", "xlnet": "XLNetTokenizer"}[card["family"]]
+        )
+        with torch.no_grad():
+            out = model(**tokenizer("Who?", "Ann Lee was born in Paris.", return_tensors="pt"))
+        assert torch.isfinite(out.start_logits).all()
+    panel = (tmp_path / "panel.toml").read_text(encoding="utf-8")
+    assert panel.count("[[models]]") == 4 and 'task = "qa"' in panel
+
+
+def test_classification_zoo_labels_and_reuse(tmp_path, data):
+    members = [_tiny("roberta", (2,))]
+    lines: list[str] = []
+    first = zoo.build_zoo("cls", data["cls"], tmp_path, members, settings=TINY, log=lines.append)
+    model = AutoModelForSequenceClassification.from_pretrained(first[0].path)
+    assert model.config.id2label == {0: "LABEL_0", 1: "LABEL_1"}
+    assert first[0].card["dev_score"]["metric"] == "accuracy"
+    weights = first[0].path / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    lines.clear()
+    again = zoo.build_zoo("cls", data["cls"], tmp_path, members, settings=TINY, log=lines.append)
+    assert any("reused 1 checkpoint" in line for line in lines)
+    assert weights.stat().st_mtime_ns == stamp and again[0].card == first[0].card
+    # Another seed is another zoo: retrained.
+    lines.clear()
+    zoo.build_zoo("cls", data["cls"], tmp_path, members, seed=1, settings=TINY, log=lines.append)
+    assert not any("reused" in line for line in lines)
+
+
+def test_training_is_deterministic_for_a_seed(tmp_path, data):
+    members = [_tiny("deberta-v2", (3,)), _tiny("albert", (3,))]
+    a = zoo.build_zoo("qa", data["qa"], tmp_path / "a", members, settings=TINY, workers=2)
+    b = zoo.build_zoo("qa", data["qa"], tmp_path / "b", members, settings=TINY, workers=1)
+    for x, y in zip(a, b, strict=True):
+        assert (x.path / "model.safetensors").read_bytes() == (
+            y.path / "model.safetensors"
+        ).read_bytes()
+        assert x.card["dev_score"] == y.card["dev_score"]
+
+
+def test_dev_split_keeps_paragraphs_together(data):
+    dataset = load_qa_dataset(data["qa"])
+    train, dev = zoo.split_dev(dataset, 0.2, 1000, seed=0)
+    assert len(train) + len(dev) == len(dataset)
+    assert not {e.context for e in train} & {e.context for e in dev}
+    texts = load_text_dataset(data["cls"])
+    train, dev = zoo.split_dev(texts, 0.25, 1000, seed=0)
+    assert len(dev) == 20 and not {e.id for e in train} & {e.id for e in dev}
