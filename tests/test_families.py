@@ -248,3 +248,13 @@ def test_wider_padding_changes_nothing(tiny_model, family: str) -> None:
             logits = lm.model(**inputs).logits
         results.append(logits)
     torch.testing.assert_close(results[0], results[1], atol=1e-5, rtol=1e-5)
+
+
+def test_models_shorter_than_the_window_keep_its_proportions(tiny_model) -> None:
+    # 128 positions: the default 384/128 windows become 128/42 instead of failing on the stride.
+    lm = load_model(
+        resolve_model(ModelSpec(str(tiny_model("bert", "qa", max_positions=128)))), "qa", "cpu"
+    )
+    long = QAExample("long", "Who discovered polonium?", " ".join([CONTEXT] * 6), ("Curie",))
+    rows = predict_qa(lm, [long], QASettings(), progress=False).rows
+    assert rows.loc[0, "n_windows"] > 1

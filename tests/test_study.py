@@ -205,9 +205,15 @@ def test_cls_study_with_a_toml_panel(tmp_path, tiny_model, capsys) -> None:
     out = tmp_path / "out"
     code, _, err = cli(
         capsys, "study", "cls", "--data", str(data), "--panel", str(panel), "--out", str(out),
-        "--subsets", "2", "--subset-size", "10", "--quiet",
+        "--subsets", "2", "--subset-size", "10", "--quiet", "--score", "accuracy",
     )  # fmt: skip
     assert code == 0, err
+    correlations = json.loads((out / "correlations.json").read_text())
+    assert correlations["score"] == "accuracy"
+    points = pd.read_csv(out / "subsets.csv")
+    assert correlations["metrics"]["cse"]["subset_level"]["pearson_r"] == pytest.approx(
+        stats.pearsonr(points["accuracy"], points["cse"]).statistic
+    )
     examples = pd.read_parquet(out / "examples.parquet")
     subsets = pd.read_csv(out / "subsets.csv")
     assert sorted(subsets["model"].unique()) == ["ALBERT", "DeBERTa"]
@@ -285,6 +291,8 @@ def test_undefined_metric_stops_cleanly_and_keeps_finished_units(
         ("bad-layer", "out of range"),
         ("bad-starts", "must be comma-separated integers"),
         ("no-models", "no models given"),
+        ("bad-score", "Invalid value for '--score'"),
+        ("bad-option-value", "Invalid value for '--batch-size'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_model, capsys, case, message) -> None:
@@ -303,6 +311,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_model, capsys, case, me
         "bad-layer": ["qa", "--data", qa_data, "--model", qa_model, "--layer", "9"],
         "bad-starts": ["qa", "--data", qa_data, "--model", qa_model, "--subset-starts", "0,x"],
         "no-models": ["qa", "--data", qa_data],
+        "bad-score": ["qa", "--data", qa_data, "--model", qa_model, "--score", "accuracy"],
+        "bad-option-value": ["qa", "--data", qa_data, "--model", qa_model, "--batch-size", "x"],
     }[case]
     (tmp_path / "bad.json").write_text('{"data": [')
     pd.DataFrame({"text": ["a", "b"]}).to_csv(tmp_path / "nolabel.csv", index=False)

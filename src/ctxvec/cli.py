@@ -14,6 +14,9 @@ from typing import Annotated, Literal
 
 import typer
 
+# typer carries its own copy of click (pinned typer version); its usage errors are these.
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
 from ctxvec.errors import CtxvecError
 
 app = typer.Typer(
@@ -90,6 +93,9 @@ def study_qa(
     na_threshold: Annotated[
         float, typer.Option(help="Answer '' where null score - best span score > this.")
     ] = 0.0,
+    score: Annotated[
+        Literal["f1", "exact", "best_f1"], typer.Option(help="Score correlated with the metrics.")
+    ] = "f1",
     batch_size: BatchSize = 32,
     layer: Layer = -1,
     layers: Layers = "",
@@ -121,6 +127,7 @@ def study_qa(
     _run(
         "qa",
         settings,
+        score=score,
         data=data,
         models=model,
         panel=panel,
@@ -152,6 +159,10 @@ def study_cls(
     seed: Seed = 0,
     split: Split = None,
     max_length: Annotated[int, typer.Option(help="Longer texts are truncated.")] = 512,
+    score: Annotated[
+        Literal["f1", "accuracy", "macro_f1"],
+        typer.Option(help="Score correlated with the metrics (f1: of the positive class)."),
+    ] = "f1",
     label_names: Annotated[
         str | None,
         typer.Option(
@@ -186,6 +197,7 @@ def study_cls(
     _run(
         "cls",
         settings,
+        score=score,
         data=data,
         models=model,
         panel=panel,
@@ -368,6 +380,7 @@ def _run(
     task: Literal["qa", "cls"],
     settings: object,
     *,
+    score: str,
     data: str,
     models: list[str] | None,
     panel: str | None,
@@ -410,6 +423,7 @@ def _run(
         device=device,
         dtype=dtype,
         allow_untrained_head=allow_untrained_head,
+        score=score,
     )
     progress = not quiet and sys.stderr.isatty()
     run_study(config, out, cache_dir=cache_dir, progress=progress)
@@ -419,10 +433,22 @@ def main() -> None:
     """Entry point of the ``ctxvec`` command."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        app()
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as e:
+        typer.echo(e.ctx.get_help() if e.ctx else str(e))
+        sys.exit(0)
+    except UsageError as e:
+        # A mistyped option is a user mistake like any other: one line, not a framed panel.
+        where = e.ctx.command_path if e.ctx else "ctxvec"
+        typer.echo(f"ctxvec: error: {e.format_message()} (see '{where} --help')", err=True)
+        sys.exit(2)
+    except typer.Abort:
+        typer.echo("ctxvec: interrupted; finished units are kept and a rerun resumes", err=True)
+        sys.exit(130)
     except CtxvecError as e:
         typer.echo(f"ctxvec: error: {e}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("ctxvec: interrupted; finished units are kept and a rerun resumes", err=True)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

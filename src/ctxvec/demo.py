@@ -8,8 +8,9 @@ as ``ctxvec study`` does. Everything lands in one folder::
     OUT/data/      qa-train.json, qa-test.json, cls-train.parquet, cls-test.parquet
     OUT/zoo/qa/    one save_pretrained folder + card.json per checkpoint, panel.toml
     OUT/zoo/cls/   the same for classification
-    OUT/study-qa/  the QA study's outputs (subsets.csv, correlations.json, plots, manifest)
-    OUT/study-cls/ the classification study's outputs
+    OUT/study-qa/  the QA study's outputs (subsets.csv, correlations.json, plots, report,
+                   manifest), and attention/: the best checkpoint's heads on one question
+    OUT/study-cls/ the classification study's outputs (scored by accuracy)
 
 A second run regenerates the same data (deterministic for the seed), so the zoo and every study
 unit are reused from disk. Deliberately left out: hub models and real data (use ``ctxvec study``
@@ -23,10 +24,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ctxvec import synth, zoo
+from ctxvec import attention, synth, zoo
+from ctxvec.attention_plots import write_attention_figures
+from ctxvec.classify import ClsSettings
+from ctxvec.data import load_qa_dataset
 from ctxvec.families import FAMILIES
 from ctxvec.loading import ModelSpec
+from ctxvec.qa import QASettings
+from ctxvec.report import write_report
 from ctxvec.study import StudyConfig, StudyResult, run_study
+from ctxvec.viewer import write_viewer
+
+# Classification is scored by accuracy: the barely trained checkpoints answer one class for
+# everything, which positive-class F1 would reward with 67 at 50% accuracy.
+SCORES = {"qa": "f1", "cls": "accuracy"}
 
 
 @dataclass(frozen=True)
@@ -108,11 +119,14 @@ def run_demo(
             subsets=sizes.subsets,
             subset_size=sizes.subset_size,
             seed=seed,
+            score=SCORES[task],
+            settings=QASettings(layers="all") if task == "qa" else ClsSettings(layers="all"),
         )
         studies[task] = run_study(config, out_dir / f"study-{task}", progress=progress, log=log)
+    _attention_of_best(studies["qa"], paths["qa"][1], log)
     seconds = time.perf_counter() - started
     for task, study in studies.items():
-        score = "f1" if task == "qa" else "accuracy"
+        score = SCORES[task]
         means = study.subsets.groupby("model")[score].mean()
         log(
             f"ctxvec demo: {task} panel of {len(means)} checkpoints, mean {score} per checkpoint "
@@ -124,6 +138,21 @@ def run_demo(
         f"checkpoints and their cards are in {out_dir}/zoo"
     )
     return DemoResult(out_dir, checkpoints, studies, seconds)
+
+
+def _attention_of_best(study: StudyResult, data: Path, log: Callable[[str], None]) -> None:
+    """The best QA checkpoint's attention on the first answerable test question, as PNG figures
+    and the offline viewer under ``study-qa/attention/``; the report is rebuilt to show them."""
+    best = study.models.sort_values("f1").iloc[-1]["model"]
+    spec = next(m for m in study.manifest["models"] if m["name"] == best)
+    example = next(e for e in load_qa_dataset(data).examples if e.answers)
+    lm = attention.load_for_attention(ModelSpec(spec["path"], best), "qa", "cpu", "float32")
+    result = attention.attend(lm, question=example.question, context=example.context)
+    folder = study.out_dir / "attention"
+    write_attention_figures(result, folder, formats=("png",))
+    write_viewer(result, folder / "viewer.html", result.statistics())
+    write_report(study.out_dir)
+    log(f"ctxvec demo: attention of {best} on question '{example.id}' in {folder}")
 
 
 def _even(n: int) -> int:

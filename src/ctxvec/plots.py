@@ -14,11 +14,16 @@ from pathlib import Path
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ctxvec import files
 
 LABELS = {
     "f1": "F1",
+    "exact": "EM",
+    "best_f1": "best-threshold F1",
+    "accuracy": "accuracy",
+    "macro_f1": "macro F1",
     "variance": "Variance",
     "cse": "CSE",
     "self_similarity": "self-similarity",
@@ -82,6 +87,7 @@ def plot_score_vs_metrics(
 
 def plot_correlation_by_layer(
     layers: dict[str, list[dict]],
+    score: str,
     out_dir: str | Path,
     formats: Sequence[str] = ("png", "svg"),
 ) -> list[Path]:
@@ -104,9 +110,10 @@ def plot_correlation_by_layer(
             ax.plot(x, y, marker="o", color=colours(i), label=LABELS.get(metric, metric))
         ax.axhline(0.0, color="grey", lw=0.8)
         ax.set_xlabel("layer (0 = embeddings)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"r over {title}", fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("Pearson r with F1")
+    axes[0].set_ylabel(f"Pearson r with {LABELS.get(score, score)}")
     axes[0].set_ylim(-1.05, 1.05)
     axes[1].legend(fontsize=7, loc="best")
     fig.tight_layout()

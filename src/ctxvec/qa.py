@@ -68,8 +68,10 @@ def encode_qa(
         examples skipped in baseline-compat mode.
     """
     tok = lm.tokenizer
-    max_length = settings.max_length
+    max_length, stride = settings.max_length, settings.stride
     if lm.max_positions is not None and max_length > lm.max_positions:
+        # A shorter model keeps the windows' proportions (default: a third of the window).
+        stride = min(stride, stride * lm.max_positions // max_length)
         max_length = lm.max_positions
     questions = [e.question.lstrip() for e in examples]  # leading spaces break some tokenizers
     contexts = [e.context for e in examples]
@@ -83,7 +85,7 @@ def encode_qa(
                 contexts,
                 truncation="only_second",
                 max_length=max_length,
-                stride=settings.stride,
+                stride=stride,
                 return_overflowing_tokens=True,
                 **common,
             )

@@ -31,10 +31,7 @@ if TYPE_CHECKING:  # plotly and jinja2 are imported where used: `import ctxvec` 
     import plotly.graph_objects as go
 
 LABELS = {**plots.LABELS, "exact": "EM", "accuracy": "Accuracy"}
-TASK_NAMES = {
-    "qa": "extractive QA, SQuAD 2.0 F1",
-    "cls": "sequence classification, F1 of the positive class",
-}
+TASK_NAMES = {"qa": "extractive QA (SQuAD 2.0 scoring)", "cls": "sequence classification"}
 LEVELS = {"subset_level": "subsets", "model_level": "models"}
 LINE_STYLES = (("model_level", "solid", "models"), ("subset_level", "dot", "subsets"))
 
@@ -146,19 +143,19 @@ def warnings_for(run: Run) -> list[str]:
             "subset-level and within-model rows can be read, and they say nothing about "
             "whether better models have more discriminative vectors."
         ]
-    out = []
+    short, critical = [], math.nan
     for metric, levels in run.correlations["metrics"].items():
-        critical = levels.get("critical_r", {}).get("r")
+        critical = levels.get("critical_r", {}).get("r", math.nan)
         r = levels["model_level"]["pearson_r"]
-        if critical is None or r is None or math.isnan(critical):
-            continue
-        if abs(r) <= critical:
-            out.append(
-                f"{LABELS.get(metric, metric)}: with {n} models a model-level Pearson r needs "
-                f"|r| > {critical:.2f} for p < 0.05; the observed r = {r:.2f} does not reach it, "
-                "so the panel cannot show a relationship of this size."
-            )
-    return out
+        if r is not None and not math.isnan(critical) and abs(r) <= critical:
+            short.append(f"{LABELS.get(metric, metric)} (r = {r:.2f})")
+    if not short:
+        return []
+    return [
+        f"With {n} models a model-level Pearson r needs |r| > {critical:.2f} for p < 0.05. "
+        f"These metrics do not reach it, so this panel cannot show their relationship with the "
+        f"score to be different from none: {', '.join(short)}."
+    ]
 
 
 # ----------------------------------------------------------------------------- figures
@@ -177,8 +174,10 @@ def scatter_figure(run: Run, metric: str) -> go.Figure:
         f"{LABELS.get(metric, metric)} %{{x:.4f}}<extra></extra>"
     )
     fig = go.Figure()
-    for i, (model, rows) in enumerate(points.groupby("model", sort=False)):
-        colour = qualitative.Plotly[i % len(qualitative.Plotly)]
+    groups = list(points.groupby("model", sort=False))
+    palette = qualitative.Plotly if len(groups) <= 10 else qualitative.Dark24
+    for i, (model, rows) in enumerate(groups):
+        colour = palette[i % len(palette)]
         fig.add_trace(
             go.Scatter(
                 x=rows[metric],
@@ -300,7 +299,7 @@ def report_html(run: Run) -> str:
         resources.files("ctxvec").joinpath("assets/report.html.jinja").read_text("utf-8")
     )
     return template.render(
-        title=f"Context vectors and {TASK_NAMES[config['task']].split(',')[0]}",
+        title=f"Context vectors and {TASK_NAMES[config['task']].split(' (')[0]}",
         run_dir=str(run.path),
         written=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         sections=[
@@ -316,7 +315,7 @@ def report_html(run: Run) -> str:
         n_subsets=config["subsets"],
         subset_size=config["subset_size"],
         seed=config["seed"],
-        task_name=TASK_NAMES[config["task"]],
+        task_name=f"{TASK_NAMES[config['task']]}, score {LABELS.get(run.score, run.score)}",
         dataset=run.manifest["dataset"],
         device=run.manifest["device"],
         dtype=run.manifest["dtype"],
@@ -350,7 +349,8 @@ def summary_markdown(run_dir: str | Path) -> str:
     """The panel's scores and the correlations as Markdown, for the terminal."""
     run = load_run(run_dir)
     parts = [
-        f"## ctxvec: {TASK_NAMES[run.manifest['config']['task']]}",
+        f"## ctxvec: {TASK_NAMES[run.manifest['config']['task']]}, "
+        f"score {LABELS.get(run.score, run.score)}",
         "",
         model_frame(run).to_markdown(index=False),
         "",

@@ -66,6 +66,8 @@ SEPARABILITY = tuple(
     for name in ("fisher_ratio", "silhouette", "probe_accuracy")
 )
 DEFAULT_SUBSETS = {"qa": (4, 200), "cls": (4, 500)}
+# Task scores a study can correlate with the metrics (columns of subsets.csv, x100).
+SCORES = {"qa": ("f1", "exact", "best_f1"), "cls": ("f1", "accuracy", "macro_f1")}
 DEFAULT_SPLIT = {"qa": "validation", "cls": "test"}
 # Bumped whenever a change alters what a unit computes, so stale cached results are not reused.
 UNIT_FORMAT = 2
@@ -77,6 +79,9 @@ class StudyConfig:
 
     ``subsets``/``subset_size`` default to the baseline's (QA 4 x 200, classification 4 x 500);
     ``subset_starts`` are positions in the seeded shuffle (default: consecutive blocks).
+    ``score`` is the task score correlated with the metrics (see :data:`SCORES`): F1 by
+    default, as the baseline; for classification, accuracy or macro F1 avoid rewarding a model
+    that always answers the positive class.
     """
 
     task: Task
@@ -91,9 +96,15 @@ class StudyConfig:
     device: str = "auto"
     dtype: DTypeName = "auto"
     allow_untrained_head: bool = False
+    score: str = "f1"
 
     def resolved(self) -> StudyConfig:
         """The config with every default filled in."""
+        if self.score not in SCORES[self.task]:
+            raise CtxvecError(
+                f"score '{self.score}' is not a {self.task} score; use one of "
+                f"{', '.join(SCORES[self.task])}"
+            )
         n, size = DEFAULT_SUBSETS[self.task]
         settings = self.settings or (QASettings() if self.task == "qa" else ClsSettings())
         if isinstance(settings, QASettings) != (self.task == "qa"):
@@ -357,7 +368,8 @@ def run_study(
             store(cache, result)
             results.append(result)
             log(
-                f"  {m.spec.label} subset {unit.subset}: {_score_line(result.summary)} "
+                f"  {m.spec.label} subset {unit.subset}: "
+                f"{_score_line(result.summary, config.score)} "
                 f"({result.seconds:.1f}s)"
             )
         if loaded is not None:
@@ -378,8 +390,8 @@ def run_study(
     return study
 
 
-def _score_line(summary: dict[str, Any]) -> str:
-    parts = [f"n={summary['n']}", f"f1={summary['f1']:.4g}"]
+def _score_line(summary: dict[str, Any], score: str) -> str:
+    parts = [f"n={summary['n']}", f"{score}={summary[score]:.4g}"]
     parts += [f"{k}={summary[k]:.4g}" for k in ("variance", "cse")]
     return " ".join(parts)
 
@@ -432,13 +444,13 @@ def _write_outputs(
         [{"model": r.unit.model.label, "subset": r.unit.subset, **r.summary} for r in results]
     ).reindex(columns=columns)
     metrics = subset_metrics(config.task)
-    layers = layer_table(results)
+    layers = layer_table(results, config.score)
     correlations = {
-        "score": "f1",
+        "score": config.score,
         "n_models": len(resolved),
         "n_points": len(subsets),
-        "metrics": correlation_table(subsets, "f1", metrics),
-        "layers": layer_correlations(layers),
+        "metrics": correlation_table(subsets, config.score, metrics),
+        "layers": layer_correlations(layers, config.score),
     }
     positives = {r.unit.model.label: r.summary.get("positive") for r in results}
     models = model_table(config.task, examples, positives)
@@ -448,9 +460,9 @@ def _write_outputs(
     if len(layers):
         files.write_csv(out_dir / "layers.csv", layers)
     files.write_json(out_dir / "correlations.json", correlations)
-    figures = plot_score_vs_metrics(subsets, "f1", metrics, out_dir, title=_title(config))
+    figures = plot_score_vs_metrics(subsets, config.score, metrics, out_dir, _title(config))
     if correlations["layers"]:
-        figures += plot_correlation_by_layer(correlations["layers"], out_dir)
+        figures += plot_correlation_by_layer(correlations["layers"], config.score, out_dir)
     manifest = _manifest(config, dataset, resolved, results, figures, started)
     files.write_json(out_dir / "manifest.json", manifest)
     return StudyResult(out_dir, examples, subsets, models, correlations, manifest, list(results))
@@ -461,36 +473,40 @@ def subset_metrics(task: Task) -> tuple[str, ...]:
     return (*EXAMPLE_METRICS, *POOLED_METRICS, *(SEPARABILITY if task == "cls" else ()))
 
 
-def layer_table(results: Sequence[UnitResult]) -> pd.DataFrame:
+def layer_table(results: Sequence[UnitResult], score: str) -> pd.DataFrame:
     """One row per (model, subset, layer) with the score and the per-layer metric means."""
     rows = [
         {
             "model": r.unit.model.label,
             "subset": r.unit.subset,
             "layer": layer,
-            "f1": r.summary["f1"],
+            score: r.summary[score],
             **{name: r.summary["by_layer"][name][k] for name in LAYER_METRICS},
         }
         for r in results
         for k, layer in enumerate(r.summary.get("layers", []))
     ]
-    return pd.DataFrame(rows, columns=["model", "subset", "layer", "f1", *LAYER_METRICS])
+    return pd.DataFrame(rows, columns=["model", "subset", "layer", score, *LAYER_METRICS])
 
 
-def layer_correlations(layers: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+def layer_correlations(layers: pd.DataFrame, score: str) -> dict[str, list[dict[str, Any]]]:
     """Per metric, the correlation table of each layer: ``{metric: [{"layer": l, ...}]}``.
 
     Layers are matched by index, so with models of different depths a layer's points come from
-    the models that have it.
+    the models that have it; each entry says how many (``n_models``), and layers that fewer than
+    3 models have are left out (their correlations would compare one or two models).
     """
     if layers.empty:
         return {}
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in LAYER_METRICS}
     for layer, points in layers.groupby("layer", sort=True):
-        table = correlation_table(points, "f1", LAYER_METRICS)
+        n_models = points["model"].nunique()
+        if n_models < 3:
+            continue
+        table = correlation_table(points, score, LAYER_METRICS)
         for name in LAYER_METRICS:
-            out[name].append({"layer": int(layer), **table[name]})
-    return out
+            out[name].append({"layer": int(layer), "n_models": n_models, **table[name]})
+    return out if any(out.values()) else {}
 
 
 def model_table(
