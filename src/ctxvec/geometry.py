@@ -1,13 +1,8 @@
 """The field's representation metrics, beside the baseline's Variance and CSE.
 
-Per example (batched and masked, like :mod:`ctxvec.metrics`; padding never enters), for the
-``[n, d]`` matrix ``H`` of one example's context vectors:
+Per example (batched and masked, like :mod:`ctxvec.metrics`, which holds the cosine-based
+per-example metrics; padding never enters), for the ``[n, d]`` matrix ``H`` of one example:
 
-- :func:`self_similarity`: mean cosine over distinct token pairs, diagonal excluded (the
-  "anisotropy" of Ethayarajh 2019, "How Contextual are Contextualized Word Representations?",
-  EMNLP);
-- :func:`intra_sentence_similarity`: mean cosine between each token and the example's mean
-  vector (Ethayarajh 2019, section 3.3);
 - :func:`effective_rank`: ``exp(entropy(sigma / sum(sigma)))`` of the singular values of ``H``
   (Roy & Vetterli 2007, "The effective rank: a measure of effective dimensionality", EUSIPCO).
 
@@ -38,41 +33,6 @@ from ctxvec.errors import CtxvecError
 
 # IsoScore estimates a d x d covariance: ask for this many points per dimension at least.
 ISOSCORE_POINTS_PER_DIM = 5
-
-
-def _unit_rows(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``[batch, n, d]`` float64 unit vectors, zero at masked-out positions."""
-    h = hidden.double()
-    unit = h / h.norm(dim=-1, keepdim=True)
-    return torch.where(mask.unsqueeze(-1), unit, torch.zeros((), dtype=h.dtype, device=h.device))
-
-
-def self_similarity(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean cosine over the ``n (n - 1)`` ordered pairs of distinct real tokens.
-
-    Args:
-        hidden: ``[batch, n_tokens, hidden]``; mask: ``[batch, n_tokens]`` bool.
-
-    Returns:
-        ``[batch]`` float64; NaN for examples with fewer than 2 tokens or a zero vector.
-    """
-    unit = _unit_rows(hidden, mask)
-    n = mask.sum(1).double()
-    total = unit.sum(1).pow(2).sum(-1)  # sum_ij cos_ij = ||sum_i u_i||^2, diagonal gives n
-    return (total - n) / (n * (n - 1))
-
-
-def intra_sentence_similarity(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean cosine between each real token and the mean of the example's real tokens.
-
-    Returns:
-        ``[batch]`` float64 (NaN where a vector or the mean is zero).
-    """
-    h = hidden.double()
-    m = mask.unsqueeze(-1)
-    mean = torch.where(m, h, torch.zeros((), dtype=h.dtype)).sum(1) / mask.sum(1, keepdim=True)
-    cos = torch.nn.functional.cosine_similarity(h, mean.unsqueeze(1), dim=-1, eps=0.0)
-    return torch.where(mask, cos, torch.zeros((), dtype=h.dtype)).sum(1) / mask.sum(1)
 
 
 def effective_rank(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -7,10 +7,10 @@ force the slow eager path), computes the context-vector metrics on the model's d
 returns the head's outputs unpadded, in the features' original order. Turning logits into
 answers or labels is the task modules' job.
 
-Metrics: at the chosen ``layer``, Variance and CSE (:mod:`ctxvec.metrics`) and the field's
-per-example metrics (self-similarity, intra-sentence similarity, effective rank;
-:mod:`ctxvec.geometry`); at every extra layer of ``layers`` (per-layer curves), the same except
-the effective rank, whose eigendecomposition would dominate the extra cost. From the chosen
+Metrics: at the chosen ``layer``, Variance, CSE, self-similarity and intra-sentence similarity
+(:mod:`ctxvec.metrics`) and the effective rank (:mod:`ctxvec.geometry`); at every extra layer of
+``layers`` (per-layer curves), the same except the effective rank, whose eigendecomposition
+would dominate the extra cost. From the chosen
 layer it also keeps what subset-level metrics pool: a seeded sample of token vectors per
 feature and, for classification, each feature's sentence vectors (the head's summary token and
 the mean of the tokens). ``representation="attention-output"`` measures the attention blocks'
@@ -37,14 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ctxvec.errors import CtxvecError, MetricUndefinedError
-from ctxvec.geometry import (
-    class_separability,
-    effective_rank,
-    intra_sentence_similarity,
-    isoscore,
-    random_token_baseline,
-    self_similarity,
-)
+from ctxvec.geometry import class_separability, effective_rank, isoscore, random_token_baseline
 from ctxvec.loading import LoadedModel
 from ctxvec.metrics import context_vector_metrics
 from ctxvec.representations import Representation, capture_attention_outputs
@@ -248,9 +241,11 @@ def run_forward(
             real = inputs["attention_mask"].bool()
             mask = real & ~special.to(lm.device) if exclude_special_tokens else real
             h = states[primary]
-            stats = _layer_stats(h, mask)
+            stats = context_vector_metrics(h, mask)
             stats["effective_rank"] = effective_rank(h, mask)
-            per_layer = [stats if j == primary else _layer_stats(states[j], mask) for j in extra]
+            per_layer = [
+                stats if j == primary else context_vector_metrics(states[j], mask) for j in extra
+            ]
             stats = {k: v.cpu() for k, v in stats.items()}
             by_layer = {
                 name: torch.stack([s[name].double().cpu() for s in per_layer], 1)
@@ -375,13 +370,6 @@ def pooled_metrics(
             for name, value in class_separability(vectors, labels).items():
                 result[f"{name}_{pooling}"] = value
     return result
-
-
-def _layer_stats(h: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-    stats = context_vector_metrics(h, mask)
-    stats["self_similarity"] = self_similarity(h, mask)
-    stats["intra_similarity"] = intra_sentence_similarity(h, mask)
-    return stats
 
 
 def _sample_tokens(

@@ -1,21 +1,25 @@
-"""Context-vector metrics of the study, computed in torch on a padded batch.
+"""Per-example context-vector metrics of the study pass, computed in torch on a padded batch.
 
-Both metrics are the baseline's (see ``STUDY.md``), applied to each example's real tokens only:
-padding positions are excluded through a token mask, so a batched, padded computation equals the
-formula applied to the example alone. For ``H`` = the ``[n_tokens, hidden]`` matrix of one
-example's context vectors:
+The baseline's two metrics (see ``STUDY.md``) and two of Ethayarajh (2019), applied to each
+example's real tokens only: padding positions are excluded through a token mask, so a batched,
+padded computation equals the formula applied to the example alone. For ``H`` = the
+``[n_tokens, hidden]`` matrix of one example's context vectors:
 
 - **Variance**: standardise each token vector across its hidden dimensions
   (``Z = (H - mean_row) / std_row``, population std), take the population variance of each hidden
   dimension across tokens, and average over dimensions.
 - **CSE** (cosine similarity error): ``C`` = the ``[n, n]`` cosine-similarity matrix of the rows
   of ``H``, diagonal included; ``CSE = mean((1 - C) ** 2)`` over all ``n ** 2`` entries.
+- **self-similarity**: the mean of ``C`` off the diagonal (Ethayarajh 2019, "How Contextual are
+  Contextualized Word Representations?", EMNLP: anisotropy within an example).
+- **intra-sentence similarity**: the mean cosine between each row and the mean row (ibid.).
 
 Metrics are computed in float32 whatever the model's dtype. Where a metric is undefined (a
 token vector with zero spread or zero norm) the example is flagged, not silently given NaN; the
-caller decides how to report it. Other representation metrics live elsewhere.
+caller decides how to report it. Metrics of whole subsets and the effective rank live in
+:mod:`ctxvec.geometry`.
 
-Both are computed through identities that need no ``[n, n]`` temporaries beyond one Gram matrix
+All are computed through identities that need no ``[n, n]`` temporaries beyond one Gram matrix
 (the forward pass must stay the bottleneck, see ``docs/performance.md``):
 
 - each standardised row has ``sum_d z_d ** 2 = d``, so Variance ``= 1 - ||mean_t z_t||^2 / d``;
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 import torch
 
-METRIC_NAMES = ("variance", "cse")
+METRIC_NAMES = ("variance", "cse", "self_similarity", "intra_similarity")
 
 
 def masked_token_variance(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -59,9 +63,19 @@ def masked_cosine_similarity_error(hidden: torch.Tensor, mask: torch.Tensor) -> 
     Returns:
         ``[batch]`` float32 values (NaN where a token vector has zero norm).
     """
-    h = hidden.float()
-    unit = h / torch.linalg.vector_norm(h, dim=-1, keepdim=True)
-    unit = torch.where(mask.unsqueeze(-1), unit, torch.zeros((), dtype=h.dtype, device=h.device))
+    return _cosine_metrics(hidden.float(), mask)["cse"]
+
+
+def _cosine_metrics(h: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """CSE, self-similarity and intra-sentence similarity from one set of unit rows.
+
+    With unit rows ``u_t``, ``s = sum_t u_t`` and mean vector ``m``: ``sum_ij C_ij = ||s||^2``
+    (so self-similarity is ``(||s||^2 - n) / (n (n - 1))``, Ethayarajh 2019) and the mean of
+    ``cos(h_t, m)`` is ``s . m / (n ||m||)`` (intra-sentence similarity, Ethayarajh 2019).
+    """
+    m = mask.unsqueeze(-1)
+    zero = torch.zeros((), dtype=h.dtype, device=h.device)
+    unit = torch.where(m, h / torch.linalg.vector_norm(h, dim=-1, keepdim=True), zero)
     if unit.shape[1] <= unit.shape[2]:
         gram = torch.bmm(unit, unit.transpose(1, 2))  # [batch, n_tokens, n_tokens]
     else:
@@ -69,13 +83,20 @@ def masked_cosine_similarity_error(hidden: torch.Tensor, mask: torch.Tensor) -> 
     # Terms of size n^2 cancel down to CSE * n^2: combine them in float64 (MPS has none).
     acc = torch.float32 if h.device.type == "mps" else torch.float64
     gram_sq = torch.linalg.vector_norm(gram.flatten(1), dim=1).to(acc).square()
-    total_sq = torch.linalg.vector_norm(unit.sum(1), dim=-1).to(acc).square()
+    total = unit.sum(1)  # [batch, hidden]
+    total_sq = torch.linalg.vector_norm(total, dim=-1).to(acc).square()
     n = mask.sum(1).to(acc)
-    return ((n * n - 2.0 * total_sq + gram_sq) / (n * n)).float()
+    mean = torch.where(m, h, zero).sum(1)  # the direction of the mean is all that matters
+    intra = (total * mean).sum(-1) / (torch.linalg.vector_norm(mean, dim=-1) * n.to(h.dtype))
+    return {
+        "cse": ((n * n - 2.0 * total_sq + gram_sq) / (n * n)).float(),
+        "self_similarity": ((total_sq - n) / (n * (n - 1))).float(),
+        "intra_similarity": intra,
+    }
 
 
 def context_vector_metrics(hidden: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Variance and CSE of every example of a padded batch.
+    """Variance, CSE, self-similarity and intra-sentence similarity of every example of a batch.
 
     Args:
         hidden: ``[batch, n_tokens, hidden]`` context vectors of one layer.
@@ -83,12 +104,13 @@ def context_vector_metrics(hidden: torch.Tensor, mask: torch.Tensor) -> dict[str
             without special tokens). Every example needs at least one True.
 
     Returns:
-        ``{"variance": [batch], "cse": [batch], "n_tokens": [batch]}``; a metric is NaN for an
-        example where it is undefined.
+        ``{"variance", "cse", "self_similarity", "intra_similarity", "n_tokens"}``, each
+        ``[batch]``; a metric is NaN for an example where it is undefined (self-similarity
+        needs two tokens).
     """
     mask = mask.bool()
     return {
         "variance": masked_token_variance(hidden, mask),
-        "cse": masked_cosine_similarity_error(hidden, mask),
+        **_cosine_metrics(hidden.float(), mask),
         "n_tokens": mask.sum(1),
     }
