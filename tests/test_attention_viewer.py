@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +16,6 @@ import pytest
 from ctxvec.attention import SPECIAL, Attention, attend, load_for_attention
 from ctxvec.viewer import viewer_data, viewer_fragment, viewer_html, write_viewer
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 QUESTION = "Who discovered polonium?"
 CONTEXT_TEXT = "Marie Curie and Pierre Curie discovered it in 1898."
 
@@ -64,28 +60,6 @@ def test_page_is_self_contained_and_escaped(attn) -> None:
 
 
 # ------------------------------------------------------------------ real browser
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    webdriver = pytest.importorskip("selenium.webdriver")
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.skip("chromium and chromium-driver are not installed")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--window-size=1400,1000",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):  # fmt: skip
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
 
 
 def test_viewer_in_headless_chromium(attn, browser, tmp_path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,6 @@ from test_study import cli, squad_json
 from ctxvec import ModelSpec, QASettings, StudyConfig, run_study
 from ctxvec.report import correlation_frame, load_run, summary_markdown, warnings_for
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 SECTIONS = ["question", "panel", "scatter", "layers", "correlations", "models", "attention",
             "manifest"]  # fmt: skip
 
@@ -92,27 +89,6 @@ def test_report_command(run_dir: Path, tmp_path: Path, capsys) -> None:
 
 
 # ------------------------------------------------------------------ real browser
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    webdriver = pytest.importorskip("selenium.webdriver")
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.skip("chromium and chromium-driver are not installed")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--window-size=1280,1000",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
 
 
 def test_report_in_chromium(run_dir: Path, browser, tmp_path: Path) -> None:
