@@ -59,7 +59,7 @@ def test_tables_are_the_runs_numbers(run_dir: Path) -> None:
         assert model["permutation p"] == pytest.approx(stored[metric]["model_permutation"]["p"])
         within = frame.loc[(label, "within models")]
         assert within["pearson r"] == pytest.approx(stored[metric]["within_model"]["r"])
-    summary = summary_markdown(run_dir)
+    summary = summary_markdown(run)
     assert summary.count("RoBERTa") == 1 and re.search(r"\| Variance +\| models", summary)
 
 

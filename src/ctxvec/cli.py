@@ -230,10 +230,11 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="The --out folder of a finished study.")],
 ) -> None:
     """Rebuild RUN_DIR/report.html and print the summary tables as Markdown."""
-    from ctxvec.report import summary_markdown, write_report
+    from ctxvec.report import load_run, summary_markdown, write_report
 
-    path = write_report(run_dir)
-    typer.echo(summary_markdown(run_dir))
+    run = load_run(run_dir)
+    path = write_report(run)
+    typer.echo(summary_markdown(run))
     typer.echo(f"ctxvec: report in {path}")
 
 

@@ -31,7 +31,7 @@ from ctxvec.data import load_qa_dataset
 from ctxvec.families import FAMILIES
 from ctxvec.loading import ModelSpec
 from ctxvec.qa import QASettings
-from ctxvec.report import write_report
+from ctxvec.report import load_run, write_report
 from ctxvec.study import StudyConfig, StudyResult, run_study
 from ctxvec.viewer import write_viewer
 
@@ -151,7 +151,7 @@ def _attention_of_best(study: StudyResult, data: Path, log: Callable[[str], None
     folder = study.out_dir / "attention"
     write_attention_figures(result, folder, formats=("png",))
     write_viewer(result, folder / "viewer.html", result.statistics())
-    write_report(study.out_dir)
+    write_report(load_run(study.out_dir))
     log(f"ctxvec demo: attention of {best} on question '{example.id}' in {folder}")
 
 

@@ -1,11 +1,12 @@
 """The study's report: one self-contained HTML page, and a Markdown summary for the terminal.
 
-:func:`write_report` reads a finished run folder (``manifest.json``, ``subsets.csv``,
-``models.csv``, ``correlations.json``, and attention figures under ``attention/`` when present)
-and writes ``report.html``: the question, the panel and data, interactive scatter plots of score
-against each metric (plotly, its script inlined so the page works offline from ``file://``),
-the correlation table with intervals and tests, the per-model table, the attention figures and
-the manifest. :func:`summary_markdown` gives the same numbers as Markdown tables.
+:func:`load_run` reads a finished run folder (``manifest.json``, ``subsets.csv``,
+``models.csv``, ``correlations.json``, and attention figures under ``attention/`` when present);
+:func:`write_report` turns it into ``report.html``: the question, the panel and data,
+interactive scatter plots of score against each metric (plotly, its script inlined so the page
+works offline from ``file://``), the correlation table with intervals and tests, the per-model
+table, the attention figures and the manifest. :func:`summary_markdown` gives the same numbers
+as Markdown tables.
 
 It reads only the run folder, so a report can be rebuilt at any time (``ctxvec report RUN``)
 without the models or the data; it computes no statistic of its own.
@@ -337,17 +338,15 @@ def report_html(run: Run) -> str:
     )
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Write ``report.html`` into a finished run folder and return its path."""
-    run = load_run(run_dir)
+def write_report(run: Run) -> Path:
+    """Write ``report.html`` into the run's folder and return its path."""
     path = run.path / "report.html"
     files.write_text(path, report_html(run))
     return path
 
 
-def summary_markdown(run_dir: str | Path) -> str:
+def summary_markdown(run: Run) -> str:
     """The panel's scores and the correlations as Markdown, for the terminal."""
-    run = load_run(run_dir)
     parts = [
         f"## ctxvec: {TASK_NAMES[run.manifest['config']['task']]}, "
         f"score {LABELS.get(run.score, run.score)}",

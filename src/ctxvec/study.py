@@ -54,7 +54,7 @@ from ctxvec.loading import (
 )
 from ctxvec.plots import plot_correlation_by_layer, plot_score_vs_metrics
 from ctxvec.qa import QASettings, predict_qa
-from ctxvec.report import summary_markdown, write_report
+from ctxvec.report import load_run, summary_markdown, write_report
 from ctxvec.scoring import classification_scores, squad_v2_scores
 from ctxvec.stats import bootstrap_ci, correlation_table, critical_r
 
@@ -385,8 +385,9 @@ def run_study(
                 else "model-level correlation needs at least 3 models"
             )
         )
-    log(summary_markdown(out_dir))
-    log(f"ctxvec: results in {out_dir}, report in {write_report(out_dir)}")
+    run = load_run(out_dir)  # read once for the report and the summary
+    log(summary_markdown(run))
+    log(f"ctxvec: results in {out_dir}, report in {write_report(run)}")
     return study
 
 

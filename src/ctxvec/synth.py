@@ -283,9 +283,7 @@ def make_qa(n_questions: int, seed: int = 0, unanswerable: float = 1 / 3) -> dic
         raise CtxvecError(f"the number of questions must be at least 1, got {n_questions}")
     if not 0 <= unanswerable <= 1:
         raise CtxvecError(f"the unanswerable share must lie in [0, 1], got {unanswerable}")
-    rng = random.Random(seed)
-    fake = Faker(LOCALE)
-    fake.seed_instance(seed)
+    rng, fake = _generators(seed)
     n_impossible = round(n_questions * unanswerable)
     flags = [False] * n_impossible + [True] * (n_questions - n_impossible)
     rng.shuffle(flags)
@@ -429,9 +427,7 @@ def make_cls(n_texts: int, seed: int = 0, label_noise: float = 0.0) -> pd.DataFr
         raise CtxvecError(f"the number of texts must be even and at least 2, got {n_texts}")
     if not 0 <= label_noise <= 0.5:
         raise CtxvecError(f"label noise must lie in [0, 0.5], got {label_noise}")
-    rng = random.Random(seed)
-    fake = Faker(LOCALE)
-    fake.seed_instance(seed)
+    rng, fake = _generators(seed)
     wanted = [0, 1] * (n_texts // 2)
     rng.shuffle(wanted)
     texts, labels = [], []
@@ -479,3 +475,10 @@ def write_cls(path: str | Path, n_texts: int, seed: int = 0, label_noise: float 
         )
     files.write_parquet(path, make_cls(n_texts, seed, label_noise))
     return path
+
+
+def _generators(seed: int) -> tuple[random.Random, Faker]:
+    """The seeded random generator and Faker instance of one dataset."""
+    fake = Faker(LOCALE)
+    fake.seed_instance(seed)
+    return random.Random(seed), fake
