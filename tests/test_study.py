@@ -293,6 +293,7 @@ def test_undefined_metric_stops_cleanly_and_keeps_finished_units(
         ("no-models", "no models given"),
         ("bad-score", "Invalid value for '--score'"),
         ("bad-option-value", "Invalid value for '--batch-size'"),
+        ("bad-metric-set", "Invalid value for '--metrics'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_model, capsys, case, message) -> None:
@@ -313,6 +314,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_model, capsys, case, me
         "no-models": ["qa", "--data", qa_data],
         "bad-score": ["qa", "--data", qa_data, "--model", qa_model, "--score", "accuracy"],
         "bad-option-value": ["qa", "--data", qa_data, "--model", qa_model, "--batch-size", "x"],
+        "bad-metric-set": ["qa", "--data", qa_data, "--model", qa_model, "--metrics", "some"],
     }[case]
     (tmp_path / "bad.json").write_text('{"data": [')
     pd.DataFrame({"text": ["a", "b"]}).to_csv(tmp_path / "nolabel.csv", index=False)
@@ -443,3 +445,36 @@ def test_cls_study_measures_class_separability(tmp_path, tiny_model, capsys) -> 
         assert subsets[f"probe_accuracy_{pooling}"].between(0, 1).all()
         assert subsets[f"fisher_ratio_{pooling}"].gt(0).all()
         assert subsets[f"silhouette_{pooling}"].between(-1, 1).all()
+
+
+def test_core_metrics_skip_effective_rank_and_pooled_metrics(tmp_path, tiny_model, capsys) -> None:
+    data = reviews(tmp_path / "reviews.parquet", [0, 1] * 10)
+    args = ["study", "cls", "--data", str(data), "--quiet", "--subsets", "2", "--subset-size", "10"]
+    for family in ("bert", "electra", "roberta"):
+        args += ["--model", str(tiny_model(family, "cls"))]
+    runs = {}
+    for metrics in ("all", "core"):
+        out = tmp_path / metrics
+        code, stdout, err = cli(capsys, *args, "--out", str(out), "--metrics", metrics)
+        assert code == 0, err
+        runs[metrics] = {
+            "examples": pd.read_parquet(out / "examples.parquet"),
+            "subsets": pd.read_csv(out / "subsets.csv"),
+            "models": pd.read_csv(out / "models.csv"),
+            "correlations": json.loads((out / "correlations.json").read_text()),
+            "manifest": json.loads((out / "manifest.json").read_text()),
+        }
+        assert (out / "report.html").stat().st_size > 1000
+    full, core = runs["all"], runs["core"]
+    four = ["variance", "cse", "self_similarity", "intra_similarity"]
+    for metric in four:
+        np.testing.assert_array_equal(core["examples"][metric], full["examples"][metric])
+        np.testing.assert_array_equal(core["subsets"][metric], full["subsets"][metric])
+    assert "effective_rank" in full["examples"] and "effective_rank" not in core["examples"]
+    assert "effective_rank" not in core["models"]
+    assert list(core["subsets"].columns) == list(full["subsets"].columns)
+    skipped = ["effective_rank", "random_baseline", "probe_accuracy_mean"]
+    assert core["subsets"][[*skipped, "isoscore"]].isna().all().all()
+    assert full["subsets"][skipped].notna().all().all()
+    assert list(core["correlations"]["metrics"]) == four
+    assert core["manifest"]["config"]["settings"]["metrics"] == "core"

@@ -24,7 +24,13 @@ import torch
 
 from ctxvec.data import TextDataset, TextExample
 from ctxvec.errors import CtxvecError
-from ctxvec.inference import check_defined, example_metrics, pooled_metrics, run_forward
+from ctxvec.inference import (
+    MetricSet,
+    check_defined,
+    example_metrics,
+    pooled_metrics,
+    run_forward,
+)
 from ctxvec.loading import LoadedModel
 from ctxvec.representations import Representation
 
@@ -39,6 +45,7 @@ class ClsSettings:
     label_names: tuple[str, ...] | None = None
     layers: str = ""
     representation: Representation = "hidden"
+    metrics: MetricSet = "all"
     layer: int = -1
     exclude_special_tokens: bool = False
     baseline_compat: bool = False
@@ -173,6 +180,7 @@ def predict_cls(
         progress=progress,
         layers=settings.layers,
         representation=settings.representation,
+        metrics=settings.metrics,
     )
     rows = []
     probs = (

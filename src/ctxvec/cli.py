@@ -54,6 +54,13 @@ RepresentationOption = Annotated[
     Literal["hidden", "attention-output"],
     typer.Option(help="Layer outputs, or self-attention outputs before the residual."),
 ]
+MetricsOption = Annotated[
+    Literal["all", "core"],
+    typer.Option(
+        help="all, or core: Variance, CSE, self- and intra-similarity only (no effective rank, "
+        "nothing pooled; faster)."
+    ),
+]
 BatchSize = Annotated[int, typer.Option(help="Inputs per forward pass.")]
 ExcludeSpecial = Annotated[
     bool, typer.Option(help="Leave [CLS]/[SEP]-like tokens out of Variance and CSE.")
@@ -100,6 +107,7 @@ def study_qa(
     layer: Layer = -1,
     layers: Layers = "",
     representation: RepresentationOption = "hidden",
+    metrics: MetricsOption = "all",
     exclude_special_tokens: ExcludeSpecial = False,
     baseline_compat: Compat = False,
     allow_untrained_head: Untrained = False,
@@ -121,6 +129,7 @@ def study_qa(
         layer=layer,
         layers=layers,
         representation=representation,
+        metrics=metrics,
         exclude_special_tokens=exclude_special_tokens,
         baseline_compat=baseline_compat,
     )
@@ -173,6 +182,7 @@ def study_cls(
     layer: Layer = -1,
     layers: Layers = "",
     representation: RepresentationOption = "hidden",
+    metrics: MetricsOption = "all",
     exclude_special_tokens: ExcludeSpecial = False,
     baseline_compat: Compat = False,
     allow_untrained_head: Untrained = False,
@@ -191,6 +201,7 @@ def study_cls(
         layer=layer,
         layers=layers,
         representation=representation,
+        metrics=metrics,
         exclude_special_tokens=exclude_special_tokens,
         baseline_compat=baseline_compat,
     )

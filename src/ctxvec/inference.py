@@ -8,13 +8,15 @@ returns the head's outputs unpadded, in the features' original order. Turning lo
 answers or labels is the task modules' job.
 
 Metrics: at the chosen ``layer``, Variance, CSE, self-similarity and intra-sentence similarity
-(:mod:`ctxvec.metrics`) and the effective rank (:mod:`ctxvec.geometry`); at every extra layer of
-``layers`` (per-layer curves), the same except the effective rank, whose eigendecomposition
-would dominate the extra cost. From the chosen
-layer it also keeps what subset-level metrics pool: a seeded sample of token vectors per
-feature and, for classification, each feature's sentence vectors (the head's summary token and
-the mean of the tokens). ``representation="attention-output"`` measures the attention blocks'
-pre-residual outputs (:mod:`ctxvec.representations`) instead of the hidden states.
+(:mod:`ctxvec.metrics`, one fused kernel) and the effective rank (:mod:`ctxvec.geometry`); at
+every extra layer of ``layers`` (per-layer curves), the same except the effective rank, whose
+eigendecomposition would dominate the extra cost. From the chosen layer it also keeps what
+subset-level metrics pool: a seeded sample of token vectors per feature and, for
+classification, each feature's sentence vectors (the head's summary token and the mean of the
+tokens). ``metrics="core"`` keeps only the fused kernel's four metrics: no effective rank and
+nothing pooled (a few percent faster; ``docs/performance.md``).
+``representation="attention-output"`` measures the attention blocks' pre-residual outputs
+(:mod:`ctxvec.representations`) instead of the hidden states.
 
 On a CPU with ``torch.get_num_threads() > 1``, batches run as independent single-threaded
 streams, one per thread, instead of one batch at a time split across threads: each matrix
@@ -54,6 +56,9 @@ GPU_WIDTH_MULTIPLE = 64
 # Per-example metrics at the chosen layer, and the subset of them also measured per layer.
 LAYER_METRICS = ("variance", "cse", "self_similarity", "intra_similarity")
 METRICS = (*LAYER_METRICS, "effective_rank")
+# "all": every metric, pooled subset metrics included; "core": the fused kernel's four only.
+MetricSet = Literal["all", "core"]
+METRIC_SETS: tuple[MetricSet, ...] = ("all", "core")
 
 
 @dataclass
@@ -62,14 +67,17 @@ class ForwardOutput:
 
     Attributes:
         metrics: ``{name: [n_features]}`` float64 values at the chosen layer (NaN where
-            undefined), for every name in :data:`METRICS`.
+            undefined), for every name in :data:`METRICS` (``"all"``) or
+            :data:`LAYER_METRICS` (``"core"``).
         n_tokens: ``[n_features]`` tokens the metrics were computed over.
         layers: the extra layers measured (absolute indices), possibly empty.
         layer_metrics: ``{name: [n_features, n_layers]}`` for the names in
             :data:`LAYER_METRICS`, one column per entry of ``layers``.
-        tokens: ``[n_sampled, hidden]`` float32 token vectors sampled from every feature.
+        tokens: ``[n_sampled, hidden]`` float32 token vectors sampled from every feature
+            (None with ``metrics="core"``).
         token_feature: ``[n_sampled]`` the feature each sampled token comes from.
-        sentence: classification only; ``{"summary" | "mean": [n_features, hidden]}`` float32.
+        sentence: classification with ``metrics="all"`` only; ``{"summary" | "mean":
+            [n_features, hidden]}`` float32.
         start_logits, end_logits: QA only; one ``[feature_length]`` float32 array per feature.
         logits: classification only; ``[n_features, n_labels]`` float32.
     """
@@ -145,6 +153,12 @@ def collate(
     return inputs, torch.from_numpy(special)
 
 
+def check_metric_set(metrics: str) -> None:
+    """Stop with a one-line error for a name not in :data:`METRIC_SETS`."""
+    if metrics not in METRIC_SETS:
+        raise CtxvecError(f"unknown metric set '{metrics}'; use {' or '.join(METRIC_SETS)}")
+
+
 def resolve_layers(
     lm: LoadedModel,
     layer: int,
@@ -194,6 +208,7 @@ def run_forward(
     layers: str = "",
     representation: Representation = "hidden",
     token_sample: int = 32,
+    metrics: MetricSet = "all",
 ) -> ForwardOutput:
     """Run every feature through the model once and measure its context vectors.
 
@@ -211,7 +226,11 @@ def run_forward(
         representation: ``"hidden"`` states or ``"attention-output"`` (pre-residual).
         token_sample: token vectors kept per feature for pooled metrics (seeded by the
             feature's position, so the sample does not depend on batching).
+        metrics: ``"all"``, or ``"core"`` for the four metrics of one fused kernel only.
     """
+    check_metric_set(metrics)
+    names = METRICS if metrics == "all" else LAYER_METRICS
+    pooled_wanted = metrics == "all"
     primary, extra = resolve_layers(lm, layer, layers, representation)
     hidden = representation == "hidden"
     summary_last = getattr(lm.model.config, "summary_type", None) == "last"
@@ -220,7 +239,7 @@ def run_forward(
         "token_type_ids": getattr(lm.tokenizer, "pad_token_type_id", 0),
     }
     n = len(features)
-    metrics = {name: np.full(n, np.nan) for name in METRICS}
+    per_example = {name: np.full(n, np.nan) for name in names}
     layer_metrics = {name: np.full((n, len(extra)), np.nan) for name in LAYER_METRICS}
     n_tokens = np.zeros(n, np.int64)
     starts: list[np.ndarray | None] = [None] * n
@@ -245,7 +264,8 @@ def run_forward(
             mask = real & ~special.to(lm.device) if exclude_special_tokens else real
             h = states[primary]
             stats = context_vector_metrics(h, mask)
-            stats["effective_rank"] = effective_rank(h, mask)
+            if pooled_wanted:
+                stats["effective_rank"] = effective_rank(h, mask)
             per_layer = [
                 stats if j == primary else context_vector_metrics(states[j], mask) for j in extra
             ]
@@ -256,9 +276,11 @@ def run_forward(
                 else None
                 for name in LAYER_METRICS
             }
-            sample, owner = _sample_tokens(h, mask, idx, token_sample)
+            sample, owner = None, None
+            if pooled_wanted:
+                sample, owner = _sample_tokens(h, mask, idx, token_sample)
             if head == "cls":
-                pooled = _sentence_vectors(h, real, mask, summary_last)
+                pooled = _sentence_vectors(h, real, mask, summary_last) if pooled_wanted else {}
                 return idx, stats, by_layer, sample, owner, pooled, [out.logits.float().cpu()]
             # Real positions are contiguous in every row: cut the flat real logits by length.
             real = real.cpu()
@@ -290,14 +312,15 @@ def run_forward(
         for idx, stats, by_layer, sample, owner, pooled, head_out in tqdm(
             results, total=len(batches), desc=desc, unit="batch", disable=not progress, leave=False
         ):
-            for name in METRICS:
-                metrics[name][idx] = stats[name].double().numpy()
+            for name in names:
+                per_example[name][idx] = stats[name].double().numpy()
             for name, values in by_layer.items():
                 if values is not None:
                     layer_metrics[name][idx] = values.numpy()
             n_tokens[idx] = stats["n_tokens"].numpy()
-            tokens.append(sample)
-            token_feature.append(owner)
+            if sample is not None:
+                tokens.append(sample)
+                token_feature.append(owner)
             if head == "qa":
                 for row, i in enumerate(idx):
                     starts[i], ends[i] = head_out[0][row], head_out[1][row]
@@ -309,7 +332,7 @@ def run_forward(
             for key, values in pooled.items():
                 sentence[key][idx] = values
     result = ForwardOutput(
-        metrics=metrics,
+        metrics=per_example,
         n_tokens=n_tokens,
         layers=extra,
         layer_metrics=layer_metrics if extra else {},
@@ -319,7 +342,7 @@ def run_forward(
     if head == "qa":
         result.start_logits, result.end_logits = starts, ends
     else:
-        result.logits, result.sentence = logits, sentence
+        result.logits, result.sentence = logits, sentence or None
     return result
 
 
@@ -331,7 +354,8 @@ def example_metrics(out: ForwardOutput, feats: Sequence[int]) -> dict[str, float
     """
     weights = out.n_tokens[feats].astype(np.float64)
     row: dict[str, float | list[float]] = {
-        name: float(np.average(out.metrics[name][feats], weights=weights)) for name in METRICS
+        name: float(np.average(values[feats], weights=weights))
+        for name, values in out.metrics.items()
     }
     for name, values in out.layer_metrics.items():
         row[f"{name}_by_layer"] = np.average(values[feats], axis=0, weights=weights).tolist()
@@ -358,10 +382,13 @@ def pooled_metrics(
     ``isoscore`` (NaN when the sample has fewer than 5 points per dimension), the
     ``random_baseline`` of Ethayarajh (2019) and ``self_similarity_adjusted`` (the subset's mean
     self-similarity minus that baseline); with ``labels`` (classification), class separability
-    of the summary-token and mean-pooled sentence vectors.
+    of the summary-token and mean-pooled sentence vectors. Empty where nothing was pooled
+    (``metrics="core"``).
     """
     result: dict[str, float] = {}
     tokens = out.tokens
+    if tokens is None:
+        return result
     owners = np.asarray(feature_example)[out.token_feature]
     try:
         result["isoscore"] = isoscore(tokens)

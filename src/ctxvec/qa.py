@@ -25,7 +25,13 @@ import pandas as pd
 
 from ctxvec.data import QAExample
 from ctxvec.errors import CtxvecError
-from ctxvec.inference import check_defined, example_metrics, pooled_metrics, run_forward
+from ctxvec.inference import (
+    MetricSet,
+    check_defined,
+    example_metrics,
+    pooled_metrics,
+    run_forward,
+)
 from ctxvec.loading import LoadedModel
 from ctxvec.representations import Representation
 from ctxvec.scoring import squad_v2_example_scores
@@ -44,6 +50,7 @@ class QASettings:
     baseline_compat: bool = False
     layers: str = ""
     representation: Representation = "hidden"
+    metrics: MetricSet = "all"
 
 
 @dataclass
@@ -185,6 +192,7 @@ def predict_qa(
         progress=progress,
         layers=settings.layers,
         representation=settings.representation,
+        metrics=settings.metrics,
     )
     by_example: dict[int, list[int]] = {}
     for f, owner in enumerate(owners):

@@ -39,7 +39,7 @@ from ctxvec.data import (
     select_subsets,
 )
 from ctxvec.errors import CtxvecError
-from ctxvec.inference import LAYER_METRICS
+from ctxvec.inference import LAYER_METRICS, MetricSet, check_metric_set
 from ctxvec.inference import METRICS as EXAMPLE_METRICS
 from ctxvec.loading import (
     DTypeName,
@@ -109,6 +109,7 @@ class StudyConfig:
         settings = self.settings or (QASettings() if self.task == "qa" else ClsSettings())
         if isinstance(settings, QASettings) != (self.task == "qa"):
             raise CtxvecError(f"settings of type {type(settings).__name__} for task {self.task}")
+        check_metric_set(settings.metrics)
         return dataclasses.replace(
             self,
             models=tuple(self.models),
@@ -289,7 +290,7 @@ def _cls_summary(rows: pd.DataFrame, positive: int | None) -> dict[str, Any]:
 
 
 def _metric_means(rows: pd.DataFrame) -> dict[str, float]:
-    return {name: float(rows[name].mean()) for name in EXAMPLE_METRICS}
+    return {name: float(rows[name].mean()) for name in EXAMPLE_METRICS if name in rows}
 
 
 def _cache_paths(cache_dir: Path, unit: Unit) -> tuple[Path, Path]:
@@ -444,7 +445,7 @@ def _write_outputs(
     subsets = pd.DataFrame(
         [{"model": r.unit.model.label, "subset": r.unit.subset, **r.summary} for r in results]
     ).reindex(columns=columns)
-    metrics = subset_metrics(config.task)
+    metrics = subset_metrics(config.task, config.settings.metrics)
     layers = layer_table(results, config.score)
     correlations = {
         "score": config.score,
@@ -469,8 +470,10 @@ def _write_outputs(
     return StudyResult(out_dir, examples, subsets, models, correlations, manifest, list(results))
 
 
-def subset_metrics(task: Task) -> tuple[str, ...]:
+def subset_metrics(task: Task, metrics: MetricSet = "all") -> tuple[str, ...]:
     """The metrics correlated with the score across (model, subset) points."""
+    if metrics == "core":
+        return LAYER_METRICS
     return (*EXAMPLE_METRICS, *POOLED_METRICS, *(SEPARABILITY if task == "cls" else ()))
 
 
@@ -533,7 +536,8 @@ def model_table(
             row["f1_ci_low"], row["f1_ci_high"] = 100.0 * low, 100.0 * high
             _put(row, "accuracy", ex["correct"].astype(float), scale=100.0)
         for metric in EXAMPLE_METRICS:
-            _put(row, metric, ex[metric])
+            if metric in ex:
+                _put(row, metric, ex[metric])
         rows.append(row)
     return pd.DataFrame(rows)
 
