@@ -14,8 +14,11 @@ rotates each round, so background load hits them alike), this times:
    softmax and start x end outer-product span search, ``max_answer_len=15``, top-1 over windows).
    It computes no context-vector metrics.
 3. ``ctxvec-<dtype>``: ctxvec's study pass through its Python API, cold (no cache): tokenise,
-   forward, decode, per-example scores and Variance + CSE (:func:`ctxvec.predict_qa` /
-   :func:`ctxvec.predict_cls`), then the subset scores, for every ``--dtype`` asked.
+   forward, decode, per-example scores and every metric (Variance, CSE, self- and intra-sentence
+   similarity, effective rank, the pooled subset metrics; :func:`ctxvec.predict_qa` /
+   :func:`ctxvec.predict_cls`), then the subset scores, for every ``--dtype`` asked;
+   ``ctxvec-<dtype>-core`` the same with ``metrics="core"`` (Variance, CSE, self- and
+   intra-sentence similarity from one fused kernel; no effective rank, nothing pooled).
 
 Printed per method: examples/s (median over rounds), the ratio to the baseline (median of the
 per-round ratios), the useful FLOP rate (forward FLOPs on real tokens / s, counted analytically
@@ -161,11 +164,12 @@ def _softmax_masked(logits: np.ndarray, p_mask: np.ndarray) -> np.ndarray:
     return x / x.sum()
 
 
-def ctxvec_qa(lm, examples, batch_size: int) -> dict[str, tuple[float, float]]:
+def ctxvec_qa(lm, examples, batch_size: int, metrics: str) -> dict[str, tuple[float, float]]:
     from ctxvec import QASettings, predict_qa
     from ctxvec.scoring import squad_v2_scores
 
-    rows = predict_qa(lm, examples, QASettings(batch_size=batch_size), progress=False).rows
+    settings = QASettings(batch_size=batch_size, metrics=metrics)
+    rows = predict_qa(lm, examples, settings, progress=False).rows
     squad_v2_scores(
         dict(zip(rows["id"], rows["gold_answers"], strict=True)),
         dict(zip(rows["id"], rows["prediction"], strict=True)),
@@ -174,14 +178,13 @@ def ctxvec_qa(lm, examples, batch_size: int) -> dict[str, tuple[float, float]]:
     return {i: (v, c) for i, v, c in zip(rows["id"], rows["variance"], rows["cse"], strict=True)}
 
 
-def ctxvec_cls(lm, dataset, batch_size: int) -> dict[str, tuple[float, float]]:
+def ctxvec_cls(lm, dataset, batch_size: int, metrics: str) -> dict[str, tuple[float, float]]:
     from ctxvec import ClsSettings, match_labels, predict_cls
     from ctxvec.scoring import classification_scores
 
     labels = match_labels(lm.model.config.id2label, dataset)
-    rows = predict_cls(
-        lm, dataset.examples, labels, ClsSettings(batch_size=batch_size), progress=False
-    ).rows
+    settings = ClsSettings(batch_size=batch_size, metrics=metrics)
+    rows = predict_cls(lm, dataset.examples, labels, settings, progress=False).rows
     classification_scores(rows["label"].tolist(), rows["prediction"].tolist(), labels.positive)
     return {i: (v, c) for i, v, c in zip(rows["id"], rows["variance"], rows["cse"], strict=True)}
 
@@ -249,6 +252,12 @@ def main() -> None:
     parser.add_argument(
         "--dtype", action="append", choices=list(common.DTYPES), help="ctxvec dtype(s)"
     )
+    parser.add_argument(
+        "--metrics",
+        action="append",
+        choices=["all", "core"],
+        help="ctxvec metric set(s) [default: both]",
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--mm-size", type=int, default=2048, help="matmul size for the peak")
     parser.add_argument("--skip", action="append", default=[], help="methods to leave out")
@@ -305,15 +314,17 @@ def main() -> None:
         methods["pipeline"] = lambda: pipeline_qa(
             reference.model, tok, examples, args.batch_size, device
         )
+    method_dtype = dict.fromkeys(methods, "float32")
     for d, lm in lms.items():
-        if args.task == "qa":
-            methods[f"ctxvec-{d}"] = lambda lm=lm: ctxvec_qa(lm, examples, args.batch_size)
-        else:
-            methods[f"ctxvec-{d}"] = lambda lm=lm: ctxvec_cls(lm, dataset, args.batch_size)
+        for metrics in args.metrics or ["all", "core"]:
+            name = f"ctxvec-{d}" + ("-core" if metrics == "core" else "")
+            run = ctxvec_qa if args.task == "qa" else ctxvec_cls
+            data = examples if args.task == "qa" else dataset
+            methods[name] = lambda run=run, lm=lm, data=data, m=metrics: run(
+                lm, data, args.batch_size, m
+            )
+            method_dtype[name] = d
     methods = {k: v for k, v in methods.items() if k not in args.skip}
-    method_dtype = {
-        k: (k.split("-", 1)[1] if k.startswith("ctxvec-") else "float32") for k in methods
-    }
 
     print(
         f"# {args.model} {args.task} on {source}: {len(examples)} examples, "
@@ -347,7 +358,7 @@ def main() -> None:
             peaks[name] = max(peaks[name], t.peak_bytes)
             results[name] = t.result
             print(
-                f"  round {r + 1} {name:<16} {len(examples) / t.seconds:8.2f} ex/s  "
+                f"  round {r + 1} {name:<21} {len(examples) / t.seconds:8.2f} ex/s  "
                 f"{fraction[name][-1]:6.1%} of {dt} matmul ({rate / 1e9:.0f} GFLOP/s)  "
                 f"load {common.load_avg()}",
                 flush=True,
@@ -368,7 +379,7 @@ def main() -> None:
         "methods": {},
     }
     print(
-        f"\n{'method':<16} {'ex/s':>8} {'x baseline':>10} {'useful/matmul':>14} "
+        f"\n{'method':<21} {'ex/s':>8} {'x baseline':>10} {'useful/matmul':>14} "
         f"{'peak MiB':>9} {'max |dVar|':>11} {'max |dCSE|':>11}"
     )
     base = results.get("baseline")
@@ -398,7 +409,7 @@ def main() -> None:
         }
         report["methods"][name] = row
         print(
-            f"{name:<16} {row['examples_per_s']:8.2f} {ratio:10.2f} "
+            f"{name:<21} {row['examples_per_s']:8.2f} {ratio:10.2f} "
             f"{row['useful_fraction']:14.1%} {row['peak_mib']:9.0f} {dvar:11.2e} {dcse:11.2e}"
         )
     print(
@@ -408,7 +419,8 @@ def main() -> None:
     for d in dtypes:
         s = startup(args, d)
         report.setdefault("startup", {})[d] = s
-        work = len(examples) / report["methods"].get(f"ctxvec-{d}", {}).get("examples_per_s", 1)
+        rate = report["methods"].get(f"ctxvec-{d}", {}).get("examples_per_s", float("nan"))
+        work = len(examples) / rate
         print(
             f"start-up ctxvec-{d}: import {s['import_s']:.2f} s, model load "
             f"{s['load_s']:.2f} s, first batch {s['first_batch_s']:.2f} s "

@@ -455,7 +455,7 @@ def test_core_metrics_skip_effective_rank_and_pooled_metrics(tmp_path, tiny_mode
     runs = {}
     for metrics in ("all", "core"):
         out = tmp_path / metrics
-        code, stdout, err = cli(capsys, *args, "--out", str(out), "--metrics", metrics)
+        code, _, err = cli(capsys, *args, "--out", str(out), "--metrics", metrics)
         assert code == 0, err
         runs[metrics] = {
             "examples": pd.read_parquet(out / "examples.parquet"),

@@ -23,9 +23,9 @@ streams, one per thread, instead of one batch at a time split across threads: ea
 multiply then stays in one core's cache and no core waits at a barrier for another (on a
 shared or busy machine a barrier waits for the slowest, descheduled thread). The thread count is
 restored afterwards; ``torch.set_num_threads(1)`` gives the one-stream behaviour. Results do not
-depend on the number of streams. In bfloat16 or float16 on a CPU, attention runs sequence by
-sequence (:mod:`ctxvec.cpu_attention`) where the architecture allows. Figures in
-``docs/performance.md``.
+depend on the number of streams. On a CPU, linear layers run with packed weights and, in
+bfloat16 or float16, attention runs sequence by sequence (:mod:`ctxvec.cpu_kernels`). Figures
+in ``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ctxvec.cpu_attention import reduced_precision_attention
+from ctxvec.cpu_kernels import cpu_kernels
 from ctxvec.errors import CtxvecError, MetricUndefinedError
 from ctxvec.geometry import class_separability, effective_rank, isoscore, random_token_baseline
 from ctxvec.loading import LoadedModel
@@ -301,7 +301,7 @@ def run_forward(
     capture = nullcontext(None) if hidden else capture_attention_outputs(lm.model)
     with (
         capture as take,
-        reduced_precision_attention(lm.model),
+        cpu_kernels(lm.model),
         _cpu_streams(lm.device, len(batches)) as pool,
     ):
         results = (

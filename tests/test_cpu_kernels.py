@@ -1,5 +1,6 @@
-"""Per-sequence CPU attention equals PyTorch's scaled-dot-product attention, and is used only where
-it is faster (reduced precision on a CPU, AttentionInterface families)."""
+"""CPU kernels: per-sequence attention equals PyTorch's scaled-dot-product attention, packed
+linear layers (with fused GELU) equal ``nn.Linear``, and each is used only where it applies and
+undone afterwards."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ctxvec import ModelSpec, load_model, resolve_model
-from ctxvec.cpu_attention import NAME, per_sequence_attention, reduced_precision_attention
+from ctxvec.cpu_kernels import NAME, cpu_kernels, packed_linear, per_sequence_attention
 
 
 def _qkv(batch=3, heads=2, n=9, dim=4, seed=0):
@@ -74,23 +75,61 @@ def test_bert_forward_with_it_matches_sdpa(tiny_model) -> None:
 
 
 @pytest.mark.parametrize(
-    ("family", "dtype", "expected"),
+    ("family", "dtype", "packed", "attention"),
     [
-        ("bert", "bfloat16", True),
-        ("roberta", "float16", True),
-        ("bert", "float32", False),
-        ("deberta-v2", "bfloat16", False),
-        ("xlnet", "bfloat16", False),
+        ("bert", "bfloat16", True, True),
+        ("roberta", "float16", False, True),
+        ("bert", "float32", True, False),
+        ("deberta-v2", "bfloat16", True, False),
+        ("xlnet", "float32", True, False),
     ],
 )
-def test_switches_only_where_faster_and_restores(tiny_model, family, dtype, expected) -> None:
+def test_switches_only_where_it_applies_and_restores(tiny_model, family, dtype, packed, attention):
     lm = load_model(resolve_model(ModelSpec(str(tiny_model(family, "qa")))), "qa", "cpu", dtype)
     before = lm.model.config._attn_implementation
-    with pytest.raises(RuntimeError), reduced_precision_attention(lm.model) as switched:
-        assert switched is expected
-        assert (lm.model.config._attn_implementation == NAME) is expected
+    linears = [m for m in lm.model.modules() if isinstance(m, torch.nn.Linear)]
+    with pytest.raises(RuntimeError), cpu_kernels(lm.model) as used:
+        assert used == {"packed_linear": packed, "per_sequence_attention": attention}
+        assert (lm.model.config._attn_implementation == NAME) is attention
+        replaced = [m for m in lm.model.modules() if "forward" in m.__dict__]
+        fused = [getattr(m, "dense", None) for m in replaced]
+        assert all(m in replaced or m in fused for m in linears) is packed
         raise RuntimeError("a failing pass still restores the model")
     assert lm.model.config._attn_implementation == before
+    assert not any("forward" in m.__dict__ for m in lm.model.modules())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("rows", [1, 7, 300])
+def test_packed_linear_matches_nn_linear(dtype, rows) -> None:
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(48, 96).to(dtype)
+    x = torch.randn(2, rows, 48, dtype=dtype)
+    exact = torch.nn.functional.linear(x.double(), linear.weight.double(), linear.bias.double())
+    tol = 1e-5 if dtype == torch.float32 else 0.05
+    with torch.inference_mode():
+        plain = packed_linear(linear)(x)
+        fused = packed_linear(linear, gelu=True)(x)
+    assert plain.shape == (2, rows, 96) and plain.dtype == dtype
+    torch.testing.assert_close(plain.double(), exact, rtol=0, atol=tol)
+    torch.testing.assert_close(fused.double(), torch.nn.functional.gelu(exact), rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta", "electra", "albert", "deberta-v2", "xlnet"])
+def test_float32_forward_with_packed_kernels_matches_pytorch(tiny_model, family) -> None:
+    lm = load_model(resolve_model(ModelSpec(str(tiny_model(family, "qa")))), "qa", "cpu")
+    ids = torch.randint(5, 500, (2, 12), generator=torch.Generator().manual_seed(0))
+    seen = []
+    dense = next(m for m in lm.model.modules() if isinstance(m, torch.nn.Linear))
+    dense.register_forward_hook(lambda *_: seen.append(1))
+    with torch.inference_mode():
+        expected = lm.model(input_ids=ids, output_hidden_states=True).hidden_states
+        calls = len(seen)
+        with cpu_kernels(lm.model):
+            got = lm.model(input_ids=ids, output_hidden_states=True).hidden_states
+    assert calls > 0 and len(seen) == 2 * calls  # forward hooks still run on a replaced layer
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
 
 
 def test_bfloat16_padded_batch_matches_each_sequence_alone(tiny_model) -> None:
@@ -99,8 +138,8 @@ def test_bfloat16_padded_batch_matches_each_sequence_alone(tiny_model) -> None:
     ids = torch.randint(5, 500, (3, 12), generator=torch.Generator().manual_seed(0))
     lengths = [12, 7, 2]
     mask = (torch.arange(12) < torch.tensor(lengths)[:, None]).long()
-    with torch.inference_mode(), reduced_precision_attention(lm.model) as switched:
-        assert switched
+    with torch.inference_mode(), cpu_kernels(lm.model) as used:
+        assert used["per_sequence_attention"]
         batch = lm.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
         for row, n in enumerate(lengths):
             alone = lm.model(input_ids=ids[row : row + 1, :n], output_hidden_states=True)
