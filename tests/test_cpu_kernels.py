@@ -9,7 +9,13 @@ import torch
 import torch.nn.functional as F
 
 from ctxvec import ModelSpec, load_model, resolve_model
-from ctxvec.cpu_kernels import NAME, cpu_kernels, packed_linear, per_sequence_attention
+from ctxvec.cpu_kernels import (
+    NAME,
+    _register_attention,
+    cpu_kernels,
+    packed_linear,
+    per_sequence_attention,
+)
 
 
 def _qkv(batch=3, heads=2, n=9, dim=4, seed=0):
@@ -67,6 +73,7 @@ def test_bert_forward_with_it_matches_sdpa(tiny_model) -> None:
     mask[2, 2:] = 0
     with torch.inference_mode():
         expected = lm.model(input_ids=ids, attention_mask=mask).start_logits
+        _register_attention()
         lm.model.set_attn_implementation(NAME)
         got = lm.model(input_ids=ids, attention_mask=mask).start_logits
         lm.model.set_attn_implementation("sdpa")

@@ -29,16 +29,13 @@ scaled-dot-product function unchanged).
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 import torch
 import torch.nn.functional as F
-from transformers import AttentionInterface
-from transformers.activations import GELUActivation
-from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 NAME = "ctxvec_per_sequence"
 # oneDNN picks the packed layout for this many rows; any other count runs correctly.
@@ -69,6 +66,8 @@ def per_sequence_attention(
     """
     grouped = getattr(module, "num_key_value_groups", 1) > 1
     if (attention_mask is not None and attention_mask.dtype != torch.bool) or grouped:
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout, scaling, **kwargs
         )
@@ -110,8 +109,14 @@ def _key_spans(attention_mask: torch.Tensor) -> list[slice | None]:
     return spans
 
 
-AttentionInterface.register(NAME, per_sequence_attention)
-AttentionMaskInterface.register(NAME, sdpa_mask)
+@functools.cache
+def _register_attention() -> None:
+    # Here rather than at import: importing transformers' modelling code takes seconds.
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(NAME, per_sequence_attention)
+    AttentionMaskInterface.register(NAME, sdpa_mask)
 
 
 def packed_linear(linear: torch.nn.Linear, gelu: bool = False) -> Callable:
@@ -130,6 +135,8 @@ def packed_linear(linear: torch.nn.Linear, gelu: bool = False) -> Callable:
 
 
 def _is_exact_gelu(module: torch.nn.Module) -> bool:
+    from transformers.activations import GELUActivation
+
     if isinstance(module, GELUActivation):
         return module.act is F.gelu
     return isinstance(module, torch.nn.GELU) and module.approximate == "none"
@@ -195,6 +202,7 @@ def cpu_kernels(model: torch.nn.Module) -> Iterator[dict[str, bool]]:
         if packed:
             stack.enter_context(_replaced_forwards(model))
         if attention:
+            _register_attention()
             model.set_attn_implementation(NAME)
             stack.callback(model.set_attn_implementation, previous)
         yield {"packed_linear": packed, "per_sequence_attention": attention}
