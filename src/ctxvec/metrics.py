@@ -109,8 +109,9 @@ def context_vector_metrics(hidden: torch.Tensor, mask: torch.Tensor) -> dict[str
         needs two tokens).
     """
     mask = mask.bool()
+    h = hidden.float()  # one float32 copy for both kernels (none when already float32)
     return {
-        "variance": masked_token_variance(hidden, mask),
-        **_cosine_metrics(hidden.float(), mask),
+        "variance": masked_token_variance(h, mask),
+        **_cosine_metrics(h, mask),
         "n_tokens": mask.sum(1),
     }
