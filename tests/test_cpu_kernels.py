@@ -156,3 +156,11 @@ def test_bfloat16_padded_batch_matches_each_sequence_alone(tiny_model) -> None:
                 rtol=0,
                 atol=0.05,  # a few bfloat16 steps at |h| ~ 4
             )
+
+
+def test_packing_is_checked_once_per_dtype() -> None:
+    from ctxvec.cpu_kernels import packing_works
+
+    assert packing_works(torch.float32)  # oneDNN ships with the pinned CPU build of PyTorch
+    assert packing_works(torch.float32) is packing_works(torch.float32)
+    assert packing_works(torch.bfloat16) == torch.ops.mkldnn._is_mkldnn_bf16_supported()

@@ -158,13 +158,18 @@ def _replaced_forwards(model: torch.nn.Module) -> Iterator[int]:
     many modules were replaced. Forward hooks still run (they wrap ``forward``)."""
     replaced: dict[torch.nn.Module, Callable | None] = {}
     fused = set()
+    dtype = model.dtype
     for module in model.modules():
-        if _linear_then_gelu(module):
+        if _linear_then_gelu(module) and module.dense.weight.dtype == dtype:
             replaced[module] = module.__dict__.get("forward")
             module.forward = packed_linear(module.dense, gelu=True)
             fused.add(module.dense)
     for module in model.modules():
-        if isinstance(module, torch.nn.Linear) and module not in fused:
+        if (
+            isinstance(module, torch.nn.Linear)
+            and module not in fused
+            and module.weight.dtype == dtype
+        ):
             replaced[module] = module.__dict__.get("forward")
             module.forward = packed_linear(module)
     try:
@@ -176,8 +181,24 @@ def _replaced_forwards(model: torch.nn.Module) -> Iterator[int]:
                 module.forward = previous
 
 
-def _packing_available() -> bool:
-    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+@functools.cache
+def packing_works(dtype: torch.dtype) -> bool:
+    """Whether this CPU and PyTorch build run packed ``dtype`` linear layers correctly: oneDNN
+    present (bfloat16 also needs its CPU check) and a small layer agreeing with ``F.linear``."""
+    mkldnn = torch.ops.mkldnn
+    if not (torch.backends.mkldnn.is_available() and hasattr(mkldnn, "_linear_pointwise")):
+        return False
+    if dtype == torch.bfloat16 and not mkldnn._is_mkldnn_bf16_supported():
+        return False
+    probe = torch.nn.Linear(16, 8).to(dtype)
+    x = torch.linspace(-1, 1, 48, dtype=dtype).reshape(3, 16)
+    try:
+        with torch.inference_mode():
+            got = packed_linear(probe, gelu=True)(x).double()
+            want = F.gelu(F.linear(x, probe.weight, probe.bias)).double()
+    except RuntimeError:
+        return False
+    return bool(torch.allclose(got, want, rtol=0, atol=0.05 if dtype == torch.bfloat16 else 1e-5))
 
 
 @contextmanager
@@ -185,7 +206,8 @@ def cpu_kernels(model: torch.nn.Module) -> Iterator[dict[str, bool]]:
     """Run ``model`` with the kernels of this module where they are faster; yield which run.
 
     Yields ``{"packed_linear": bool, "per_sequence_attention": bool}``: packed linear layers
-    for a float32 or bfloat16 model on a CPU with oneDNN; per-sequence attention for a bfloat16
+    for a float32 or bfloat16 model on a CPU where they work (:func:`packing_works`; layers of
+    another dtype than the model's keep PyTorch's kernel); per-sequence attention for a bfloat16
     or float16 model on a CPU whose attention goes through ``AttentionInterface`` and currently
     uses the scaled-dot-product kernel. Everything is restored on exit, also after an error.
     """
@@ -197,7 +219,9 @@ def cpu_kernels(model: torch.nn.Module) -> Iterator[dict[str, bool]]:
         and previous == "sdpa"
         and model._can_set_attn_implementation()
     )
-    packed = on_cpu and model.dtype in (torch.float32, torch.bfloat16) and _packing_available()
+    packed = (
+        on_cpu and model.dtype in (torch.float32, torch.bfloat16) and packing_works(model.dtype)
+    )
     with ExitStack() as stack:
         if packed:
             stack.enter_context(_replaced_forwards(model))
