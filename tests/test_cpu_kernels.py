@@ -158,9 +158,27 @@ def test_bfloat16_padded_batch_matches_each_sequence_alone(tiny_model) -> None:
             )
 
 
-def test_packing_is_checked_once_per_dtype() -> None:
+def test_packing_is_checked_once_per_dtype_without_touching_the_rng() -> None:
     from ctxvec.cpu_kernels import packing_works
 
-    assert packing_works(torch.float32)  # oneDNN ships with the pinned CPU build of PyTorch
+    packing_works.cache_clear()
+    state = torch.get_rng_state()
+    assert packing_works(torch.float32)
+    assert torch.equal(torch.get_rng_state(), state)  # training around a pass stays seeded
     assert packing_works(torch.float32) is packing_works(torch.float32)
     assert packing_works(torch.bfloat16) == torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_a_pass_leaves_torchs_random_state_alone(tiny_model, dtype) -> None:
+    from ctxvec.cpu_kernels import packing_works
+    from ctxvec.data import QAExample
+    from ctxvec.qa import QASettings, predict_qa
+
+    lm = load_model(resolve_model(ModelSpec(str(tiny_model("bert", "qa")))), "qa", "cpu", dtype)
+    context = "The survey of 1820 mapped the delta and named the islands."
+    examples = [QAExample(f"q{i}", "When was the delta mapped?", context, (), ()) for i in (0, 1)]
+    packing_works.cache_clear()
+    state = torch.get_rng_state()
+    predict_qa(lm, examples, QASettings(max_length=64), progress=False)
+    assert torch.equal(torch.get_rng_state(), state)

@@ -190,7 +190,11 @@ def packing_works(dtype: torch.dtype) -> bool:
         return False
     if dtype == torch.bfloat16 and not mkldnn._is_mkldnn_bf16_supported():
         return False
-    probe = torch.nn.Linear(16, 8).to(dtype)
+    # Fixed weights, no random init: a library call must not move the caller's torch RNG.
+    probe = torch.nn.utils.skip_init(torch.nn.Linear, 16, 8, dtype=dtype)
+    with torch.no_grad():
+        probe.weight.copy_(torch.linspace(-0.5, 0.5, 128).reshape(8, 16))
+        probe.bias.copy_(torch.linspace(-0.1, 0.1, 8))
     x = torch.linspace(-1, 1, 48, dtype=dtype).reshape(3, 16)
     try:
         with torch.inference_mode():
