@@ -166,6 +166,8 @@ def test_qa_study_outputs_cache_and_resume(tmp_path, tiny_model, capsys) -> None
     assert manifest["config"]["settings"]["max_length"] == 384
     assert {"torch", "transformers", "ctxvec"} <= set(manifest["versions"])
     assert not any(u["from_cache"] for u in manifest["units"])
+    for unit in manifest["units"]:  # float32 on CPU: packed linear layers, PyTorch's attention
+        assert unit["cpu_kernels"] == {"packed_linear": True, "per_sequence_attention": False}
 
     # A rerun recomputes nothing and writes the same tables.
     code, _, err = cli(capsys, *args)

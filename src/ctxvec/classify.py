@@ -62,12 +62,14 @@ class LabelMap:
 
 @dataclass
 class ClsPredictions:
-    """Per-example rows, skipped ids, the subset's pooled metrics and the extra layers."""
+    """Per-example rows, skipped ids, the subset's pooled metrics, the extra layers and the CPU
+    kernels used."""
 
     rows: pd.DataFrame
     skipped: list[str]
     pooled: dict[str, float] = field(default_factory=dict)
     layers: tuple[int, ...] = ()
+    kernels: dict[str, bool] = field(default_factory=dict)
 
 
 def _norm(name: str) -> str:
@@ -219,7 +221,7 @@ def predict_cls(
         if rows
         else {}
     )
-    return ClsPredictions(frame, skipped, pooled, out.layers)
+    return ClsPredictions(frame, skipped, pooled, out.layers, out.kernels)
 
 
 def _full_lengths(

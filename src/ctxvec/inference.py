@@ -80,6 +80,7 @@ class ForwardOutput:
             [n_features, hidden]}`` float32.
         start_logits, end_logits: QA only; one ``[feature_length]`` float32 array per feature.
         logits: classification only; ``[n_features, n_labels]`` float32.
+        kernels: which :mod:`ctxvec.cpu_kernels` replacements ran (all False off the CPU).
     """
 
     metrics: dict[str, np.ndarray]
@@ -92,6 +93,7 @@ class ForwardOutput:
     start_logits: list[np.ndarray] | None = None
     end_logits: list[np.ndarray] | None = None
     logits: np.ndarray | None = None
+    kernels: dict[str, bool] = field(default_factory=dict)
 
     @property
     def variance(self) -> np.ndarray:
@@ -301,7 +303,7 @@ def run_forward(
     capture = nullcontext(None) if hidden else capture_attention_outputs(lm.model)
     with (
         capture as take,
-        cpu_kernels(lm.model),
+        cpu_kernels(lm.model) as kernels,
         _cpu_streams(lm.device, len(batches)) as pool,
     ):
         results = (
@@ -338,6 +340,7 @@ def run_forward(
         layer_metrics=layer_metrics if extra else {},
         tokens=np.concatenate(tokens) if tokens else None,
         token_feature=np.concatenate(token_feature) if token_feature else None,
+        kernels=kernels,
     )
     if head == "qa":
         result.start_logits, result.end_logits = starts, ends

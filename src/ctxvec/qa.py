@@ -56,12 +56,13 @@ class QASettings:
 @dataclass
 class QAPredictions:
     """Per-example rows (see the ``examples.parquet`` columns in the docs), skipped ids, the
-    subset's pooled metrics and the extra layers measured."""
+    subset's pooled metrics, the extra layers measured and the CPU kernels used."""
 
     rows: pd.DataFrame
     skipped: list[str]
     pooled: dict[str, float] = field(default_factory=dict)
     layers: tuple[int, ...] = ()
+    kernels: dict[str, bool] = field(default_factory=dict)
 
 
 def encode_qa(
@@ -241,4 +242,4 @@ def predict_qa(
         )
     frame = pd.DataFrame(rows)
     pooled = pooled_metrics(out, owners, float(frame["self_similarity"].mean())) if rows else {}
-    return QAPredictions(frame, skipped, pooled, out.layers)
+    return QAPredictions(frame, skipped, pooled, out.layers, out.kernels)

@@ -253,6 +253,7 @@ def run_unit(
         summary = _cls_summary(pred.rows, labels.positive)
     summary.update(pred.pooled)
     summary["layers"] = list(pred.layers)
+    summary["kernels"] = pred.kernels
     summary["by_layer"] = {
         name: np.mean(np.stack(pred.rows[f"{name}_by_layer"]), axis=0).tolist()
         for name in LAYER_METRICS
@@ -613,6 +614,7 @@ def _manifest(
                 "from_cache": r.from_cache,
                 "n_skipped": r.summary.get("n_skipped", 0),
                 "skipped_ids": r.summary.get("skipped_ids", []),
+                "cpu_kernels": r.summary.get("kernels", {}),
             }
             for r in results
         ],
