@@ -153,9 +153,9 @@ def _linear_then_gelu(module: torch.nn.Module) -> bool:
 
 
 @contextmanager
-def _replaced_forwards(model: torch.nn.Module) -> Iterator[int]:
-    """Give every linear layer (fused with its GELU where possible) a packed forward; yield how
-    many modules were replaced. Forward hooks still run (they wrap ``forward``)."""
+def _replaced_forwards(model: torch.nn.Module) -> Iterator[None]:
+    """Give every linear layer (fused with its GELU where possible) a packed forward until exit.
+    Forward hooks still run (they wrap ``forward``)."""
     replaced: dict[torch.nn.Module, Callable | None] = {}
     fused = set()
     dtype = model.dtype
@@ -173,7 +173,7 @@ def _replaced_forwards(model: torch.nn.Module) -> Iterator[int]:
             replaced[module] = module.__dict__.get("forward")
             module.forward = packed_linear(module)
     try:
-        yield len(replaced)
+        yield
     finally:
         for module, previous in replaced.items():
             del module.forward

@@ -232,7 +232,7 @@ def run_forward(
     """
     check_metric_set(metrics)
     names = METRICS if metrics == "all" else LAYER_METRICS
-    pooled_wanted = metrics == "all"
+    all_metrics = metrics == "all"
     primary, extra = resolve_layers(lm, layer, layers, representation)
     hidden = representation == "hidden"
     summary_last = getattr(lm.model.config, "summary_type", None) == "last"
@@ -266,7 +266,7 @@ def run_forward(
             mask = real & ~special.to(lm.device) if exclude_special_tokens else real
             h = states[primary]
             stats = context_vector_metrics(h, mask)
-            if pooled_wanted:
+            if all_metrics:
                 stats["effective_rank"] = effective_rank(h, mask)
             per_layer = [
                 stats if j == primary else context_vector_metrics(states[j], mask) for j in extra
@@ -279,10 +279,10 @@ def run_forward(
                 for name in LAYER_METRICS
             }
             sample, owner = None, None
-            if pooled_wanted:
+            if all_metrics:
                 sample, owner = _sample_tokens(h, mask, idx, token_sample)
             if head == "cls":
-                pooled = _sentence_vectors(h, real, mask, summary_last) if pooled_wanted else {}
+                pooled = _sentence_vectors(h, real, mask, summary_last) if all_metrics else {}
                 return idx, stats, by_layer, sample, owner, pooled, [out.logits.float().cpu()]
             # Real positions are contiguous in every row: cut the flat real logits by length.
             real = real.cpu()
