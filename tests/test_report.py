@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-from test_study import cli, squad_json
+from sample_data import squad_json
+from test_study import cli
 
 from ctxvec import ModelSpec, QASettings, StudyConfig, run_study
 from ctxvec.report import correlation_frame, load_run, summary_markdown, warnings_for
