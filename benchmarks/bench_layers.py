@@ -20,8 +20,8 @@ import torch
 from common import DATA_DIR, cls_examples, load_avg, model_dir, qa_examples, timed, workdir
 
 from ctxvec import ClsSettings, ModelSpec, QASettings, load_model, match_labels, resolve_model
-from ctxvec.classify import predict_cls
-from ctxvec.qa import predict_qa
+from ctxvec.tasks.classify import predict_cls
+from ctxvec.tasks.qa import predict_qa
 
 
 def main() -> None:

@@ -58,7 +58,7 @@ MAX_CLS_LENGTH = 512
 
 
 def baseline_metrics(h: np.ndarray) -> tuple[float, float]:
-    """Variance and CSE of one example's ``[n_tokens, hidden]`` vectors, as STUDY.md says."""
+    """Variance and CSE of one example's ``[n_tokens, hidden]`` vectors, as docs/study.md says."""
     h = h.astype(np.float64)
     variance = float(np.var(scipy.stats.zscore(h, axis=1), axis=0).mean())
     cse = float(np.mean(scipy.spatial.distance.cdist(h, h, "cosine") ** 2))
@@ -66,7 +66,7 @@ def baseline_metrics(h: np.ndarray) -> tuple[float, float]:
 
 
 def baseline_qa(model, tok, examples, device) -> dict[str, tuple[float, float]]:
-    from ctxvec.scoring import squad_v2_example_scores
+    from ctxvec.metrics.scoring import squad_v2_example_scores
 
     metrics = {}
     with torch.no_grad():
@@ -166,7 +166,7 @@ def _softmax_masked(logits: np.ndarray, p_mask: np.ndarray) -> np.ndarray:
 
 def ctxvec_qa(lm, examples, batch_size: int, metrics: str) -> dict[str, tuple[float, float]]:
     from ctxvec import QASettings, predict_qa
-    from ctxvec.scoring import squad_v2_scores
+    from ctxvec.metrics.scoring import squad_v2_scores
 
     settings = QASettings(batch_size=batch_size, metrics=metrics)
     rows = predict_qa(lm, examples, settings, progress=False).rows
@@ -180,7 +180,7 @@ def ctxvec_qa(lm, examples, batch_size: int, metrics: str) -> dict[str, tuple[fl
 
 def ctxvec_cls(lm, dataset, batch_size: int, metrics: str) -> dict[str, tuple[float, float]]:
     from ctxvec import ClsSettings, match_labels, predict_cls
-    from ctxvec.scoring import classification_scores
+    from ctxvec.metrics.scoring import classification_scores
 
     labels = match_labels(lm.model.config.id2label, dataset)
     settings = ClsSettings(batch_size=batch_size, metrics=metrics)
@@ -330,7 +330,7 @@ def main() -> None:
         f"# {args.model} {args.task} on {source}: {len(examples)} examples, "
         f"mean {np.mean(n_tokens):.0f} tokens, {useful / len(examples) / 1e9:.2f} GFLOP/example"
     )
-    from ctxvec.inference import length_sorted_batches
+    from ctxvec.inference.batching import length_sorted_batches
 
     batches = length_sorted_batches(n_tokens, args.batch_size)
     padded = sum(len(b) * max(n_tokens[i] for i in b) for b in batches)

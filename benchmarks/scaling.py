@@ -59,8 +59,8 @@ def main() -> None:
         predict_qa,
         resolve_model,
     )
-    from ctxvec.inference import collate, length_sorted_batches
-    from ctxvec.metrics import context_vector_metrics
+    from ctxvec.inference.batching import collate, length_sorted_batches
+    from ctxvec.metrics.context import context_vector_metrics
 
     transformers.logging.set_verbosity_error()
     device = torch.device(args.device)

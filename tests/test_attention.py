@@ -20,27 +20,29 @@ from conftest import SHARED_DATA
 from tiny_models import FAMILIES
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-from ctxvec import cli
 from ctxvec.attention import (
-    CONTEXT,
-    QUESTION,
-    SPECIAL,
     Attention,
     attend,
-    available_statistics,
-    combine_statistics,
-    input_statistics,
     load_for_attention,
     parse_token_range,
     resolve_inputs,
     select_tokens,
     subset_statistics,
 )
-from ctxvec.classify import match_labels, predict_cls
+from ctxvec.cli import app as cli
 from ctxvec.data import QAExample, TextDataset, TextExample, select_subsets
 from ctxvec.errors import CtxvecError
 from ctxvec.loading import ModelSpec, load_model, resolve_model
-from ctxvec.qa import QASettings, predict_qa
+from ctxvec.metrics.heads import (
+    CONTEXT,
+    QUESTION,
+    SPECIAL,
+    available_statistics,
+    combine_statistics,
+    input_statistics,
+)
+from ctxvec.tasks.classify import match_labels, predict_cls
+from ctxvec.tasks.qa import QASettings, predict_qa
 
 QUESTION_TEXT = "Who discovered polonium?"
 CONTEXT_TEXT = "Marie Curie and Pierre Curie discovered it in 1898."

@@ -6,15 +6,8 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_hex
 
-from ctxvec.attention import (
-    CONTEXT,
-    attend,
-    combine_statistics,
-    input_statistics,
-    load_for_attention,
-    select_tokens,
-)
-from ctxvec.attention_plots import (
+from ctxvec.attention import attend, load_for_attention, select_tokens
+from ctxvec.attention.plots import (
     plot_head,
     plot_layer_heads,
     plot_overview,
@@ -24,6 +17,7 @@ from ctxvec.attention_plots import (
     write_attention_figures,
 )
 from ctxvec.errors import CtxvecError
+from ctxvec.metrics.heads import CONTEXT, combine_statistics, input_statistics
 
 QUESTION = "Who discovered polonium?"
 CONTEXT_TEXT = "Marie Curie and Pierre Curie discovered it in 1898. " * 2

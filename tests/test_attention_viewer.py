@@ -13,8 +13,9 @@ import re
 import numpy as np
 import pytest
 
-from ctxvec.attention import SPECIAL, Attention, attend, load_for_attention
-from ctxvec.viewer import viewer_data, viewer_fragment, viewer_html, write_viewer
+from ctxvec.attention import Attention, attend, load_for_attention
+from ctxvec.attention.viewer import viewer_data, viewer_fragment, viewer_html, write_viewer
+from ctxvec.metrics.heads import SPECIAL
 
 QUESTION = "Who discovered polonium?"
 CONTEXT_TEXT = "Marie Curie and Pierre Curie discovered it in 1898."

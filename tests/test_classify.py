@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ctxvec.classify import match_labels
 from ctxvec.data import TextDataset, TextExample
 from ctxvec.errors import CtxvecError
+from ctxvec.tasks.classify import match_labels
 
 
 def dataset(labels: list, names: list[str] | None = None) -> TextDataset:

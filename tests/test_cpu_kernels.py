@@ -9,13 +9,25 @@ import torch
 import torch.nn.functional as F
 
 from ctxvec import ModelSpec, load_model, resolve_model
-from ctxvec.cpu_kernels import (
+from ctxvec.inference.kernels import (
     NAME,
     _register_attention,
     cpu_kernels,
     packed_linear,
+    packing_works,
     per_sequence_attention,
 )
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def needs_packing(dtype: torch.dtype) -> pytest.MarkDecorator:
+    """Skip where this CPU or PyTorch build cannot run packed oneDNN layers of ``dtype``
+    (bfloat16 needs AVX-512 BF16 or AMX)."""
+    return pytest.mark.skipif(
+        not packing_works(dtype),
+        reason=f"oneDNN cannot run packed {dtype} linear layers on this CPU",
+    )
 
 
 def _qkv(batch=3, heads=2, n=9, dim=4, seed=0):
@@ -92,6 +104,7 @@ def test_bert_forward_with_it_matches_sdpa(tiny_model) -> None:
     ],
 )
 def test_switches_only_where_it_applies_and_restores(tiny_model, family, dtype, packed, attention):
+    packed = packed and packing_works(DTYPES[dtype])  # never on a CPU that cannot run them
     lm = load_model(resolve_model(ModelSpec(str(tiny_model(family, "qa")))), "qa", "cpu", dtype)
     before = lm.model.config._attn_implementation
     linears = [m for m in lm.model.modules() if isinstance(m, torch.nn.Linear)]
@@ -106,7 +119,9 @@ def test_switches_only_where_it_applies_and_restores(tiny_model, family, dtype, 
     assert not any("forward" in m.__dict__ for m in lm.model.modules())
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize(
+    "dtype", [torch.float32, pytest.param(torch.bfloat16, marks=needs_packing(torch.bfloat16))]
+)
 @pytest.mark.parametrize("rows", [1, 7, 300])
 def test_packed_linear_matches_nn_linear(dtype, rows) -> None:
     torch.manual_seed(0)
@@ -122,6 +137,7 @@ def test_packed_linear_matches_nn_linear(dtype, rows) -> None:
     torch.testing.assert_close(fused.double(), torch.nn.functional.gelu(exact), rtol=0, atol=tol)
 
 
+@needs_packing(torch.float32)
 @pytest.mark.parametrize("family", ["bert", "roberta", "electra", "albert", "deberta-v2", "xlnet"])
 def test_float32_forward_with_packed_kernels_matches_pytorch(tiny_model, family) -> None:
     lm = load_model(resolve_model(ModelSpec(str(tiny_model(family, "qa")))), "qa", "cpu")
@@ -158,9 +174,18 @@ def test_bfloat16_padded_batch_matches_each_sequence_alone(tiny_model) -> None:
             )
 
 
-def test_packing_is_checked_once_per_dtype_without_touching_the_rng() -> None:
-    from ctxvec.cpu_kernels import packing_works
+def test_kernels_off_leaves_the_model_alone(tiny_model) -> None:
+    lm = load_model(
+        resolve_model(ModelSpec(str(tiny_model("bert", "qa")))), "qa", "cpu", "bfloat16"
+    )
+    with cpu_kernels(lm.model, enabled=False) as used:
+        assert used == {"packed_linear": False, "per_sequence_attention": False}
+        assert not any("forward" in m.__dict__ for m in lm.model.modules())
+        assert lm.model.config._attn_implementation != NAME
 
+
+@needs_packing(torch.float32)
+def test_packing_is_checked_once_per_dtype_without_touching_the_rng() -> None:
     packing_works.cache_clear()
     state = torch.get_rng_state()
     assert packing_works(torch.float32)
@@ -171,9 +196,8 @@ def test_packing_is_checked_once_per_dtype_without_touching_the_rng() -> None:
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_a_pass_leaves_torchs_random_state_alone(tiny_model, dtype) -> None:
-    from ctxvec.cpu_kernels import packing_works
     from ctxvec.data import QAExample
-    from ctxvec.qa import QASettings, predict_qa
+    from ctxvec.tasks.qa import QASettings, predict_qa
 
     lm = load_model(resolve_model(ModelSpec(str(tiny_model("bert", "qa")))), "qa", "cpu", dtype)
     context = "The survey of 1820 mapped the delta and named the islands."

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from ctxvec import cli, demo
+from ctxvec.cli import app as cli
 from ctxvec.data import load_qa_dataset
-from ctxvec.families import FAMILIES
+from ctxvec.offline import demo
+from ctxvec.offline.families import FAMILIES
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,12 @@ from test_geometry import per_example_oracles
 from test_metrics import baseline_cse, baseline_variance
 from tiny_models import FAMILIES
 
-from ctxvec.classify import ClsSettings, match_labels, predict_cls
 from ctxvec.data import QAExample, TextDataset, TextExample
 from ctxvec.errors import CtxvecError
-from ctxvec.inference import run_forward
+from ctxvec.inference.forward import PassSettings, run_forward
 from ctxvec.loading import ModelSpec, load_model, resolve_model
-from ctxvec.qa import QASettings, encode_qa, predict_qa
+from ctxvec.tasks.classify import ClsSettings, match_labels, predict_cls
+from ctxvec.tasks.qa import QASettings, encode_qa, predict_qa
 
 TEXTS = [
     "Great.",
@@ -90,7 +90,11 @@ def test_batched_metrics_equal_unpadded_formula(tiny_model, family: str) -> None
         for batch_size in (1, 3, len(features)):
             for perm in (np.arange(len(features)), order):
                 got = run_forward(
-                    sided, [features[i] for i in perm], "cls", batch_size, progress=False
+                    sided,
+                    [features[i] for i in perm],
+                    "cls",
+                    PassSettings(batch_size),
+                    progress=False,
                 )
                 np.testing.assert_allclose(got.variance, want_var[perm], rtol=0, atol=1e-5)
                 np.testing.assert_allclose(got.cse, want_cse[perm], rtol=0, atol=1e-5)
@@ -100,7 +104,8 @@ def test_batched_metrics_equal_unpadded_formula(tiny_model, family: str) -> None
 def test_exclude_special_tokens_drops_exactly_the_special_positions(tiny_model, family) -> None:
     lm = load(tiny_model, family, "cls")
     features = text_features(lm)[1:3]
-    got = run_forward(lm, features, "cls", 2, exclude_special_tokens=True, progress=False)
+    settings = PassSettings(batch_size=2, exclude_special_tokens=True)
+    got = run_forward(lm, features, "cls", settings, progress=False)
     with torch.no_grad():
         for i, f in enumerate(features):
             inputs = {n: torch.tensor([f[n]]) for n in lm.input_names if n != "attention_mask"}
@@ -168,7 +173,7 @@ def test_classification_labels_and_probabilities(tiny_model, family: str) -> Non
 
 def unpadded_states(lm, features, representation: str = "hidden") -> list[list[np.ndarray]]:
     """Per feature, the ``[n, d]`` matrices of every layer, one unpadded forward each."""
-    from ctxvec.representations import capture_attention_outputs
+    from ctxvec.inference.representations import capture_attention_outputs
 
     states = []
     hidden = representation == "hidden"
@@ -186,7 +191,7 @@ def test_every_layer_and_every_metric_equal_the_unpadded_formulas(tiny_model, fa
     lm = load(tiny_model, family, "cls")
     features = text_features(lm)
     states = unpadded_states(lm, features)
-    got = run_forward(lm, features, "cls", batch_size=3, layers="all", progress=False)
+    got = run_forward(lm, features, "cls", PassSettings(batch_size=3, layers="all"), progress=False)
     assert got.layers == (0, 1, 2)
     for i, per_layer in enumerate(states):
         for k, layer in enumerate(got.layers):
@@ -209,7 +214,7 @@ def test_every_layer_and_every_metric_equal_the_unpadded_formulas(tiny_model, fa
         np.testing.assert_allclose(got.sentence["summary"][i], summary, atol=1e-5)
         np.testing.assert_allclose(got.sentence["mean"][i], h.mean(0), atol=1e-5)
     # The token sample is seeded per feature: batching does not change it.
-    again = run_forward(lm, features, "cls", batch_size=len(features), progress=False)
+    again = run_forward(lm, features, "cls", PassSettings(len(features)), progress=False)
     order = np.lexsort((np.arange(len(got.token_feature)), got.token_feature))
     order_again = np.lexsort((np.arange(len(again.token_feature)), again.token_feature))
     np.testing.assert_array_equal(got.token_feature[order], again.token_feature[order_again])
@@ -221,21 +226,19 @@ def test_attention_output_representation(tiny_model, family: str) -> None:
     lm = load(tiny_model, family, "cls")
     features = text_features(lm)
     states = unpadded_states(lm, features, "attention-output")
-    got = run_forward(
-        lm, features, "cls", batch_size=2, layer=1, layers="all",
-        representation="attention-output", progress=False,
-    )  # fmt: skip
+    settings = PassSettings(batch_size=2, layer=1, layers="all", representation="attention-output")
+    got = run_forward(lm, features, "cls", settings, progress=False)
     assert got.layers == (1, 2)
     for i, per_layer in enumerate(states):
         assert got.variance[i] == pytest.approx(baseline_variance(per_layer[1]), abs=1e-5)
         assert got.layer_metrics["cse"][i, 1] == pytest.approx(baseline_cse(per_layer[2]), abs=1e-5)
     with pytest.raises(CtxvecError, match="layer 0 is out of range"):
-        run_forward(lm, features, "cls", layer=0, representation="attention-output")
+        run_forward(lm, features, "cls", PassSettings(layer=0, representation="attention-output"))
 
 
 def test_wider_padding_changes_nothing(tiny_model, family: str) -> None:
     """GPU batches pad widths up to a multiple of 64: the extra padding must not matter."""
-    from ctxvec.inference import collate
+    from ctxvec.inference.batching import collate
 
     lm = load(tiny_model, family, "cls")
     features = text_features(lm)[:3]

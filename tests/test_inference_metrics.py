@@ -8,11 +8,11 @@ import scipy.spatial.distance
 import scipy.stats
 import torch
 
-from ctxvec.metrics import context_vector_metrics
+from ctxvec.metrics.context import context_vector_metrics
 
 
 def oracle(h: np.ndarray) -> tuple[float, float]:
-    """STUDY.md's formulas on one example, in float64 with scipy."""
+    """docs/study.md's formulas on one example, in float64 with scipy."""
     h = h.astype(np.float64)
     variance = float(np.var(scipy.stats.zscore(h, axis=1), axis=0).mean())
     cse = float(np.mean(scipy.spatial.distance.cdist(h, h, "cosine") ** 2))

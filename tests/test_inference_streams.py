@@ -11,7 +11,7 @@ import torch
 
 from ctxvec import ModelSpec, load_model, resolve_model
 from ctxvec.data import QAExample
-from ctxvec.qa import QASettings, encode_qa, predict_qa
+from ctxvec.tasks.qa import QASettings, encode_qa, predict_qa
 
 CONTEXT = (
     "The river flows north through three cities before it reaches the sea; its delta was "
@@ -61,12 +61,12 @@ def test_streams_match_one_stream_and_restore_threads(tiny_model, family, thread
 
 
 def test_qa_logits_are_cut_to_each_feature(tiny_model, threads) -> None:
-    from ctxvec.inference import run_forward
+    from ctxvec.inference.forward import PassSettings, run_forward
 
     lm = load_model(resolve_model(ModelSpec(str(tiny_model("bert", "qa")))), "qa", "cpu")
     features, _, _ = encode_qa(lm, EXAMPLES, QASettings(max_length=64, stride=16))
     torch.set_num_threads(2)
-    out = run_forward(lm, features, "qa", batch_size=4, progress=False)
+    out = run_forward(lm, features, "qa", PassSettings(batch_size=4), progress=False)
     with torch.inference_mode():
         for f, start in zip(features, out.start_logits, strict=True):
             inputs = {n: torch.tensor([f[n]]) for n in lm.input_names if n != "attention_mask"}
@@ -98,7 +98,7 @@ def test_an_error_in_a_stream_surfaces_and_threads_are_restored(tiny_model, thre
 
 @pytest.mark.parametrize("seed", range(5))
 def test_length_buckets_bound_padding_and_size(seed: int) -> None:
-    from ctxvec.inference import length_sorted_batches
+    from ctxvec.inference.batching import length_sorted_batches
 
     lengths = np.random.default_rng(seed).integers(1, 400, size=300).tolist()
     batches = length_sorted_batches(lengths, 16, max_padding=0.05)

@@ -6,18 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from ctxvec.metrics import context_vector_metrics
+from ctxvec.metrics.context import context_vector_metrics
 
 
 def baseline_variance(h: np.ndarray) -> float:
-    """STUDY.md: standardise rows (population std), per-dim variance over tokens, mean."""
+    """docs/study.md: standardise rows (population std), per-dim variance over tokens, mean."""
     h = h.astype(np.float64)
     z = (h - h.mean(1, keepdims=True)) / h.std(1, keepdims=True)
     return float(z.var(0).mean())
 
 
 def baseline_cse(h: np.ndarray) -> float:
-    """STUDY.md: mean over all n^2 entries (diagonal included) of (1 - cosine)^2."""
+    """docs/study.md: mean over all n^2 entries (diagonal included) of (1 - cosine)^2."""
     h = h.astype(np.float64)
     unit = h / np.linalg.norm(h, axis=1, keepdims=True)
     return float(((1.0 - unit @ unit.T) ** 2).mean())

@@ -12,7 +12,8 @@ from sample_data import squad_json
 from test_study import cli
 
 from ctxvec import ModelSpec, QASettings, StudyConfig, run_study
-from ctxvec.report import correlation_frame, load_run, summary_markdown, warnings_for
+from ctxvec.report import load_run, summary_markdown
+from ctxvec.report.run import correlation_frame, warnings_for
 
 SECTIONS = ["question", "panel", "scatter", "layers", "correlations", "models", "attention",
             "manifest"]  # fmt: skip

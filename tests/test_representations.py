@@ -14,7 +14,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 from ctxvec.errors import CtxvecError
-from ctxvec.representations import capture_attention_outputs
+from ctxvec.inference.representations import capture_attention_outputs
 
 TEXT = "Marie Curie discovered polonium in 1898, and radium soon after."
 

@@ -1,4 +1,4 @@
-"""ctxvec.scoring against an independent transcription of the official SQuAD 2.0 script."""
+"""ctxvec.metrics.scoring against an independent transcription of the official SQuAD 2.0 script."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ import re
 import string
 import warnings
 
+import numpy as np
 import pytest
 
 from ctxvec.errors import CtxvecError
-from ctxvec.scoring import (
+from ctxvec.metrics.scoring import (
     answer_tokens,
     classification_scores,
     exact_match,
+    f1_scores,
     normalize_answer,
     squad_v2_example_scores,
     squad_v2_scores,
@@ -456,3 +458,27 @@ def test_classification_absent_positive_class_is_zero_without_warning():
         warnings.simplefilter("error")
         out = classification_scores([0, 0], [0, 0], positive_label=1)
     assert out == {"accuracy": 1.0, "f1": 0.0, "macro_f1": 1.0}
+
+
+@pytest.mark.parametrize("positive", [1, 0, None])
+def test_vectorised_f1_equals_scikit_learn(positive) -> None:
+    """One F1 rule serves the scores and the bootstrap: row by row it is scikit-learn's."""
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(positive or 7)
+    k = 3 if positive is None else 2
+    labels = rng.integers(0, k, size=(50, 40))
+    preds = np.where(rng.random((50, 40)) < 0.6, labels, rng.integers(0, k, size=(50, 40)))
+    labels[0] = preds[0] = 0  # the positive class absent from truth and prediction
+    got = f1_scores(labels, preds, positive, axis=-1)
+    # Along an axis, macro F1 averages over the classes of the whole input (a bootstrap's
+    # sample), also in a row (a resample) that lacks one of them.
+    classes = [positive] if positive is not None else np.union1d(labels, preds)
+    for i in range(50):
+        want = f1_score(labels[i], preds[i], labels=classes, average="macro", zero_division=0)
+        assert got[i] == pytest.approx(want, abs=1e-15)
+        if positive is None:  # one sample alone: the classes it has, as scikit-learn's default
+            want = f1_score(labels[i], preds[i], average="macro", zero_division=0)
+        assert classification_scores(labels[i], preds[i], positive)["f1"] == pytest.approx(
+            want, abs=1e-15
+        )

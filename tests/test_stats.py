@@ -1,4 +1,4 @@
-"""ctxvec.stats against textbook formulas computed independently in numpy float64."""
+"""ctxvec.metrics.stats against textbook formulas computed independently in numpy float64."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy.stats import norm, rankdata, t
 
-from ctxvec.stats import (
+from ctxvec.metrics.stats import (
     bootstrap_ci,
     correlate,
     correlation_table,
@@ -256,7 +256,7 @@ def test_model_permutation_test_matches_brute_force_enumeration():
 
 
 def test_critical_r_is_where_the_p_value_crosses_alpha():
-    assert critical_r(6) == pytest.approx(0.811, abs=1e-3)  # STUDY.md: |r| > 0.81 with 6 models
+    assert critical_r(6) == pytest.approx(0.811, abs=1e-3)  # docs/study.md: 0.81 with 6
     assert critical_r(5) == pytest.approx(0.878, abs=1e-3)
     for n in (5, 6, 20):
         r = critical_r(n)

@@ -10,9 +10,9 @@ import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from ctxvec import synth
 from ctxvec.data import load_qa_dataset, load_text_dataset
 from ctxvec.errors import CtxvecError
+from ctxvec.offline import synth
 
 
 @pytest.fixture(scope="module")

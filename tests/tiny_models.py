@@ -14,7 +14,7 @@ and the conventions a study tool has to cope with:
 * xlnet: cased Unigram (``XLNetTokenizer``), ``A <sep> B <sep> <cls>`` with ``<cls>`` LAST,
   padding on the LEFT, pad token type 3, relative positions, no memory (``mem_len=None``).
 
-The tokenizers and configs come from :mod:`ctxvec.families` (which the model zoo also uses),
+The tokenizers and configs come from :mod:`ctxvec.offline.families` (which the model zoo also uses),
 trained here on a fixed English corpus of a few dozen sentences.
 
 Deliberately left out: pretrained weights or anything meaningful in the outputs (they are random,
@@ -36,7 +36,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from ctxvec import families
+from ctxvec.offline import families
 
 Task = Literal["qa", "cls", "base"]
 

@@ -9,35 +9,57 @@ The Python API mirrors the CLI::
     result.subsets  # one row per (model, subset)
 
 Lower-level pieces (loaders, inference, metrics, scoring, statistics) are importable from their
-modules for notebooks that want one step only.
+packages for notebooks that want one step only; ``docs/architecture.md`` maps them. The names
+below are imported on first use, so ``import ctxvec`` (and the CLI's help) stays fast.
 """
 
-from ctxvec.classify import ClsSettings, match_labels, predict_cls
-from ctxvec.data import load_qa_dataset, load_text_dataset, select_subsets
-from ctxvec.errors import CtxvecError, MetricUndefinedError
-from ctxvec.loading import ModelSpec, load_model, resolve_model
-from ctxvec.metrics import context_vector_metrics
-from ctxvec.qa import QASettings, predict_qa
-from ctxvec.study import StudyConfig, StudyResult, Unit, run_study, run_unit
+from __future__ import annotations
 
-__all__ = [
-    "ClsSettings",
-    "CtxvecError",
-    "MetricUndefinedError",
-    "ModelSpec",
-    "QASettings",
-    "StudyConfig",
-    "StudyResult",
-    "Unit",
-    "context_vector_metrics",
-    "load_model",
-    "load_qa_dataset",
-    "load_text_dataset",
-    "match_labels",
-    "predict_cls",
-    "predict_qa",
-    "resolve_model",
-    "run_study",
-    "run_unit",
-    "select_subsets",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "ClsSettings": "ctxvec.tasks.classify",
+    "match_labels": "ctxvec.tasks.classify",
+    "predict_cls": "ctxvec.tasks.classify",
+    "QASettings": "ctxvec.tasks.qa",
+    "predict_qa": "ctxvec.tasks.qa",
+    "load_dataset": "ctxvec.data",
+    "load_qa_dataset": "ctxvec.data",
+    "load_text_dataset": "ctxvec.data",
+    "select_subsets": "ctxvec.data",
+    "CtxvecError": "ctxvec.errors",
+    "MetricUndefinedError": "ctxvec.errors",
+    "ModelSpec": "ctxvec.loading",
+    "load_model": "ctxvec.loading",
+    "resolve_model": "ctxvec.loading",
+    "context_vector_metrics": "ctxvec.metrics.context",
+    "StudyConfig": "ctxvec.study",
+    "StudyResult": "ctxvec.study",
+    "Unit": "ctxvec.study",
+    "run_study": "ctxvec.study",
+    "run_unit": "ctxvec.study",
+}
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__
+    from ctxvec.data import load_dataset, load_qa_dataset, load_text_dataset, select_subsets  # noqa: F401
+    from ctxvec.errors import CtxvecError, MetricUndefinedError  # noqa: F401
+    from ctxvec.loading import ModelSpec, load_model, resolve_model  # noqa: F401
+    from ctxvec.metrics.context import context_vector_metrics  # noqa: F401
+    from ctxvec.study import StudyConfig, StudyResult, Unit, run_study, run_unit  # noqa: F401
+    from ctxvec.tasks.classify import ClsSettings, match_labels, predict_cls  # noqa: F401
+    from ctxvec.tasks.qa import QASettings, predict_qa  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'ctxvec' has no attribute '{name}'")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,9 +1,14 @@
-"""User-facing errors.
+"""Every exception ctxvec raises on purpose, in one place.
 
-Every mistake a user can make (a missing model, a malformed file, a subset larger than the
-data, ...) raises :class:`CtxvecError` with a one-line message that says what is wrong and what
-to do. The CLI prints that line and exits non-zero without a traceback; programming errors are
-left as ordinary exceptions so they keep their traceback.
+:class:`CtxvecError` is for what the user must fix (a missing model, a malformed file, a subset
+larger than the data, ...). It is raised where the user's input enters, with a one-line message
+that says what is wrong and what to do; the CLI prints that line and exits with code 2, without
+a traceback. Its subclasses name cases that a caller may want to handle (an input too long for
+the attention views, an undefined metric).
+
+Conditions inside the pipeline that a caller handles are not user errors and do not derive from
+:class:`CtxvecError`, so that catching one can never swallow a user's mistake (or a bug):
+:class:`TooFewPointsError`. Programming errors stay ordinary exceptions with their traceback.
 """
 
 from __future__ import annotations
@@ -15,3 +20,18 @@ class CtxvecError(Exception):
 
 class MetricUndefinedError(CtxvecError):
     """A context-vector metric has no value for an example (e.g. a constant token vector)."""
+
+
+class InputTooLongError(CtxvecError):
+    """An input has more tokens than the model (or ``max_length``) allows."""
+
+
+class TooFewPointsError(ValueError):
+    """A subset-level metric needs more points than the sample has (internal: the metric is
+    then reported as undefined, NaN)."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message, or its type's name when it has none: a
+    library's multi-line message inside a one-line :class:`CtxvecError`."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__

@@ -24,9 +24,9 @@ from typing import Literal
 
 import torch
 
-from ctxvec.errors import CtxvecError
+from ctxvec.data import Task
+from ctxvec.errors import CtxvecError, first_line
 
-Task = Literal["qa", "cls"]
 DeviceName = str  # "auto", "cpu", "cuda", "cuda:1", "mps"
 DTypeName = Literal["auto", "float32", "bfloat16", "float16"]
 
@@ -121,8 +121,7 @@ def _download(spec: ModelSpec) -> str:
             "cannot be reached; check the name, go online, or give a local directory"
         ) from None
     except (HfHubHTTPError, OSError, ValueError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CtxvecError(f"cannot get model '{spec.id}' from the hub: {first}") from None
+        raise CtxvecError(f"cannot get model '{spec.id}' from the hub: {first_line(e)}") from None
     return snapshot
 
 
@@ -210,9 +209,9 @@ def load_model(
                 f"model '{name}' has no {task_words} head class in transformers; "
                 "pick a checkpoint of an encoder family that has one"
             ) from None
-        raise CtxvecError(f"cannot load model '{name}': {str(e).splitlines()[0]}") from None
+        raise CtxvecError(f"cannot load model '{name}': {first_line(e)}") from None
     except OSError as e:
-        raise CtxvecError(f"cannot load model '{name}': {str(e).splitlines()[0]}") from None
+        raise CtxvecError(f"cannot load model '{name}': {first_line(e)}") from None
 
     head_missing = sorted(info.get("missing_keys", ()))
     mismatched = sorted(str(k) for k in info.get("mismatched_keys", ()))

@@ -1,0 +1,91 @@
+"""Self-contained interactive HTML viewer of one input's attention.
+
+:func:`write_viewer` writes one HTML file with every script, style and datum inline: it opens from
+``file://`` with no network. The user picks a layer and a head, hovers a cell to read the query
+token, key token and weight, switches between one head (token labels on both axes at large cell
+sizes, question/context boundary in red, answer span labels in red) and the grid of a layer's
+heads, and reads the per-head statistics (table for the chosen head, layer x head heatmap of one
+statistic; a click selects that head). :func:`viewer_fragment` is the same viewer as an HTML
+fragment scoped to one ``div``, which :meth:`ctxvec.attention.Attention._repr_html_` shows in a
+notebook; several viewers on one page do not interfere.
+
+Weights travel as little-endian ``uint16`` (``round(w * 65535)``), base64: 2 bytes per weight,
+precise to 1.5e-5, about 4 MB for 6 layers x 12 heads x 170 tokens. Deliberately left out:
+comparing two models side by side, and attention to or from a cropped token range (the static
+figures crop; the viewer zooms and scrolls instead).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import uuid
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ctxvec import files
+from ctxvec.attention.plots import STAT_TITLES, statistic_grid
+from ctxvec.attention.weights import Attention
+from ctxvec.metrics.heads import available_statistics
+
+
+def _asset(name: str) -> str:
+    return resources.files("ctxvec").joinpath("assets", name).read_text(encoding="utf-8")
+
+
+def viewer_data(attn: Attention, table: pd.DataFrame | None = None) -> dict:
+    """The JSON the page reads: tokens, segments, quantised weights, statistics per head."""
+    table = attn.statistics() if table is None else table
+    names = available_statistics(table)
+    stats = {}
+    for name in names:
+        grid = statistic_grid(table, name)
+        stats[name] = [[None if np.isnan(v) else float(v) for v in row] for row in grid]
+    quantised = np.round(np.clip(attn.weights, 0.0, 1.0) * 65535).astype("<u2")
+    return {
+        "model": attn.model,
+        "prediction": attn.describe(),
+        "n_layers": attn.n_layers,
+        "n_heads": attn.n_heads,
+        "tokens": list(attn.tokens),
+        "segment": [int(s) for s in attn.segment],
+        "span": list(attn.span) if attn.span is not None else None,
+        "boundary": attn.boundary,
+        "weights": base64.b64encode(quantised.tobytes()).decode("ascii"),
+        "stat_names": names,
+        "stat_titles": {s: STAT_TITLES.get(s, s.replace("_", " ")) for s in names},
+        "stats": stats,
+    }
+
+
+def viewer_fragment(attn: Attention, table: pd.DataFrame | None = None) -> str:
+    """The viewer as an HTML fragment (style, root ``div``, data, script)."""
+    root_id = f"ctxvec-{uuid.uuid4().hex[:12]}"
+    # "</" inside a script element would end it early; JSON reads "<\/" as "</".
+    payload = json.dumps(viewer_data(attn, table), ensure_ascii=False).replace("</", "<\\/")
+    return (
+        f"<style>{_asset('viewer.css')}</style>\n"
+        f'<div class="ctxvec-viewer" id="{root_id}">'
+        f'<script type="application/json" class="ctxvec-data">{payload}</script></div>\n'
+        f"<script>{_asset('viewer.js')}\n"
+        f'ctxvecAttentionViewer(document.getElementById("{root_id}"));</script>\n'
+    )
+
+
+def viewer_html(attn: Attention, table: pd.DataFrame | None = None) -> str:
+    """A complete HTML document holding the viewer."""
+    title = html.escape(f"ctxvec attention: {attn.model}")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{title}</title></head>\n<body>\n{viewer_fragment(attn, table)}</body></html>\n"
+    )
+
+
+def write_viewer(attn: Attention, path: str | Path, table: pd.DataFrame | None = None) -> Path:
+    """Write the viewer to ``path`` atomically; ``table`` defaults to this input's statistics."""
+    files.write_text(path, viewer_html(attn, table))
+    return Path(path)

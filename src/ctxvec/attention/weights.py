@@ -1,0 +1,301 @@
+"""Attention weights of one input, the model's prediction for it, and per-head statistics.
+
+:func:`load_for_attention` loads a checkpoint like the study does (:func:`ctxvec.loading.
+load_model`) and switches it to the eager attention path, the only one that returns attention
+weights; the study's metric pass never asks for them. :func:`attend` runs one QA pair (question
+first, one window, no truncation) or one text and returns an :class:`Attention`: the weights
+``[layers, heads, n, n]`` (rows are queries, columns keys), the token strings, which tokens are
+special and which belong to the question or the context (from the tokenizer's sequence ids and
+special-tokens mask, never from positions: XLNet puts its special tokens last), and the prediction
+(the answer span through :func:`ctxvec.qa.best_span`, or the label with its probability).
+
+Per-head statistics follow their papers: attention entropy with Clark et al. (2019)'s smoothing
+against the uniform baseline, averaged over inputs; mean attention distance pooled over all query
+tokens as Vig & Belinkov (2019); the share of attention on special tokens; for QA the share from
+question tokens to context tokens and back. :func:`subset_statistics` averages them over a seeded
+subset of a dataset drawn with the study's loaders. Layers and heads are numbered from 1 in
+everything a user sees (``-1`` is the last); arrays are indexed from 0.
+
+Deliberately left out: batching (one input at a time, so no padding ever enters the weights),
+sliding windows (an input longer than the model takes is an error, not silently cut), XLNet's
+query stream and attention to memory, and gradient-based attributions. Figures live in
+:mod:`ctxvec.attention.plots`, the HTML viewer in :mod:`ctxvec.attention.viewer`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ctxvec.data import QAExample, Task
+from ctxvec.errors import CtxvecError, InputTooLongError, first_line
+from ctxvec.loading import DTypeName, LoadedModel, ModelSpec, load_model, resolve_model
+from ctxvec.metrics.heads import CONTEXT, QUESTION, SPECIAL, combine_statistics, input_statistics
+from ctxvec.tasks.qa import QASettings, best_span, encode_qa
+
+# Models without a position limit (XLNet) still get one: weights grow with the square of n.
+DEFAULT_MAX_LENGTH = 512
+
+
+@dataclass
+class Attention:
+    """One input's attention weights and prediction.
+
+    Attributes:
+        model: the model's label.
+        task: ``qa`` (question + context) or ``cls`` (one text).
+        weights: ``[layers, heads, n_tokens, n_tokens]`` float32; row ``i`` is query token ``i``
+            and sums to 1 over the keys.
+        tokens: ``[n_tokens]`` token strings as the tokenizer writes them.
+        segment: ``[n_tokens]`` int8: -1 special token, 0 question (or the text), 1 context.
+        prediction: the answer (``""``: no answer) or the predicted label.
+        probability: QA: softmax(start) x softmax(end) of the best span; cls: of the label.
+        span: QA: first and last token (inclusive) of the best span, even when the no-answer
+            score wins; ``None`` for cls or when no span is valid.
+        na_prob: QA: null score minus best span score (answer ``""`` when above the threshold).
+        inputs: the question and context, or the text.
+    """
+
+    model: str
+    task: Task
+    weights: np.ndarray
+    tokens: list[str]
+    segment: np.ndarray
+    prediction: str
+    probability: float
+    span: tuple[int, int] | None = None
+    na_prob: float | None = None
+    inputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_layers(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def n_heads(self) -> int:
+        return self.weights.shape[1]
+
+    @property
+    def special(self) -> np.ndarray:
+        """``[n_tokens]`` bool: special tokens ([CLS]/[SEP] or the family's equivalents)."""
+        return self.segment == SPECIAL
+
+    @property
+    def boundary(self) -> int | None:
+        """Index of the first context token (QA), or ``None``."""
+        context = np.flatnonzero(self.segment == CONTEXT)
+        return int(context[0]) if context.size else None
+
+    def layer_index(self, layer: int) -> int:
+        """0-based index of a 1-based layer number (``-1`` = last)."""
+        return _index(layer, self.n_layers, "layer", self.model)
+
+    def head_index(self, head: int) -> int:
+        """0-based index of a 1-based head number (``-1`` = last)."""
+        return _index(head, self.n_heads, "head", self.model)
+
+    def head(self, layer: int, head: int) -> np.ndarray:
+        """``[n_tokens, n_tokens]`` weights of one head (1-based numbers, ``-1`` = last)."""
+        return self.weights[self.layer_index(layer), self.head_index(head)]
+
+    def describe(self) -> str:
+        """The prediction as one line."""
+        if self.task == "cls":
+            return f"{self.model}: label {self.prediction} (probability {self.probability:.3f})"
+        if not self.prediction:
+            return f"{self.model}: no answer (null score - best span score = {self.na_prob:.3f})"
+        return (
+            f'{self.model}: answer "{self.prediction}" (span probability {self.probability:.3f}, '
+            f"null score - span score = {self.na_prob:.3f})"
+        )
+
+    def statistics(self) -> pd.DataFrame:
+        """Per-head statistics of this input (columns as :func:`combine_statistics`)."""
+        return combine_statistics([input_statistics(self.weights, self.segment)])
+
+    def _repr_html_(self) -> str:
+        from ctxvec.attention.viewer import viewer_fragment
+
+        return viewer_fragment(self)
+
+
+def _index(number: int, count: int, what: str, model: str) -> int:
+    if number < 0 and -number <= count:
+        return count + number
+    if 1 <= number <= count:
+        return number - 1
+    raise CtxvecError(
+        f"{what} {number} is out of range for '{model}' ({count} {what}s: use 1..{count} "
+        "or -1 for the last)"
+    )
+
+
+def load_for_attention(
+    model: str | ModelSpec,
+    task: Task,
+    device: str = "auto",
+    dtype: DTypeName = "float32",
+    allow_untrained_head: bool = False,
+) -> LoadedModel:
+    """Load a checkpoint with the task's head on the eager attention path.
+
+    Raises:
+        CtxvecError: the checkpoint cannot be loaded or cannot switch to eager attention.
+    """
+    spec = model if isinstance(model, ModelSpec) else ModelSpec(model)
+    lm = load_model(resolve_model(spec), task, device, dtype, allow_untrained_head)
+    try:
+        lm.model.set_attn_implementation("eager")
+    except (ValueError, ImportError) as e:
+        raise _no_attentions(lm, first_line(e)) from None
+    if getattr(lm.model.config, "_attn_implementation", "eager") != "eager":
+        raise _no_attentions(lm, f"it runs '{lm.model.config._attn_implementation}' attention")
+    return lm
+
+
+def _no_attentions(lm: LoadedModel, why: str) -> CtxvecError:
+    return CtxvecError(
+        f"model '{lm.resolved.spec.label}' cannot return attention weights ({why}); "
+        "pick a checkpoint whose architecture has an eager attention path"
+    )
+
+
+def attend(
+    lm: LoadedModel,
+    *,
+    question: str | None = None,
+    context: str | None = None,
+    text: str | None = None,
+    max_length: int | None = None,
+    n_best: int = 20,
+    max_answer_length: int = 30,
+    na_threshold: float = 0.0,
+) -> Attention:
+    """Run one QA pair (``question`` and ``context``) or one ``text`` and keep its attentions.
+
+    Args:
+        lm: a model from :func:`load_for_attention` (QA head for a pair, cls head for a text).
+        max_length: longest input in tokens (default: the model's limit, or 512 without one).
+        n_best, max_answer_length, na_threshold: the QA span search, as in the study.
+
+    Raises:
+        CtxvecError: wrong combination of inputs, input too long, or no attentions returned.
+    """
+    limit = lm.max_positions or DEFAULT_MAX_LENGTH
+    if max_length is not None:
+        limit = min(limit, max_length) if lm.max_positions else max_length
+    if (question is None) != (context is None) or (text is None) == (question is None):
+        raise CtxvecError("give either a question and a context (QA) or a text (classification)")
+    task: Task = "cls" if text is not None else "qa"
+    head = head_task(lm)
+    if head != task:
+        what = {"qa": "a question and a context", "cls": "a text"}
+        raise CtxvecError(
+            f"model '{lm.resolved.spec.label}' was loaded with a {head} head but got "
+            f"{what[task]}; load it with task='{task}'"
+        )
+    if task == "qa":
+        return _attend_qa(lm, question, context, limit, n_best, max_answer_length, na_threshold)
+    return _attend_cls(lm, text, limit)
+
+
+def head_task(lm: LoadedModel) -> Task:
+    return "qa" if "QuestionAnswering" in type(lm.model).__name__ else "cls"
+
+
+def _too_long(lm: LoadedModel, n: int, limit: int) -> InputTooLongError:
+    return InputTooLongError(
+        f"the input has {n} tokens, more than the {limit} that '{lm.resolved.spec.label}' takes "
+        "here; shorten the text or context (or raise --max-length where the model allows it)"
+    )
+
+
+def _attend_qa(
+    lm: LoadedModel,
+    question: str,
+    context: str,
+    limit: int,
+    n_best: int,
+    max_answer_length: int,
+    na_threshold: float,
+) -> Attention:
+    example = QAExample("input", question, context)
+    settings = QASettings(max_length=limit, baseline_compat=True)
+    features, _, skipped = encode_qa(lm, [example], settings)
+    if skipped:
+        n = len(lm.tokenizer(question.lstrip(), context)["input_ids"])
+        raise _too_long(lm, n, limit)
+    feature = features[0]
+    out = _forward(lm, feature)
+    start = out.start_logits[0].float().cpu().numpy()
+    end = out.end_logits[0].float().cpu().numpy()
+    offsets = feature["offsets"]
+    special = np.asarray(feature["special_tokens_mask"], bool)
+    segment = np.where(special, SPECIAL, QUESTION).astype(np.int8)
+    segment[[o is not None for o in offsets]] = CONTEXT
+    cls = feature["cls_index"]
+    null = float(start[cls] + end[cls])
+    best = best_span(start, end, offsets, n_best, max_answer_length)
+    span, probability, na_prob, answer = None, 0.0, float("inf"), ""
+    if best is not None:
+        score, a, b = best
+        first = next(i for i, o in enumerate(offsets) if o is not None and o[0] == a)
+        last = max(i for i, o in enumerate(offsets) if o is not None and o[1] == b)
+        span = (first, last)
+        p_start = torch.softmax(torch.from_numpy(start).double(), -1)[first]
+        p_end = torch.softmax(torch.from_numpy(end).double(), -1)[last]
+        probability = float(p_start * p_end)
+        na_prob = null - score
+        answer = context[a:b].strip() if na_prob <= na_threshold else ""
+    return Attention(
+        model=lm.resolved.spec.label,
+        task="qa",
+        weights=_weights(lm, out),
+        tokens=lm.tokenizer.convert_ids_to_tokens(feature["input_ids"]),
+        segment=segment,
+        prediction=answer,
+        probability=probability,
+        span=span,
+        na_prob=na_prob,
+        inputs={"question": question, "context": context},
+    )
+
+
+def _attend_cls(lm: LoadedModel, text: str, limit: int) -> Attention:
+    enc = lm.tokenizer(text, truncation=False, return_special_tokens_mask=True)
+    if len(enc["input_ids"]) > limit:
+        raise _too_long(lm, len(enc["input_ids"]), limit)
+    feature = {n: enc[n] for n in lm.input_names if n != "attention_mask"}
+    out = _forward(lm, feature)
+    probs = torch.softmax(out.logits[0].double().cpu(), -1)
+    label = int(torch.argmax(probs))
+    special = np.asarray(enc["special_tokens_mask"], bool)
+    return Attention(
+        model=lm.resolved.spec.label,
+        task="cls",
+        weights=_weights(lm, out),
+        tokens=lm.tokenizer.convert_ids_to_tokens(enc["input_ids"]),
+        segment=np.where(special, SPECIAL, QUESTION).astype(np.int8),
+        prediction=str(lm.model.config.id2label.get(label, label)),
+        probability=float(probs[label]),
+        inputs={"text": text},
+    )
+
+
+def _forward(lm: LoadedModel, feature: dict) -> object:
+    names = [n for n in lm.input_names if n != "attention_mask"]
+    inputs = {n: torch.tensor([feature[n]], device=lm.device) for n in names}
+    inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
+    with torch.inference_mode():
+        out = lm.model(**inputs, output_attentions=True, return_dict=True)
+    if not out.attentions or any(a is None for a in out.attentions):
+        raise _no_attentions(lm, "the forward pass returned none")
+    return out
+
+
+def _weights(lm: LoadedModel, out: object) -> np.ndarray:
+    """``[layers, heads, n, n]`` float32 from the per-layer ``[1, heads, n, n]`` tensors."""
+    return torch.cat([a.float() for a in out.attentions]).cpu().numpy()

@@ -1,0 +1,3 @@
+from ctxvec.cli.app import main
+
+__all__ = ["main"]

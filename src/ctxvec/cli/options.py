@@ -1,0 +1,61 @@
+"""Options that more than one command takes, declared once (typer reads these annotations)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+Models = Annotated[
+    list[str] | None,
+    typer.Option("--model", "-m", help="Hub id or local directory; repeat for a panel."),
+]
+Panel = Annotated[
+    str | None,
+    typer.Option(help="Built-in panel (squad2-base, imdb-base, minilm) or a panel TOML file."),
+]
+Subsets = Annotated[int | None, typer.Option(help="Number of subsets K [default: 4].")]
+Starts = Annotated[
+    str | None,
+    typer.Option(help="Comma-separated subset starts in the shuffled data, e.g. 0,1000,2000,5000."),
+]
+Seed = Annotated[int, typer.Option(help="Seed of the shuffle the subsets are drawn from.")]
+Split = Annotated[str | None, typer.Option(help="Hub split or aclImdb sub-folder.")]
+Layer = Annotated[int, typer.Option(help="Layer measured (0 = embeddings, -1 = last).")]
+Layers = Annotated[
+    str, typer.Option(help="Extra layers for per-layer curves: 'all' or e.g. 0,3,6.")
+]
+RepresentationOption = Annotated[
+    Literal["hidden", "attention-output"],
+    typer.Option(help="Layer outputs, or self-attention outputs before the residual."),
+]
+MetricsOption = Annotated[
+    Literal["all", "core"],
+    typer.Option(
+        help="all, or core: Variance, CSE, self- and intra-similarity only (no effective rank, "
+        "nothing pooled; faster)."
+    ),
+]
+KernelsOption = Annotated[
+    Literal["auto", "off"],
+    typer.Option(help="auto: faster CPU kernels where a probe shows they are correct; off."),
+]
+BatchSize = Annotated[int, typer.Option(help="Inputs per forward pass.")]
+ExcludeSpecial = Annotated[
+    bool, typer.Option(help="Leave [CLS]/[SEP]-like tokens out of Variance and CSE.")
+]
+Compat = Annotated[
+    bool,
+    typer.Option(help="Reproduce the baseline: skip over-long inputs (QA: answerable only)."),
+]
+Untrained = Annotated[
+    bool, typer.Option(help="Accept a checkpoint whose task head is missing (random head).")
+]
+Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
+DType = Annotated[
+    str, typer.Option(help="auto (bfloat16 on a capable GPU), float32, bfloat16, float16.")
+]
+Cache = Annotated[Path | None, typer.Option(help="Unit cache folder [default: OUT/units].")]
+Quiet = Annotated[bool, typer.Option(help="No progress bars.")]
+Out = Annotated[Path, typer.Option(help="Output folder.")]

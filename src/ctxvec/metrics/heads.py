@@ -1,0 +1,120 @@
+"""Per-head attention statistics, each as its paper defines it.
+
+For one input's weights ``[layers, heads, n, n]`` (rows are queries and sum to 1) and a segment
+code per token (:data:`SPECIAL`, :data:`QUESTION` or the text, :data:`CONTEXT`):
+
+- **entropy** of each query row after mixing in :data:`ENTROPY_SMOOTHING` of the uniform
+  distribution, averaged over rows, beside its uniform baseline ``log n`` (Clark, Khandelwal,
+  Levy & Manning 2019, "What Does BERT Look At?", BlackboxNLP);
+- **mean distance** ``sum_ij a_ij |i - j|`` over the total attention, pooled over every query
+  of every input (Vig & Belinkov 2019, "Analyzing the Structure of Attention in a Transformer
+  Language Model", BlackboxNLP);
+- the **share on special tokens**, and for QA the shares from question tokens to context tokens
+  and back.
+
+:func:`input_statistics` gives one input's statistics in additive form and
+:func:`combine_statistics` averages them over inputs into one row per head. Getting the
+weights is the attention views' job (:mod:`ctxvec.attention`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ctxvec.errors import CtxvecError
+
+# Clark et al. (2019) mix this much of the uniform distribution into every row before the log.
+ENTROPY_SMOOTHING = 1e-4
+# Segment codes per token.
+SPECIAL, QUESTION, CONTEXT = -1, 0, 1
+STATISTICS = (
+    "entropy",
+    "uniform_entropy",
+    "entropy_ratio",
+    "mean_distance",
+    "special_share",
+    "question_to_context",
+    "context_to_question",
+)
+
+
+def input_statistics(weights: np.ndarray, segment: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-head statistics of one input, in the additive form :func:`combine_statistics` needs.
+
+    Args:
+        weights: ``[layers, heads, n, n]`` attention, rows (queries) summing to 1.
+        segment: ``[n]`` codes: -1 special, 0 question/text, 1 context.
+
+    Returns:
+        ``[layers, heads]`` arrays: ``entropy`` (smoothed, mean over query rows),
+        ``special_share``, ``question_to_context``, ``context_to_question`` (NaN without both
+        segments), ``distance_sum`` (sum over queries of the attention-weighted |i - j|), and
+        the scalars ``uniform_entropy`` (log n) and ``n_queries`` (n).
+    """
+    weights = np.asarray(weights, np.float64)
+    n = weights.shape[-1]
+    smooth = (1 - ENTROPY_SMOOTHING) * weights + ENTROPY_SMOOTHING / n
+    positions = np.arange(n)
+    distance = np.abs(positions[:, None] - positions[None, :])
+    question, context = segment == QUESTION, segment == CONTEXT
+    return {
+        "entropy": -(smooth * np.log(smooth)).sum(-1).mean(-1),
+        "uniform_entropy": np.float64(np.log(n)),
+        "distance_sum": (weights * distance).sum((-1, -2)),
+        "n_queries": np.float64(n),
+        "special_share": weights[..., segment == SPECIAL].sum(-1).mean(-1),
+        "question_to_context": _share(weights, question, context),
+        "context_to_question": _share(weights, context, question),
+    }
+
+
+def _share(weights: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    if not rows.any() or not cols.any():
+        return np.full(weights.shape[:2], np.nan)
+    return weights[..., rows, :][..., cols].sum(-1).mean(-1)
+
+
+def combine_statistics(per_input: Sequence[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """Average per-input statistics over inputs, one row per head.
+
+    Entropy, its uniform baseline and the shares are means over inputs (Clark et al. 2019
+    average per document); the mean distance is pooled over every query token of every input
+    (Vig & Belinkov 2019: sum of attention-weighted distances over total attention).
+
+    Returns:
+        Columns ``layer``, ``head`` (both from 1), ``entropy``, ``uniform_entropy``,
+        ``entropy_ratio`` (entropy / uniform), ``mean_distance``, ``special_share``,
+        ``question_to_context``, ``context_to_question``, ``n_inputs``.
+    """
+    if not per_input:
+        raise CtxvecError("no inputs to compute attention statistics over")
+    stack = {k: np.stack([np.asarray(s[k]) for s in per_input]) for k in per_input[0]}
+    entropy = stack["entropy"].mean(0)
+    uniform = float(stack["uniform_entropy"].mean())
+    n_layers, n_heads = entropy.shape
+    layer, head = np.meshgrid(np.arange(1, n_layers + 1), np.arange(1, n_heads + 1), indexing="ij")
+    shares = {}
+    for k in ("question_to_context", "context_to_question"):
+        defined = ~np.isnan(stack[k])
+        with np.errstate(invalid="ignore"):  # all-NaN heads (no QA input) stay NaN
+            shares[k] = np.nansum(stack[k], 0) / defined.sum(0)
+    table = {
+        "layer": layer.ravel(),
+        "head": head.ravel(),
+        "entropy": entropy.ravel(),
+        "uniform_entropy": np.full(entropy.size, uniform),
+        "entropy_ratio": (entropy / uniform).ravel(),
+        "mean_distance": (stack["distance_sum"].sum(0) / stack["n_queries"].sum()).ravel(),
+        "special_share": stack["special_share"].mean(0).ravel(),
+        **{k: v.ravel() for k, v in shares.items()},
+        "n_inputs": len(per_input),
+    }
+    return pd.DataFrame(table)
+
+
+def available_statistics(table: pd.DataFrame) -> list[str]:
+    """The statistics present (not all-NaN) in a table from :func:`combine_statistics`."""
+    return [s for s in STATISTICS if s in table and not table[s].isna().all()]

@@ -1,0 +1,161 @@
+"""``ctxvec demo``: the whole study offline, in one command, on the built-in benchmark.
+
+:func:`run_demo` generates the benchmark (:mod:`ctxvec.offline.synth`: a training and a test
+file per task), builds or reuses the model zoo on the training files
+(:mod:`ctxvec.offline.zoo`), and runs the QA and the classification study on the test files
+with every zoo checkpoint as the panel, exactly as ``ctxvec study`` does. Everything lands in
+one folder::
+
+    OUT/data/      qa-train.json, qa-test.json, cls-train.parquet, cls-test.parquet
+    OUT/zoo/qa/    one save_pretrained folder + card.json per checkpoint, panel.toml
+    OUT/zoo/cls/   the same for classification
+    OUT/study-qa/  the QA study's outputs (subsets.csv, correlations.json, plots, report,
+                   manifest), and attention/: the best checkpoint's heads on one question
+    OUT/study-cls/ the classification study's outputs (scored by accuracy)
+
+A second run regenerates the same data (deterministic for the seed), so the zoo and every study
+unit are reused from disk. Deliberately left out: hub models and real data (use ``ctxvec study``
+and ``ctxvec zoo build`` for those) and any tuning of the study's settings beyond subset sizes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ctxvec import attention
+from ctxvec.attention.plots import write_attention_figures
+from ctxvec.attention.viewer import write_viewer
+from ctxvec.data import load_qa_dataset
+from ctxvec.loading import ModelSpec
+from ctxvec.offline import synth, zoo
+from ctxvec.offline.families import FAMILIES
+from ctxvec.report import load_run, write_report
+from ctxvec.study import StudyConfig, StudyResult, run_study
+from ctxvec.tasks.classify import ClsSettings
+from ctxvec.tasks.qa import QASettings
+
+# Classification is scored by accuracy: the barely trained checkpoints answer one class for
+# everything, which positive-class F1 would reward with 67 at 50% accuracy.
+SCORES = {"qa": "f1", "cls": "accuracy"}
+
+
+@dataclass(frozen=True)
+class DemoSizes:
+    """How much data the demo generates and studies.
+
+    The test files hold ``subsets * subset_size`` examples per task, so each study uses all of
+    its test file; training files are for the zoo (a tenth is held out for dev scores).
+    """
+
+    qa_train: int = 3000
+    cls_train: int = 3000
+    subsets: int = 4
+    subset_size: int = 100
+
+
+# For CI and quick checks: minutes become seconds, the scores mean little.
+SMALL = DemoSizes(qa_train=240, cls_train=240, subsets=2, subset_size=30)
+SMALL_PANEL: tuple[zoo.Member, ...] = (
+    *(zoo.Member(f, f, (2, 6), hidden_size=32, batch_size=8) for f in FAMILIES),
+    zoo.Member(zoo.MINILM, zoo.MINILM, (2,), learning_rate=1e-4, batch_size=4),
+)
+
+
+@dataclass
+class DemoResult:
+    out_dir: Path
+    checkpoints: dict[str, list[zoo.Checkpoint]]
+    studies: dict[str, StudyResult]
+    seconds: float
+
+
+def run_demo(
+    out_dir: str | Path = "ctxvec-demo",
+    seed: int = 0,
+    sizes: DemoSizes = DemoSizes(),
+    members: Sequence[zoo.Member] | None = None,
+    zoo_settings: zoo.ZooSettings | None = None,
+    workers: int | None = None,
+    progress: bool = False,
+    log: Callable[[str], None] = print,
+) -> DemoResult:
+    """Generate data, build (or reuse) the zoo, run both studies into ``out_dir``.
+
+    ``members`` is the panel for both tasks (default: :data:`ctxvec.zoo.DEFAULT_PANELS`).
+    """
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    data = out_dir / "data"
+    n_test = sizes.subsets * sizes.subset_size
+    # Test data gets its own seed, so no generated paragraph or review repeats a training one.
+    paths = {
+        "qa": (
+            synth.write_qa(data / "qa-train.json", sizes.qa_train, seed),
+            synth.write_qa(data / "qa-test.json", n_test, seed + 1),
+        ),
+        "cls": (
+            synth.write_cls(data / "cls-train.parquet", _even(sizes.cls_train), seed),
+            synth.write_cls(data / "cls-test.parquet", _even(n_test), seed + 1),
+        ),
+    }
+    log(f"ctxvec demo: benchmark written to {data}")
+    checkpoints, studies = {}, {}
+    for task, (train, test) in paths.items():
+        checkpoints[task] = zoo.build_zoo(
+            task,
+            train,
+            out_dir / "zoo" / task,
+            members,
+            seed=seed,
+            settings=zoo_settings or zoo.ZooSettings(),
+            workers=workers,
+            log=log,
+        )
+        config = StudyConfig(
+            task=task,
+            models=tuple(ModelSpec(str(c.path), c.name) for c in checkpoints[task]),
+            data=str(test),
+            subsets=sizes.subsets,
+            subset_size=sizes.subset_size,
+            seed=seed,
+            score=SCORES[task],
+            settings=QASettings(layers="all") if task == "qa" else ClsSettings(layers="all"),
+        )
+        studies[task] = run_study(config, out_dir / f"study-{task}", progress=progress, log=log)
+    _attention_of_best(studies["qa"], paths["qa"][1], log)
+    seconds = time.perf_counter() - started
+    for task, study in studies.items():
+        score = SCORES[task]
+        means = study.subsets.groupby("model")[score].mean()
+        log(
+            f"ctxvec demo: {task} panel of {len(means)} checkpoints, mean {score} per checkpoint "
+            f"{means.min():.1f} to {means.max():.1f}; results in {study.out_dir}"
+        )
+    log(
+        f"ctxvec demo: done in {seconds:.0f}s. Look at {out_dir}/study-qa and "
+        f"{out_dir}/study-cls (subsets.csv, correlations.json, the scatter plots); "
+        f"checkpoints and their cards are in {out_dir}/zoo"
+    )
+    return DemoResult(out_dir, checkpoints, studies, seconds)
+
+
+def _attention_of_best(study: StudyResult, data: Path, log: Callable[[str], None]) -> None:
+    """The best QA checkpoint's attention on the first answerable test question, as PNG figures
+    and the offline viewer under ``study-qa/attention/``; the report is rebuilt to show them."""
+    best = study.models.sort_values("f1").iloc[-1]["model"]
+    spec = next(m for m in study.manifest["models"] if m["name"] == best)
+    example = next(e for e in load_qa_dataset(data).examples if e.answers)
+    lm = attention.load_for_attention(ModelSpec(spec["path"], best), "qa", "cpu", "float32")
+    result = attention.attend(lm, question=example.question, context=example.context)
+    folder = study.out_dir / "attention"
+    write_attention_figures(result, folder, formats=("png",))
+    write_viewer(result, folder / "viewer.html", result.statistics())
+    write_report(load_run(study.out_dir))
+    log(f"ctxvec demo: attention of {best} on question '{example.id}' in {folder}")
+
+
+def _even(n: int) -> int:
+    return n + n % 2

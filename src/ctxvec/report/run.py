@@ -1,0 +1,157 @@
+"""A finished run folder, read back, and the tables the report and the summary show.
+
+:func:`load_run` reads ``manifest.json``, ``subsets.csv``, ``models.csv`` and
+``correlations.json``; :func:`correlation_frame`, :func:`model_frame` and :func:`warnings_for`
+lay out what is in them. Nothing is recomputed: a report can be rebuilt from the folder alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ctxvec.errors import CtxvecError
+from ctxvec.report import plots
+
+LABELS = {**plots.LABELS, "exact": "EM", "accuracy": "Accuracy"}
+TASK_NAMES = {"qa": "extractive QA (SQuAD 2.0 scoring)", "cls": "sequence classification"}
+LEVELS = {"subset_level": "subsets", "model_level": "models"}
+LINE_STYLES = (("model_level", "solid", "models"), ("subset_level", "dot", "subsets"))
+
+
+@dataclass
+class Run:
+    """A run folder's outputs, as written by :func:`ctxvec.study.run_study`."""
+
+    path: Path
+    manifest: dict[str, Any]
+    subsets: pd.DataFrame
+    models: pd.DataFrame
+    correlations: dict[str, Any]
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self.correlations["metrics"])
+
+    @property
+    def score(self) -> str:
+        return self.correlations["score"]
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Read a run folder; a missing or partial folder is a one-line :class:`CtxvecError`."""
+    path = Path(run_dir)
+    needed = ["manifest.json", "subsets.csv", "models.csv", "correlations.json"]
+    missing = [name for name in needed if not (path / name).is_file()]
+    if missing:
+        raise CtxvecError(
+            f"'{run_dir}' is not a finished ctxvec run (no {', '.join(missing)}); "
+            "give the --out folder of a study"
+        )
+    return Run(
+        path=path,
+        manifest=json.loads((path / "manifest.json").read_text(encoding="utf-8")),
+        subsets=pd.read_csv(path / "subsets.csv"),
+        models=pd.read_csv(path / "models.csv"),
+        correlations=json.loads((path / "correlations.json").read_text(encoding="utf-8")),
+    )
+
+
+def correlation_frame(run: Run) -> pd.DataFrame:
+    """One row per (metric, level): r, interval, p-values, rho; tests where they apply."""
+    rows = []
+    for metric, levels in run.correlations["metrics"].items():
+        for key, level in LEVELS.items():
+            c = levels[key]
+            row = {
+                "metric": LABELS.get(metric, metric),
+                "level": level,
+                "n": c["n"],
+                "pearson r": c["pearson_r"],
+                "95% CI": _interval(c["pearson_ci_low"], c["pearson_ci_high"]),
+                "p": c["pearson_p"],
+                "spearman rho": c["spearman_rho"],
+                "rho p": c["spearman_p"],
+                "permutation p": None,
+            }
+            if key == "model_level" and "model_permutation" in levels:
+                row["permutation p"] = levels["model_permutation"]["p"]
+            rows.append(row)
+        within = levels.get("within_model")
+        if within:
+            rows.append(
+                {
+                    "metric": LABELS.get(metric, metric),
+                    "level": "within models",
+                    "n": within["n"],
+                    "pearson r": within["r"],
+                    "95% CI": "",
+                    "p": within["p"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def model_frame(run: Run) -> pd.DataFrame:
+    """The per-model table with each value and its bootstrap interval in one cell."""
+    out = pd.DataFrame({"model": run.models["model"], "n": run.models["n"]})
+    for column in run.models.columns:
+        if column in {"model", "n"} or column.endswith(("_ci_low", "_ci_high")):
+            continue
+        values = run.models[column]
+        low = run.models.get(f"{column}_ci_low")
+        high = run.models.get(f"{column}_ci_high")
+        digits = 2 if column in {"f1", "exact", "accuracy"} else 4
+        out[LABELS.get(column, column)] = [
+            f"{v:.{digits}f}" + (f" [{lo:.{digits}f}, {hi:.{digits}f}]" if low is not None else "")
+            for v, lo, hi in zip(
+                values,
+                low if low is not None else values,
+                high if high is not None else values,
+                strict=True,
+            )
+        ]
+    return out
+
+
+def warnings_for(run: Run) -> list[str]:
+    """Plain-language cautions about what the model-level statistics can show."""
+    n = run.correlations.get("n_models", len(run.models))
+    if n < 3:
+        return [
+            f"Only {n} model(s): a correlation across models needs at least 3, so only the "
+            "subset-level and within-model rows can be read, and they say nothing about "
+            "whether better models have more discriminative vectors."
+        ]
+    short, critical = [], math.nan
+    for metric, levels in run.correlations["metrics"].items():
+        critical = levels.get("critical_r", {}).get("r", math.nan)
+        r = levels["model_level"]["pearson_r"]
+        if r is not None and not math.isnan(critical) and abs(r) <= critical:
+            short.append(f"{LABELS.get(metric, metric)} (r = {r:.2f})")
+    if not short:
+        return []
+    return [
+        f"With {n} models a model-level Pearson r needs |r| > {critical:.2f} for p < 0.05. "
+        f"These metrics do not reach it, so this panel cannot show their relationship with the "
+        f"score to be different from none: {', '.join(short)}."
+    ]
+
+
+def blank_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.astype(object).where(frame.notna(), "")
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return ""
+    return f"[{low:.2f}, {high:.2f}]"
+
+
+def number(value: float) -> str:
+    return "" if value is None or math.isnan(value) else f"{value:.3g}"

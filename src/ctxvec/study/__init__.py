@@ -1,0 +1,22 @@
+"""A study: a panel of models x K subsets of one dataset, as independent, cached units of work.
+
+:mod:`~ctxvec.study.config` says what a study is, :mod:`~ctxvec.study.units` plans and computes
+its units, :mod:`~ctxvec.study.cache` stores them, :mod:`~ctxvec.study.tables` and
+:mod:`~ctxvec.study.manifest` build the outputs, :mod:`~ctxvec.study.run` runs the whole, and
+:mod:`~ctxvec.study.panels` names the models.
+"""
+
+from ctxvec.study.config import SCORES, StudyConfig
+from ctxvec.study.run import StudyResult, run_study
+from ctxvec.study.units import Unit, UnitResult, plan_units, run_unit
+
+__all__ = [
+    "SCORES",
+    "StudyConfig",
+    "StudyResult",
+    "Unit",
+    "UnitResult",
+    "plan_units",
+    "run_study",
+    "run_unit",
+]

@@ -1,0 +1,98 @@
+"""``manifest.json``: everything needed to reproduce a study's numbers.
+
+The resolved config, each model's path, revision and fingerprint, the dataset's fingerprint,
+device, dtype, threads, package versions, and per unit its key, timing, skipped examples and
+which CPU kernels ran.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ctxvec.data import QADataset, TextDataset
+from ctxvec.loading import ResolvedModel, resolve_device, resolve_dtype
+from ctxvec.study.config import StudyConfig
+from ctxvec.study.units import UNIT_FORMAT, UnitResult
+
+
+def manifest(
+    config: StudyConfig,
+    dataset: QADataset | TextDataset,
+    resolved: Sequence[ResolvedModel],
+    results: Sequence[UnitResult],
+    figures: Sequence[Path],
+    started: float,
+) -> dict[str, Any]:
+    import torch
+
+    device = resolve_device(config.device)
+    return {
+        "ctxvec_format": UNIT_FORMAT,
+        "config": dataclasses.asdict(config),
+        "models": [
+            {
+                "name": m.spec.label,
+                "id": m.spec.id,
+                "path": m.path,
+                "revision": m.revision,
+                "fingerprint": m.fingerprint,
+            }
+            for m in resolved
+        ],
+        "dataset": {
+            "source": dataset.source,
+            "split": config.split,
+            "fingerprint": dataset.fingerprint,
+            "n_examples": len(dataset),
+        },
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or platform.machine(),
+        "dtype": str(resolve_dtype(config.dtype, device)).removeprefix("torch."),
+        "torch_threads": torch.get_num_threads(),
+        "versions": _versions(),
+        "units": [
+            {
+                "model": r.unit.model.label,
+                "subset": r.unit.subset,
+                "key": r.unit.key,
+                "seconds": round(r.seconds, 3),
+                "from_cache": r.from_cache,
+                "n_skipped": r.summary.get("n_skipped", 0),
+                "skipped_ids": r.summary.get("skipped_ids", []),
+                "cpu_kernels": r.summary.get("kernels", {}),
+            }
+            for r in results
+        ],
+        "figures": [p.name for p in figures],
+        "seconds_total": round(time.perf_counter() - started, 3),
+    }
+
+
+def _versions() -> dict[str, str]:
+    names = [
+        "ctxvec",
+        "torch",
+        "transformers",
+        "tokenizers",
+        "numpy",
+        "scipy",
+        "scikit-learn",
+        "pandas",
+        "pyarrow",
+        "matplotlib",
+    ]
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out

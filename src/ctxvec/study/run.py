@@ -1,0 +1,160 @@
+"""Running a study: plan the units, compute the missing ones, write the output folder.
+
+:func:`run_study` loads the data and resolves the panel, plans one unit per (model, subset)
+(:mod:`ctxvec.study.units`), takes finished units from the cache (:mod:`ctxvec.study.cache`),
+computes the others model by model (each model loaded once), and writes ``examples.parquet``,
+``subsets.csv``, ``models.csv``, ``layers.csv``, ``correlations.json``, the scatter plots,
+``manifest.json`` and ``report.html`` (columns in ``docs/outputs.md``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ctxvec import files
+from ctxvec.data import QADataset, TextDataset, load_dataset
+from ctxvec.loading import LoadedModel, ResolvedModel, load_model, resolve_model
+from ctxvec.metrics.stats import correlation_table, critical_r
+from ctxvec.report import load_run, summary_markdown, write_report
+from ctxvec.report.plots import plot_correlation_by_layer, plot_score_vs_metrics
+from ctxvec.study.cache import load_cached, store
+from ctxvec.study.config import StudyConfig
+from ctxvec.study.manifest import manifest
+from ctxvec.study.tables import (
+    layer_correlations,
+    layer_table,
+    model_table,
+    subset_metrics,
+    subset_table,
+)
+from ctxvec.study.units import UnitResult, plan_units, run_unit
+
+
+@dataclass
+class StudyResult:
+    """What a study produced; the same tables are in the output folder."""
+
+    out_dir: Path
+    examples: pd.DataFrame
+    subsets: pd.DataFrame
+    models: pd.DataFrame
+    correlations: dict[str, Any]
+    manifest: dict[str, Any]
+    units: list[UnitResult] = field(default_factory=list)
+
+
+def run_study(
+    config: StudyConfig,
+    out_dir: str | Path,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    log=print,
+) -> StudyResult:
+    """Run (or resume) a study and write its output folder.
+
+    Args:
+        config: what to run.
+        out_dir: the output folder (created).
+        cache_dir: where unit results are stored (default ``out_dir / "units"``).
+        progress: show progress bars.
+        log: where one-line progress messages go (``print`` by default; a no-op to silence).
+    """
+    started = time.perf_counter()
+    config = config.resolved()
+    out_dir = Path(out_dir)
+    cache = Path(cache_dir) if cache_dir else out_dir / "units"
+    dataset = load_dataset(config.task, config.data, config.split)
+    resolved = [resolve_model(m) for m in config.models]
+    units = plan_units(config, dataset, resolved)
+    log(
+        f"ctxvec: {len(resolved)} model(s) x {config.subsets} subset(s) of {config.subset_size} "
+        f"from {dataset.source} ({len(dataset)} examples)"
+    )
+    results: list[UnitResult] = []
+    for m in resolved:
+        loaded: LoadedModel | None = None
+        for unit in (u for u in units if u.model == m.spec):
+            cached = load_cached(cache, unit)
+            if cached is not None:
+                results.append(cached)
+                continue
+            if loaded is None:
+                loaded = load_model(
+                    m, config.task, config.device, config.dtype, config.allow_untrained_head
+                )
+            result = run_unit(unit, dataset, loaded, progress=progress)
+            store(cache, result)
+            results.append(result)
+            log(
+                f"  {m.spec.label} subset {unit.subset}: "
+                f"{_score_line(result.summary, config.score)} "
+                f"({result.seconds:.1f}s)"
+            )
+        if loaded is not None:
+            del loaded
+    study = _write_outputs(config, out_dir, dataset, resolved, results, started)
+    if len(resolved) < 10:
+        r_needed = critical_r(len(resolved))
+        log(
+            f"ctxvec: note: {len(resolved)} model(s) give {len(resolved)} independent points; a "
+            + (
+                f"model-level Pearson r needs |r| > {r_needed:.2f} for p < 0.05"
+                if len(resolved) >= 3
+                else "model-level correlation needs at least 3 models"
+            )
+        )
+    run = load_run(out_dir)  # read once for the report and the summary
+    log(summary_markdown(run))
+    log(f"ctxvec: results in {out_dir}, report in {write_report(run)}")
+    return study
+
+
+def _score_line(summary: dict[str, Any], score: str) -> str:
+    parts = [f"n={summary['n']}", f"{score}={summary[score]:.4g}"]
+    parts += [f"{k}={summary[k]:.4g}" for k in ("variance", "cse")]
+    return " ".join(parts)
+
+
+def _write_outputs(
+    config: StudyConfig,
+    out_dir: Path,
+    dataset: QADataset | TextDataset,
+    resolved: Sequence[ResolvedModel],
+    results: Sequence[UnitResult],
+    started: float,
+) -> StudyResult:
+    examples = pd.concat([r.rows for r in results], ignore_index=True)
+    subsets = subset_table(config.task, results)
+    metrics = subset_metrics(config.task, config.settings.metrics)
+    layers = layer_table(results, config.score)
+    correlations = {
+        "score": config.score,
+        "n_models": len(resolved),
+        "n_points": len(subsets),
+        "metrics": correlation_table(subsets, config.score, metrics),
+        "layers": layer_correlations(layers, config.score),
+    }
+    positives = {r.unit.model.label: r.summary.get("positive") for r in results}
+    models = model_table(config.task, examples, positives)
+    files.write_parquet(out_dir / "examples.parquet", examples)
+    files.write_csv(out_dir / "subsets.csv", subsets)
+    files.write_csv(out_dir / "models.csv", models)
+    if len(layers):
+        files.write_csv(out_dir / "layers.csv", layers)
+    files.write_json(out_dir / "correlations.json", correlations)
+    figures = plot_score_vs_metrics(subsets, config.score, metrics, out_dir, _title(config))
+    if correlations["layers"]:
+        figures += plot_correlation_by_layer(correlations["layers"], config.score, out_dir)
+    record = manifest(config, dataset, resolved, results, figures, started)
+    files.write_json(out_dir / "manifest.json", record)
+    return StudyResult(out_dir, examples, subsets, models, correlations, record, list(results))
+
+
+def _title(config: StudyConfig) -> str:
+    return "SQuAD-style QA" if config.task == "qa" else "Sequence classification"
