@@ -253,6 +253,8 @@ def test_undefined_metric_stops_cleanly_and_keeps_finished_units(
         ("bad-score", "Invalid value for '--score'"),
         ("bad-option-value", "Invalid value for '--batch-size'"),
         ("bad-metric-set", "Invalid value for '--metrics'"),
+        ("question-fills-window", "raise --max-length or lower --stride"),
+        ("stride-fills-window", "not more than the stride of 30"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_model, capsys, case, message) -> None:
@@ -274,7 +276,14 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_model, capsys, case, me
         "bad-score": ["qa", "--data", qa_data, "--model", qa_model, "--score", "accuracy"],
         "bad-option-value": ["qa", "--data", qa_data, "--model", qa_model, "--batch-size", "x"],
         "bad-metric-set": ["qa", "--data", qa_data, "--model", qa_model, "--metrics", "some"],
-    }[case]
+        # The tokenizer raises a plain Exception for the first and panics for the second.
+        "question-fills-window": [
+            "qa", "--data", qa_data, "--model", qa_model, "--max-length", "8", "--stride", "2"
+        ],
+        "stride-fills-window": [
+            "qa", "--data", qa_data, "--model", qa_model, "--max-length", "40", "--stride", "30"
+        ],
+    }[case]  # fmt: skip
     (tmp_path / "bad.json").write_text('{"data": [')
     pd.DataFrame({"text": ["a", "b"]}).to_csv(tmp_path / "nolabel.csv", index=False)
     reviews(tmp_path / "odd.parquet", ["pos", "neutral"] * 3)
