@@ -32,7 +32,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ctxvec.errors import CtxvecError
 from ctxvec.inference.batching import (
     GPU_WIDTH_MULTIPLE,
     MAX_PADDING,
@@ -41,18 +40,18 @@ from ctxvec.inference.batching import (
     length_sorted_batches,
 )
 from ctxvec.inference.kernels import KernelChoice, cpu_kernels
+from ctxvec.inference.measured import (
+    LAYER_METRICS,
+    METRICS,
+    MetricSet,
+    check_metric_set,
+    resolve_layers,
+)
 from ctxvec.inference.representations import Representation, capture_attention_outputs
 from ctxvec.inference.streams import cpu_streams
 from ctxvec.loading import LoadedModel
 from ctxvec.metrics.context import context_vector_metrics
 from ctxvec.metrics.geometry import effective_rank
-
-# Per-example metrics at the chosen layer, and the subset of them also measured per layer.
-LAYER_METRICS = ("variance", "cse", "self_similarity", "intra_similarity")
-METRICS = (*LAYER_METRICS, "effective_rank")
-# "all": every metric, pooled subset metrics included; "core": the fused kernel's four only.
-MetricSet = Literal["all", "core"]
-METRIC_SETS: tuple[MetricSet, ...] = ("all", "core")
 
 
 @dataclass(frozen=True)
@@ -120,49 +119,6 @@ class ForwardOutput:
     @property
     def cse(self) -> np.ndarray:
         return self.metrics["cse"]
-
-
-def check_metric_set(metrics: str) -> None:
-    """Stop with a one-line error for a name not in :data:`METRIC_SETS`."""
-    if metrics not in METRIC_SETS:
-        raise CtxvecError(f"unknown metric set '{metrics}'; use {' or '.join(METRIC_SETS)}")
-
-
-def resolve_layers(
-    lm: LoadedModel,
-    layer: int,
-    layers: str = "",
-    representation: Representation = "hidden",
-) -> tuple[int, tuple[int, ...]]:
-    """The chosen layer and the extra layers as absolute indices.
-
-    Hidden states are numbered 0 (embeddings) to L (last layer), attention outputs 1 to L;
-    negative numbers count from the end (-1 = last). ``layers`` is ``""`` (none), ``"all"``
-    or comma-separated numbers.
-    """
-    n_layers = lm.model.config.num_hidden_layers
-    lowest = 1 if representation == "attention-output" else 0
-    label = lm.resolved.spec.label
-
-    def absolute(number: int) -> int:
-        index = number + n_layers + 1 if number < 0 else number
-        if not lowest <= index <= n_layers:
-            raise CtxvecError(
-                f"layer {number} is out of range for '{label}' ({n_layers} layers: use "
-                f"{lowest}..{n_layers} or -1 for the last)"
-            )
-        return index
-
-    if layers.strip() == "all":
-        extra = range(lowest, n_layers + 1)
-    else:
-        try:
-            extra = [absolute(int(x)) for x in layers.split(",") if x.strip()]
-        except ValueError:
-            raise CtxvecError(
-                f"--layers '{layers}' must be 'all' or comma-separated layer numbers"
-            ) from None
-    return absolute(layer), tuple(sorted(set(extra)))
 
 
 @dataclass(frozen=True)

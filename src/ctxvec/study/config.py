@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ctxvec.data import DEFAULT_SPLIT, Task
 from ctxvec.errors import CtxvecError
-from ctxvec.inference.forward import check_metric_set
+from ctxvec.inference.measured import check_metric_set
 from ctxvec.loading import DTypeName, ModelSpec
 from ctxvec.tasks.classify import ClsSettings
 from ctxvec.tasks.qa import QASettings

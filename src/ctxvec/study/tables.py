@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ctxvec.data import Task
-from ctxvec.inference.forward import LAYER_METRICS, MetricSet
-from ctxvec.inference.forward import METRICS as EXAMPLE_METRICS
+from ctxvec.inference.measured import LAYER_METRICS, MetricSet
+from ctxvec.inference.measured import METRICS as EXAMPLE_METRICS
 from ctxvec.metrics.scoring import f1_scores
 from ctxvec.metrics.stats import bootstrap_ci, correlation_table
 from ctxvec.study.units import UnitResult

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ctxvec.data import QADataset, Task, TextDataset, load_dataset, select_subsets
 from ctxvec.errors import CtxvecError
-from ctxvec.inference.forward import LAYER_METRICS, METRICS
+from ctxvec.inference.measured import LAYER_METRICS, METRICS
 from ctxvec.loading import (
     LoadedModel,
     ModelSpec,

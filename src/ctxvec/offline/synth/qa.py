@@ -1,27 +1,6 @@
-"""A built-in benchmark: deterministic synthetic QA and review-classification data.
+"""Synthetic SQuAD 2.0 data: paragraphs about two fictional people, and questions about them.
 
-:func:`make_qa` builds official SQuAD 2.0 JSON: paragraphs about two fictional people (names,
-cities, companies and jobs from Faker), each fact stated in one of several phrasings, and
-questions of five kinds (who / where / when / what / how many) in paraphrased forms. The other
-person's facts are distractors carrying the same kind of answer, so picking the span needs
-reading the names. A share of the questions (a third by default) is unanswerable in the SQuAD 2.0
-style: it asks about a fact the paragraph leaves out for that person while stating it for the
-other one, or about a person or company the paragraph never mentions. Every answer's character
-offset is checked against its context before anything is written.
-
-:func:`make_cls` builds a table (written as parquet) of ``id``, ``text``, ``label`` (0 negative,
-1 positive, as IMDB): film reviews of several aspect clauses whose polarity is flipped by
-negation ("I would not call the plot engaging"), scaled by intensifiers and hedges, and
-reweighted by contrast ("... but ..."): the clause after "but" counts three times as much as the
-one before. The label is the sign of the weighted sum, so counting positive and negative words
-is not enough. Classes are exactly balanced; optional label noise flips the same number of
-labels in each class.
-
-Both are deterministic for a seed (Faker and ``random.Random`` are seeded, the Faker version is
-pinned, and Faker's date providers, which draw relative to today, are not used) and are read
-back by the study's own loaders. Deliberately left out: other languages, multi-sentence answers,
-several gold answers per question, and any claim of realism beyond "needs reading": this is a
-controlled benchmark, not a substitute for real data.
+See :mod:`ctxvec.offline.synth` for what the data is made to test.
 """
 
 from __future__ import annotations
@@ -29,39 +8,15 @@ from __future__ import annotations
 import random
 import string
 from dataclasses import dataclass
-from pathlib import Path
 
-import pandas as pd
 from faker import Faker
 
-from ctxvec import files
 from ctxvec.errors import CtxvecError
+from ctxvec.offline.synth.common import MONTHS, generators
 
-LOCALE = "en_US"
-# Faker's date providers draw relative to today, so dates, days and months come from the seeded
-# generator instead: the same seed gives the same data on any day.
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 QUESTIONS_PER_PARAGRAPH = 3
 PARAGRAPHS_PER_ARTICLE = 10
 
-# --------------------------------------------------------------------------------------- QA
-
-# Each fact kind: ways to state it (fields in braces) and, per question kind, the field that
-# answers it and the ways to ask it. ``p`` is the person the fact is about.
 _FACTS: dict[str, dict] = {
     "birth": {
         "say": (
@@ -200,7 +155,7 @@ def _person_facts(fake: Faker, rng: random.Random, person: str) -> dict[str, dic
         "marriage": {
             "p": person,
             "spouse": fake.unique.name(),
-            "date": f"{rng.choice(_MONTHS)} {rng.randint(1, 28)}, {rng.randint(1960, 2020)}",
+            "date": f"{rng.choice(MONTHS)} {rng.randint(1, 28)}, {rng.randint(1960, 2020)}",
         },
     }
 
@@ -221,7 +176,7 @@ def _paragraph(fake: Faker, rng: random.Random, flags: list[bool], index: int) -
         sentences.append((text, offs, (i, kind)))
     filler = {
         "bs": fake.bs(),
-        "month": rng.choice(_MONTHS),
+        "month": rng.choice(MONTHS),
         "year": str(rng.randint(1950, 2020)),
         "phrase": fake.catch_phrase().lower(),
     }
@@ -283,7 +238,7 @@ def make_qa(n_questions: int, seed: int = 0, unanswerable: float = 1 / 3) -> dic
         raise CtxvecError(f"the number of questions must be at least 1, got {n_questions}")
     if not 0 <= unanswerable <= 1:
         raise CtxvecError(f"the unanswerable share must lie in [0, 1], got {unanswerable}")
-    rng, fake = _generators(seed)
+    rng, fake = generators(seed)
     n_impossible = round(n_questions * unanswerable)
     flags = [False] * n_impossible + [True] * (n_questions - n_impossible)
     rng.shuffle(flags)
@@ -316,169 +271,3 @@ def check_offsets(dataset: dict) -> None:
                             f"answer '{answer['text']}' of question {qa['id']} is not at offset "
                             f"{start} of its context; the data is corrupt"
                         )
-
-
-# --------------------------------------------------------------------------- classification
-
-_ASPECTS = (
-    "acting",
-    "plot",
-    "soundtrack",
-    "dialogue",
-    "pacing",
-    "ending",
-    "camera work",
-    "script",
-    "cast",
-    "set design",
-)
-_POSITIVE = (
-    "wonderful",
-    "brilliant",
-    "engaging",
-    "delightful",
-    "excellent",
-    "moving",
-    "charming",
-    "gripping",
-    "clever",
-    "beautiful",
-)
-_NEGATIVE = (
-    "dull",
-    "awful",
-    "clumsy",
-    "boring",
-    "terrible",
-    "weak",
-    "tedious",
-    "messy",
-    "bland",
-    "forgettable",
-)
-_INTENSIFIERS = ("very", "extremely", "truly", "incredibly", "absolutely")
-_HEDGES = ("somewhat", "a bit", "fairly", "slightly", "rather")
-# (template, negated): {a} aspect, {m} modifier + adjective.
-_CLAUSES = (
-    ("the {a} was {m}", False),
-    ("the {a} felt {m}", False),
-    ("I found the {a} {m}", False),
-    ("the {a} seemed {m}", False),
-    ("I would not call the {a} {m}", True),
-    ("nobody could say the {a} was {m}", True),
-)
-_OPENERS = (
-    'I watched "{title}" with {name} last {day}.',
-    'My friend {name} recommended "{title}".',
-    '"{title}" opened in {city} this {month}.',
-    'I saw "{title}" on a {day} evening.',
-)
-_MARGIN = 0.75  # reviews whose weighted score is closer to zero than this are re-drawn
-
-
-def _clause(rng: random.Random) -> tuple[str, float]:
-    """One aspect clause and its signed weight."""
-    positive = rng.random() < 0.5
-    adjective = rng.choice(_POSITIVE if positive else _NEGATIVE)
-    weight = 1.0 if positive else -1.0
-    modifier = rng.random()
-    if modifier < 0.3:
-        adjective, weight = f"{rng.choice(_INTENSIFIERS)} {adjective}", 2 * weight
-    elif modifier < 0.55:
-        adjective, weight = f"{rng.choice(_HEDGES)} {adjective}", 0.5 * weight
-    template, negated = rng.choice(_CLAUSES)
-    if negated:
-        weight = -weight
-    return template.format(a=rng.choice(_ASPECTS), m=adjective), weight
-
-
-def _review(fake: Faker, rng: random.Random) -> tuple[str, float]:
-    opener = rng.choice(_OPENERS).format(
-        title=fake.catch_phrase(),
-        name=fake.first_name(),
-        day=rng.choice(_DAYS),
-        city=fake.city(),
-        month=rng.choice(_MONTHS),
-    )
-    parts, score = [opener], 0.0
-    for _ in range(rng.randint(2, 3)):
-        first, w1 = _clause(rng)
-        if rng.random() < 0.35:
-            second, w2 = _clause(rng)
-            # Contrast: what follows "but" carries the verdict.
-            if rng.random() < 0.5:
-                sentence = f"{first}, but {second}."
-            else:
-                sentence = f"Although {first}, {second}."
-            score += 0.5 * w1 + 1.5 * w2
-        else:
-            sentence, score = f"{first}.", score + w1
-        parts.append(sentence[0].upper() + sentence[1:])
-    return " ".join(parts), score
-
-
-def make_cls(n_texts: int, seed: int = 0, label_noise: float = 0.0) -> pd.DataFrame:
-    """Synthetic reviews: a frame with ``id``, ``text`` and ``label`` (0 neg, 1 pos).
-
-    ``n_texts`` must be even: each class gets exactly half. ``label_noise`` flips that share of
-    labels, half of the flips in each class, so the classes stay balanced.
-    """
-    if n_texts < 2 or n_texts % 2:
-        raise CtxvecError(f"the number of texts must be even and at least 2, got {n_texts}")
-    if not 0 <= label_noise <= 0.5:
-        raise CtxvecError(f"label noise must lie in [0, 0.5], got {label_noise}")
-    rng, fake = _generators(seed)
-    wanted = [0, 1] * (n_texts // 2)
-    rng.shuffle(wanted)
-    texts, labels = [], []
-    for label in wanted:
-        while True:
-            text, score = _review(fake, rng)
-            if abs(score) >= _MARGIN and int(score > 0) == label:
-                break
-        texts.append(text)
-        labels.append(label)
-    flips = round(n_texts * label_noise / 2)
-    # Both classes are drawn from before any label changes, so each loses and gains ``flips``.
-    chosen = [i for c in (0, 1) for i in rng.sample(_indices(labels, c), flips)]
-    for i in chosen:
-        labels[i] = 1 - labels[i]
-    return pd.DataFrame(
-        {"id": [f"synth-cls-{i:06d}" for i in range(n_texts)], "text": texts, "label": labels}
-    )
-
-
-def _indices(labels: list[int], value: int) -> list[int]:
-    return [i for i, label in enumerate(labels) if label == value]
-
-
-# --------------------------------------------------------------------------------- writing
-
-
-def write_qa(
-    path: str | Path, n_questions: int, seed: int = 0, unanswerable: float = 1 / 3
-) -> Path:
-    """Generate with :func:`make_qa` and write SQuAD 2.0 JSON to ``path`` (atomically)."""
-    path = Path(path)
-    if path.suffix != ".json":
-        raise CtxvecError(f"QA data is written as SQuAD JSON; give a .json path, not '{path}'")
-    files.write_json(path, make_qa(n_questions, seed, unanswerable))
-    return path
-
-
-def write_cls(path: str | Path, n_texts: int, seed: int = 0, label_noise: float = 0.0) -> Path:
-    """Generate with :func:`make_cls` and write parquet to ``path`` (atomically)."""
-    path = Path(path)
-    if path.suffix != ".parquet":
-        raise CtxvecError(
-            f"classification data is written as parquet; give a .parquet path, not '{path}'"
-        )
-    files.write_parquet(path, make_cls(n_texts, seed, label_noise))
-    return path
-
-
-def _generators(seed: int) -> tuple[random.Random, Faker]:
-    """The seeded random generator and Faker instance of one dataset."""
-    fake = Faker(LOCALE)
-    fake.seed_instance(seed)
-    return random.Random(seed), fake
