@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from ctxvec.report.plots import plot_correlation_by_layer, plot_score_vs_metrics
 from ctxvec.study.cache import load_cached, store
 from ctxvec.study.config import StudyConfig
 from ctxvec.study.manifest import manifest
+from ctxvec.study.result import StudyResult
 from ctxvec.study.tables import (
     layer_correlations,
     layer_table,
@@ -34,19 +34,6 @@ from ctxvec.study.tables import (
     subset_table,
 )
 from ctxvec.study.units import UnitResult, plan_units, run_unit
-
-
-@dataclass
-class StudyResult:
-    """What a study produced; the same tables are in the output folder."""
-
-    out_dir: Path
-    examples: pd.DataFrame
-    subsets: pd.DataFrame
-    models: pd.DataFrame
-    correlations: dict[str, Any]
-    manifest: dict[str, Any]
-    units: list[UnitResult] = field(default_factory=list)
 
 
 def run_study(
