@@ -13,6 +13,8 @@ Conditions inside the pipeline that a caller handles are not user errors and do 
 
 from __future__ import annotations
 
+import math
+
 
 class CtxvecError(Exception):
     """A problem with the user's input or environment, reported as one line."""
@@ -35,3 +37,21 @@ def first_line(error: BaseException) -> str:
     """The first line of an exception's message, or its type's name when it has none: a
     library's multi-line message inside a one-line :class:`CtxvecError`."""
     return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+def require_at_least(flag: str, value: int, low: int = 1) -> None:
+    """Stop with one line unless ``value >= low``; ``flag`` names the option (``--batch-size``)."""
+    if value < low:
+        raise CtxvecError(f"{flag} must be at least {low}, got {value}")
+
+
+def require_finite(flag: str, value: float) -> None:
+    """Stop with one line unless ``value`` is a finite number."""
+    if not math.isfinite(value):
+        raise CtxvecError(f"{flag} must be a finite number, got {value}")
+
+
+def require_one_of(flag: str, value: object, choices: tuple) -> None:
+    """Stop with one line unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise CtxvecError(f"{flag} '{value}' is not one of {', '.join(map(str, choices))}")

@@ -1,12 +1,16 @@
-"""Atomic file writes: a reader never sees a half-written result.
+"""Safe file writes: atomic, with OS errors as one-line user errors, and an exclusive folder.
 
 Each writer writes to a temporary file in the destination folder and renames it into place
 (``os.replace`` is atomic on one filesystem), so an interrupted study leaves either the old file
-or the new one, never a truncated one.
+or the new one, never a truncated one, and no temporary file survives an error. An operating
+system's refusal (no space left, permission denied, a read-only filesystem, a path under a
+file) becomes a :class:`~ctxvec.errors.CtxvecError` that names the path and what to do.
+:func:`exclusive` holds a folder for one study at a time.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -17,18 +21,57 @@ from pathlib import Path
 
 import pandas as pd
 
+from ctxvec.errors import CtxvecError
+
+LOCK_NAME = ".ctxvec.lock"
+# What to do about each refusal of the operating system.
+_ADVICE = {
+    errno.ENOSPC: "no space left on the device; free some space or write elsewhere",
+    errno.EDQUOT: "the disk quota is exceeded; free some space or write elsewhere",
+    errno.EACCES: "permission denied; choose a folder you can write to",
+    errno.EPERM: "operation not permitted; choose a folder you can write to",
+    errno.EROFS: "the filesystem is read-only; choose a writable folder",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
+    errno.EEXIST: "a part of the path is a file, not a folder; choose another path",
+}
+
+
+def os_error(error: OSError, path: str | Path) -> CtxvecError:
+    """A one-line user error for an OS refusal to write ``path`` (the caller raises it)."""
+    advice = _ADVICE.get(error.errno)
+    if advice is None:
+        advice = f"{error.strerror or type(error).__name__}; check the path"
+    return CtxvecError(f"cannot write '{path}': {advice} (--out / --cache-dir)")
+
+
+def make_folder(folder: str | Path) -> Path:
+    """Create ``folder`` and its parents if needed."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as e:  # the folder's name is taken by a file
+        raise os_error(OSError(errno.ENOTDIR, e.strerror), folder) from None
+    except OSError as e:
+        raise os_error(e, folder) from None
+    return folder
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    make_folder(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    except OSError as e:
+        raise os_error(e, path) from None
     os.close(fd)
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o644)  # mkstemp makes files private; results are meant to be shared
         os.replace(tmp, path)
+    except OSError as e:
+        raise os_error(e, path) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -61,6 +104,42 @@ def write_with(path: str | Path, save: Callable[[Path], None]) -> None:
     """Write through any saver that takes a path (e.g. ``figure.savefig``)."""
     with atomic_path(path) as tmp:
         save(tmp)
+
+
+@contextmanager
+def exclusive(folder: str | Path, what: str = "output folder") -> Iterator[Path]:
+    """Hold ``folder`` for this process until exit; if another process holds it, stop at once.
+
+    The hold is an advisory lock on ``folder/.ctxvec.lock`` (``flock``), which the operating
+    system releases when the process ends, however it ends: a study killed with ``kill -9``
+    never leaves its folder locked. The lock file itself stays (removing it would race with a
+    process about to lock it). Without ``fcntl`` (Windows) folders are not locked.
+    """
+    folder = make_folder(folder)
+    try:
+        import fcntl
+    except ImportError:
+        yield folder
+        return
+    lock = folder / LOCK_NAME
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise os_error(e, lock) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise CtxvecError(
+                f"{what} '{folder}' is in use by another study (process {holder}); wait "
+                "for it to finish or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield folder
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _finite(obj: object) -> object:

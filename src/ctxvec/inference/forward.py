@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ctxvec.errors import require_at_least, require_one_of
 from ctxvec.inference.batching import (
     GPU_WIDTH_MULTIPLE,
     MAX_PADDING,
@@ -39,7 +40,7 @@ from ctxvec.inference.batching import (
     collate,
     length_sorted_batches,
 )
-from ctxvec.inference.kernels import KernelChoice, cpu_kernels
+from ctxvec.inference.kernels import KERNEL_CHOICES, KernelChoice, cpu_kernels
 from ctxvec.inference.measured import (
     LAYER_METRICS,
     METRICS,
@@ -47,7 +48,11 @@ from ctxvec.inference.measured import (
     check_metric_set,
     resolve_layers,
 )
-from ctxvec.inference.representations import Representation, capture_attention_outputs
+from ctxvec.inference.representations import (
+    REPRESENTATIONS,
+    Representation,
+    capture_attention_outputs,
+)
 from ctxvec.inference.streams import cpu_streams
 from ctxvec.loading import LoadedModel
 from ctxvec.metrics.context import context_vector_metrics
@@ -76,6 +81,13 @@ class PassSettings:
     metrics: MetricSet = "all"
     exclude_special_tokens: bool = False
     kernels: KernelChoice = "auto"
+
+    def __post_init__(self) -> None:
+        """Refuse impossible values at once, in the API as in the CLI (the same line)."""
+        require_at_least("--batch-size", self.batch_size)
+        check_metric_set(self.metrics)
+        require_one_of("--kernels", self.kernels, KERNEL_CHOICES)
+        require_one_of("--representation", self.representation, REPRESENTATIONS)
 
 
 @dataclass

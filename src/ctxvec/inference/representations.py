@@ -26,6 +26,7 @@ from ctxvec.errors import CtxvecError
 
 Representation = Literal["hidden", "attention-output"]
 REPRESENTATIONS: tuple[Representation, ...] = ("hidden", "attention-output")
+REPRESENTATIONS: tuple[Representation, ...] = ("hidden", "attention-output")
 
 
 def attention_output_modules(model: torch.nn.Module) -> list[torch.nn.Module]:

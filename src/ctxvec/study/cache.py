@@ -1,24 +1,34 @@
-"""The unit cache: each finished unit's rows and summary, stored under its content key.
+"""The unit cache: each finished unit's rows and summary, stored under its content key, verified.
 
 A unit is stored as soon as it finishes, as ``<label>__subset<k>__<key>.parquet`` (its example
-rows) and ``.json`` (its summary), both written atomically; the JSON is written last and marks
-the unit complete. An interrupted study resumes from what is stored, and a rerun with the same
-settings recomputes nothing.
+rows) and ``.json`` (its summary), both written atomically. The JSON is written last: it marks
+the unit complete and vouches for the rows file by its size and SHA-256. A stored unit is used
+only when everything checks out: the marker parses, names this unit's key and format, the rows
+file has the recorded size and checksum, and the rows are this unit's examples in its order.
+Anything else (a file cut short by a crash or a full disk, another unit's file copied under this
+name, a stale format) is reported in one line and the unit is recomputed, so a damaged cache
+never stops a study and never feeds wrong rows into its results.
+
+Two studies may share a cache folder: every write is atomic and every read verified.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow
 
 from ctxvec import files
-from ctxvec.study.units import Unit, UnitResult
+from ctxvec.study.units import UNIT_FORMAT, Unit, UnitResult
 
 
 def cache_paths(cache_dir: Path, unit: Unit) -> tuple[Path, Path]:
+    """The unit's rows file and completion marker."""
     stem = f"{_safe(unit.model.label)}__subset{unit.subset}__{unit.key}"
     return cache_dir / f"{stem}.parquet", cache_dir / f"{stem}.json"
 
@@ -27,23 +37,74 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]
 
 
-def load_cached(cache_dir: Path, unit: Unit) -> UnitResult | None:
+def file_digest(path: Path) -> dict[str, int | str]:
+    """``{"bytes": size, "sha256": hex digest}`` of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def load_cached(
+    cache_dir: Path, unit: Unit, warn: Callable[[str], None] = print
+) -> UnitResult | None:
+    """The stored result of ``unit``, or None when there is none or it does not check out
+    (then ``warn`` gets one line saying why, and the caller recomputes the unit)."""
     rows_path, meta_path = cache_paths(cache_dir, unit)
-    if not (meta_path.is_file() and rows_path.is_file()):
+    if not meta_path.is_file():
         return None
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    rows = pd.read_parquet(rows_path)
+    try:
+        result = _verified(unit, rows_path, meta_path)
+    except _Damaged as why:
+        warn(
+            f"ctxvec: cached unit {meta_path.name} is unusable ({why}); recomputing "
+            f"{unit.model.label} subset {unit.subset}"
+        )
+        return None
+    return result
+
+
+class _Damaged(Exception):
+    """Why a stored unit cannot be used (never leaves this module)."""
+
+
+def _verified(unit: Unit, rows_path: Path, meta_path: Path) -> UnitResult:
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise _Damaged("its marker is not valid JSON: cut short or overwritten") from None
+    if not isinstance(meta, dict) or meta.get("format") != UNIT_FORMAT:
+        raise _Damaged("its marker is of another format")
+    if meta.get("key") != unit.key:
+        raise _Damaged(f"its marker is for unit {meta.get('key')}, not {unit.key}")
+    if not rows_path.is_file():
+        raise _Damaged(f"{rows_path.name} is missing")
+    if file_digest(rows_path) != meta.get("rows"):
+        raise _Damaged(f"{rows_path.name} is not the file its marker vouches for")
+    try:
+        rows = pd.read_parquet(rows_path)
+    except (OSError, ValueError, pyarrow.ArrowException) as e:  # checksum collision: paranoia
+        raise _Damaged(f"{rows_path.name} cannot be read ({type(e).__name__})") from None
+    expected = [i for i in unit.example_ids if i not in set(meta["summary"]["skipped_ids"])]
+    if "id" not in rows or rows["id"].tolist() != expected:
+        raise _Damaged(f"{rows_path.name} holds other examples than this unit's")
     rows["model"] = unit.model.label  # the label may differ from the one cached
     return UnitResult(unit, rows, meta["summary"], meta["seconds"], from_cache=True)
 
 
 def store(cache_dir: Path, result: UnitResult) -> None:
+    """Store a finished unit: rows first, then the marker that vouches for them."""
     rows_path, meta_path = cache_paths(cache_dir, result.unit)
-    files.write_parquet(rows_path, result.rows)
-    # The JSON is written last: its presence marks the unit as complete.
+    with files.atomic_path(rows_path) as tmp:
+        result.rows.to_parquet(tmp, index=False)
+        rows = file_digest(tmp)  # of what is written, whatever else writes the same name
     files.write_json(
         meta_path,
         {
+            "format": UNIT_FORMAT,
+            "key": result.unit.key,
+            "rows": rows,
             "unit": dataclasses.asdict(result.unit),
             "summary": result.summary,
             "seconds": result.seconds,

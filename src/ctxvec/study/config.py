@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ctxvec.data import DEFAULT_SPLIT, Task
-from ctxvec.errors import CtxvecError
-from ctxvec.inference.measured import check_metric_set
+from ctxvec.data import DEFAULT_SPLIT, TASKS, Task
+from ctxvec.errors import CtxvecError, require_at_least, require_one_of
 from ctxvec.loading import DTypeName, ModelSpec
 from ctxvec.tasks.classify import ClsSettings
 from ctxvec.tasks.qa import QASettings
@@ -42,23 +41,40 @@ class StudyConfig:
     allow_untrained_head: bool = False
     score: str = "f1"
 
-    def resolved(self) -> StudyConfig:
-        """The config with every default filled in."""
+    def __post_init__(self) -> None:
+        """Refuse impossible values at once, in the API as in the CLI (the same line)."""
+        require_one_of("task", self.task, TASKS)
         if self.score not in SCORES[self.task]:
             raise CtxvecError(
                 f"score '{self.score}' is not a {self.task} score; use one of "
                 f"{', '.join(SCORES[self.task])}"
             )
+        if self.subsets is not None:
+            require_at_least("--subsets", self.subsets)
+        if self.subset_size is not None:
+            require_at_least("--subset-size", self.subset_size)
+        for start in self.subset_starts or ():
+            require_at_least("--subset-starts", start, 0)
+        expected = QASettings if self.task == "qa" else ClsSettings
+        if self.settings is not None and not isinstance(self.settings, expected):
+            raise CtxvecError(
+                f"settings of type {type(self.settings).__name__} for task {self.task}; "
+                f"give {expected.__name__}"
+            )
+
+    def resolved(self) -> StudyConfig:
+        """The config with every default filled in."""
         n, size = DEFAULT_SUBSETS[self.task]
-        settings = self.settings or (QASettings() if self.task == "qa" else ClsSettings())
-        if isinstance(settings, QASettings) != (self.task == "qa"):
-            raise CtxvecError(f"settings of type {type(settings).__name__} for task {self.task}")
-        check_metric_set(settings.metrics)
         return dataclasses.replace(
             self,
             models=tuple(self.models),
             split=self.split or DEFAULT_SPLIT[self.task],
-            subsets=self.subsets or n,
-            subset_size=self.subset_size or size,
-            settings=settings,
+            subsets=n if self.subsets is None else self.subsets,
+            subset_size=size if self.subset_size is None else self.subset_size,
+            settings=self.settings or default_settings(self.task),
         )
+
+
+def default_settings(task: Task) -> QASettings | ClsSettings:
+    """The default settings of a task."""
+    return QASettings() if task == "qa" else ClsSettings()

@@ -63,43 +63,45 @@ def run_study(
         f"ctxvec: {len(resolved)} model(s) x {config.subsets} subset(s) of {config.subset_size} "
         f"from {dataset.source} ({len(dataset)} examples)"
     )
-    results: list[UnitResult] = []
-    for m in resolved:
-        loaded: LoadedModel | None = None
-        for unit in (u for u in units if u.model == m.spec):
-            cached = load_cached(cache, unit)
-            if cached is not None:
-                results.append(cached)
-                continue
-            if loaded is None:
-                loaded = load_model(
-                    m, config.task, config.device, config.dtype, config.allow_untrained_head
+    with files.exclusive(out_dir):
+        results: list[UnitResult] = []
+        for m in resolved:
+            loaded: LoadedModel | None = None
+            for unit in (u for u in units if u.model == m.spec):
+                cached = load_cached(cache, unit, warn=log)
+                if cached is not None:
+                    results.append(cached)
+                    continue
+                if loaded is None:
+                    loaded = load_model(
+                        m, config.task, config.device, config.dtype, config.allow_untrained_head
+                    )
+                result = run_unit(unit, dataset, loaded, progress=progress)
+                store(cache, result)
+                results.append(result)
+                log(
+                    f"  {m.spec.label} subset {unit.subset}: "
+                    f"{_score_line(result.summary, config.score)} "
+                    f"({result.seconds:.1f}s)"
                 )
-            result = run_unit(unit, dataset, loaded, progress=progress)
-            store(cache, result)
-            results.append(result)
-            log(
-                f"  {m.spec.label} subset {unit.subset}: "
-                f"{_score_line(result.summary, config.score)} "
-                f"({result.seconds:.1f}s)"
-            )
-        if loaded is not None:
-            del loaded
-    study = _write_outputs(config, out_dir, dataset, resolved, results, started)
-    if len(resolved) < 10:
-        r_needed = critical_r(len(resolved))
-        log(
-            f"ctxvec: note: {len(resolved)} model(s) give {len(resolved)} independent points; a "
-            + (
-                f"model-level Pearson r needs |r| > {r_needed:.2f} for p < 0.05"
-                if len(resolved) >= 3
-                else "model-level correlation needs at least 3 models"
-            )
-        )
-    run = load_run(out_dir)  # read once for the report and the summary
-    log(summary_markdown(run))
-    log(f"ctxvec: results in {out_dir}, report in {write_report(run)}")
+            if loaded is not None:
+                del loaded
+        study = _write_outputs(config, out_dir, dataset, resolved, results, started)
+        if len(resolved) < 10:
+            log(_panel_note(len(resolved)))
+        run = load_run(out_dir)  # read once for the report and the summary
+        log(summary_markdown(run))
+        log(f"ctxvec: results in {out_dir}, report in {write_report(run)}")
     return study
+
+
+def _panel_note(n_models: int) -> str:
+    """What a small panel can show, said before the results."""
+    if n_models < 3:
+        need = "model-level correlation needs at least 3 models"
+    else:
+        need = f"model-level Pearson r needs |r| > {critical_r(n_models):.2f} for p < 0.05"
+    return f"ctxvec: note: {n_models} model(s) give {n_models} independent points; a {need}"
 
 
 def _score_line(summary: dict[str, Any], score: str) -> str:

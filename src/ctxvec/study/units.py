@@ -36,7 +36,7 @@ from ctxvec.tasks.classify import ClsSettings, cls_scores, match_labels, predict
 from ctxvec.tasks.qa import QASettings, predict_qa, qa_scores
 
 # Bumped whenever a change alters what a unit computes, so stale cached results are not reused.
-UNIT_FORMAT = 2
+UNIT_FORMAT = 3
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from ctxvec.data import TextDataset, TextExample
-from ctxvec.errors import CtxvecError
+from ctxvec.errors import CtxvecError, require_at_least
 from ctxvec.inference.forward import PassSettings, run_forward
 from ctxvec.inference.summaries import check_defined, example_metrics, pooled_metrics
 from ctxvec.loading import LoadedModel
@@ -41,6 +41,16 @@ class ClsSettings(PassSettings):
     # Names of the data's integer labels 0, 1, ... (e.g. ("neg", "pos")) for matching by name.
     label_names: tuple[str, ...] | None = None
     baseline_compat: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_at_least("--max-length", self.max_length, 2)
+        if self.label_names is not None and not all(
+            isinstance(n, str) and n.strip() for n in self.label_names
+        ):
+            raise CtxvecError(
+                f"--label-names {self.label_names} must be non-empty names, e.g. neg,pos"
+            )
 
 
 @dataclass(frozen=True)

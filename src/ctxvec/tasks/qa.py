@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ctxvec.data import QAExample
+from ctxvec.errors import CtxvecError, require_at_least, require_finite
 from ctxvec.inference.forward import PassSettings, run_forward
 from ctxvec.inference.summaries import check_defined, example_metrics, pooled_metrics
 from ctxvec.loading import LoadedModel
@@ -42,6 +43,18 @@ class QASettings(PassSettings):
     max_answer_length: int = 30
     na_threshold: float = 0.0
     baseline_compat: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_at_least("--max-length", self.max_length, 2)
+        require_at_least("--stride", self.stride, 0)
+        if self.stride >= self.max_length:
+            raise CtxvecError(
+                f"--stride ({self.stride}) must be less than --max-length ({self.max_length})"
+            )
+        require_at_least("--n-best", self.n_best)
+        require_at_least("--max-answer-length", self.max_answer_length)
+        require_finite("--na-threshold", self.na_threshold)
 
 
 @dataclass
