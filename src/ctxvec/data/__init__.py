@@ -31,10 +31,17 @@ from ctxvec.data.text import load_text_dataset
 DEFAULT_SPLIT: dict[Task, str] = {"qa": "validation", "cls": "test"}
 
 
-def load_dataset(task: Task, source: str, split: str | None = None) -> QADataset | TextDataset:
-    """A task's data from a local file or folder, or the hub (split default: ``DEFAULT_SPLIT``)."""
+def load_dataset(
+    task: Task, source: str, split: str | None = None, strict: bool = False
+) -> QADataset | TextDataset:
+    """A task's data from a local file or folder, or the hub (split default: ``DEFAULT_SPLIT``).
+
+    ``strict`` refuses QA answers whose ``answer_start`` does not point at their text.
+    """
     split = split or DEFAULT_SPLIT[task]
-    return load_qa_dataset(source, split) if task == "qa" else load_text_dataset(source, split)
+    if task == "qa":
+        return load_qa_dataset(source, split, strict)
+    return load_text_dataset(source, split)
 
 
 __all__ = [

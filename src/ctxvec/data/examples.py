@@ -39,9 +39,13 @@ class TextExample:
 
 @dataclass
 class QADataset:
+    """QA examples, their source, a content fingerprint, and notes for the user (problems
+    found in the data that did not stop loading it)."""
+
     examples: list[QAExample]
     source: str
     fingerprint: str = field(default="")
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
@@ -55,11 +59,14 @@ class QADataset:
 
 @dataclass
 class TextDataset:
+    """Texts with labels, their source, a content fingerprint, and notes for the user."""
+
     examples: list[TextExample]
     source: str
     # Names of the integer labels when the source knows them (hub ClassLabel, aclImdb folders).
     label_names: list[str] | None = None
     fingerprint: str = field(default="")
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.fingerprint:

@@ -53,18 +53,30 @@ def _text_from_records(
     ids = table["id"].astype(str).tolist() if "id" in table.columns else None
     if ids is not None:
         check_unique_ids(ids, source)
-    labels = table["label"].tolist()
-    if all(isinstance(v, (int, np.integer)) for v in labels):
-        labels = [int(v) for v in labels]
-    elif all(isinstance(v, str) for v in labels):
-        pass
-    else:
-        raise CtxvecError(f"{source}: 'label' mixes numbers and names; use one kind")
-    examples = [
-        TextExample(id=ids[i] if ids else str(i), text=str(t), label=lab)
-        for i, (t, lab) in enumerate(zip(table["text"].tolist(), labels, strict=True))
-    ]
+    labels = _labels(table["label"].tolist(), source)
+    examples = []
+    for i, (text, label) in enumerate(zip(table["text"].tolist(), labels, strict=True)):
+        eid = ids[i] if ids else str(i)
+        # CSV readers turn a text of digits into a number; anything else is not a text.
+        if isinstance(text, (int, float, np.number)) and not isinstance(text, bool):
+            text = str(text)
+        if not isinstance(text, str) or not text.strip():
+            raise CtxvecError(f"{source}: the text of example '{eid}' is empty or not text")
+        examples.append(TextExample(id=eid, text=text, label=label))
     return TextDataset(examples, source=source, label_names=label_names)
+
+
+def _labels(values: list, source: str) -> list[int] | list[str]:
+    """Integer labels (whole floats included, as parquet stores them) or label names."""
+    if all(isinstance(v, (int, np.integer)) for v in values):
+        return [int(v) for v in values]
+    if all(isinstance(v, (float, np.floating)) and float(v).is_integer() for v in values):
+        return [int(v) for v in values]
+    if all(isinstance(v, str) and v.strip() for v in values):
+        return values
+    raise CtxvecError(
+        f"{source}: 'label' must hold integers or names, one kind only; fix those values"
+    )
 
 
 def _read_acl_folder(path: Path, split: str) -> TextDataset:
@@ -79,8 +91,14 @@ def _read_acl_folder(path: Path, split: str) -> TextDataset:
     examples = []
     for label, name in enumerate(("neg", "pos")):  # the hub's imdb order: 0 neg, 1 pos
         for f in sorted((root / name).glob("*.txt")):
-            text = f.read_text(encoding="utf-8", errors="replace")
+            try:
+                text = f.read_text(encoding="utf-8", errors="replace")
+            except OSError as e:
+                raise CtxvecError(f"cannot read '{f}': {e.strerror}") from None
             examples.append(TextExample(id=f"{name}/{f.name}", text=text, label=label))
     if not examples:
         raise CtxvecError(f"folder '{root}' has no .txt reviews under pos/ or neg/")
+    empty = next((e.id for e in examples if not e.text.strip()), None)
+    if empty is not None:
+        raise CtxvecError(f"folder '{root}': review '{empty}' is empty; remove or fill it")
     return TextDataset(examples, source=str(root.resolve()), label_names=["neg", "pos"])

@@ -266,6 +266,8 @@ def build_zoo(
     if len({m.name for m in members}) != len(members):
         raise CtxvecError("zoo members need distinct names")
     dataset = load_dataset(task, str(data), split)
+    for note in dataset.notes:
+        log(f"ctxvec zoo: warning: {note}")
     out_dir = Path(out_dir)
     log(f"ctxvec zoo: {len(members)} member(s) on {dataset.source} ({len(dataset)} examples)")
     done: dict[str, list[Checkpoint]] = {}

@@ -40,6 +40,8 @@ class StudyConfig:
     dtype: DTypeName = "auto"
     allow_untrained_head: bool = False
     score: str = "f1"
+    # Refuse QA answers whose answer_start does not point at their text (else: one warning).
+    strict: bool = False
 
     def __post_init__(self) -> None:
         """Refuse impossible values at once, in the API as in the CLI (the same line)."""

@@ -56,7 +56,9 @@ def run_study(
     config = config.resolved()
     out_dir = Path(out_dir)
     cache = Path(cache_dir) if cache_dir else out_dir / "units"
-    dataset = load_dataset(config.task, config.data, config.split)
+    dataset = load_dataset(config.task, config.data, config.split, config.strict)
+    for note in dataset.notes:
+        log(f"ctxvec: warning: {note}")
     resolved = [resolve_model(m) for m in config.models]
     units = plan_units(config, dataset, resolved)
     log(
