@@ -1,0 +1,179 @@
+"""Figure legends for large panels: distinct looks per checkpoint, and legends that fit.
+
+A synthetic run of 30 checkpoints (a zoo's ``family-stepN`` names, and hub ids) is written as a
+run folder and drawn; the report is then opened in a real headless Chromium to measure where
+the legend lies.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ctxvec.metrics.stats import correlation_table
+from ctxvec.report import load_run, write_report
+from ctxvec.report.figures import (
+    model_styles,
+    scatter_figure,
+    scatter_png,
+    shorten,
+    split_step,
+)
+from ctxvec.report.run import Run
+
+CLS_METRICS = [
+    "variance", "cse", "self_similarity", "intra_similarity", "effective_rank", "isoscore",
+    "self_similarity_adjusted", "fisher_ratio_summary", "silhouette_summary",
+    "probe_accuracy_summary", "fisher_ratio_mean", "silhouette_mean", "probe_accuracy_mean",
+]  # fmt: skip
+EXAMPLE_METRICS = ["variance", "cse", "self_similarity", "intra_similarity", "effective_rank"]
+ZOO_30 = [
+    f"{family}-step{step}"
+    for family in ("bert", "roberta", "albert", "electra", "deberta", "xlnet", "minilm")
+    for step in (10, 20, 100, 300)
+] + ["sentence-transformers/all-MiniLM-L6-v2", "deepset/deberta-v3-large-squad2"]
+
+
+def write_synthetic_run(
+    out: Path, names: list[str], task: str = "cls", subsets: int = 4, seed: int = 0
+) -> Run:
+    """A run folder as a study writes it, with made-up numbers and real correlations."""
+    rng = np.random.default_rng(seed)
+    score = "accuracy" if task == "cls" else "f1"
+    metrics = CLS_METRICS if task == "cls" else CLS_METRICS[:7]
+    rows = []
+    for i, name in enumerate(names):
+        quality = rng.uniform(50, 90)
+        for k in range(subsets):
+            row = {"model": name, "subset": k, "n": 100, score: quality + rng.normal(0, 3)}
+            row["f1"] = row.get("f1", quality + rng.normal(0, 4))
+            for j, metric in enumerate(metrics):
+                row[metric] = 0.9 - 0.004 * quality + 0.01 * j + rng.normal(0, 0.02) + 0.001 * i
+            rows.append(row)
+    points = pd.DataFrame(rows)
+    model_rows = []
+    for name, group in points.groupby("model", sort=False):
+        row = {"model": name, "n": 100 * subsets}
+        for column in ("f1", score, *EXAMPLE_METRICS):
+            value = float(group[column].mean())
+            spread = 2.0 if column in ("f1", score) else 0.01
+            row.update({column: value, f"{column}_ci_low": value - spread,
+                        f"{column}_ci_high": value + spread})  # fmt: skip
+        model_rows.append(row)
+    models = pd.DataFrame(model_rows)
+    correlations = {
+        "score": score,
+        "n_models": len(names),
+        "n_points": len(points),
+        "metrics": correlation_table(points, score, metrics),
+        "layers": {},
+    }
+    manifest = {
+        "config": {"task": task, "subsets": subsets, "subset_size": 100, "seed": 0,
+                   "settings": {"layer": -1}, "score": score},
+        "models": [{"name": n, "id": f"/zoo/{n}", "revision": None, "fingerprint": "0" * 16}
+                   for n in names],
+        "dataset": {"source": "synthetic", "split": "test", "fingerprint": "f" * 16,
+                    "n_examples": 100 * subsets},
+        "device": "cpu",
+        "dtype": "float32",
+    }  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    points.to_csv(out / "subsets.csv", index=False)
+    models.to_csv(out / "models.csv", index=False)
+    (out / "correlations.json").write_text(json.dumps(correlations, allow_nan=False, default=str))
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return load_run(out)
+
+
+@pytest.fixture(scope="module")
+def zoo_run(tmp_path_factory) -> Run:
+    return write_synthetic_run(tmp_path_factory.mktemp("legend") / "run", ZOO_30)
+
+
+def test_names_split_into_family_and_step() -> None:
+    assert split_step("bert-step10") == ("bert", 10)
+    assert split_step("minilm-step120") == ("minilm", 120)
+    assert split_step("deberta-v2-step300") == ("deberta-v2", 300)
+    assert split_step("run1/checkpoint-500") == ("run1", 500)
+    assert split_step("deepset/roberta-base-squad2") == ("deepset/roberta-base-squad2", None)
+    assert shorten("sentence-transformers/all-MiniLM-L6-v2", 20) == "sentence-..iLM-L6-v2"
+    assert len(shorten("x" * 50, 20)) == 20 and shorten("short", 20) == "short"
+
+
+def test_a_zoo_is_grouped_by_family_with_a_look_per_step() -> None:
+    styles = model_styles(ZOO_30)
+    assert len({(s.colour, s.symbol) for s in styles.values()}) == 30
+    assert len({s.colour for s in styles.values()}) == 30  # every checkpoint its own shade
+    bert = [styles[f"bert-step{k}"] for k in (10, 20, 100, 300)]
+    assert {s.group for s in bert} == {"bert"}
+    assert [s.label for s in bert] == ["step 10", "step 20", "step 100", "step 300"]
+    assert len({s.symbol for s in bert}) == 4  # a marker per step inside the family
+    # Later steps are darker shades of one hue: lightness falls with the step.
+    lightness = [sum(int(s.colour[i : i + 2], 16) for i in (1, 3, 5)) for s in bert]
+    assert lightness == sorted(lightness, reverse=True)
+    # The families' full colours are all different.
+    finals = {styles[f"{f}-step300"].colour for f in ("bert", "roberta", "albert", "electra",
+                                                       "deberta", "xlnet", "minilm")}  # fmt: skip
+    assert len(finals) == 7
+    hub = styles["sentence-transformers/all-MiniLM-L6-v2"]
+    assert hub.group is None and hub.step is None and len(hub.label) <= 28
+
+
+def test_a_panel_without_steps_never_repeats_a_look() -> None:
+    names = [f"organisation-{i}/a-rather-long-model-name-{i}" for i in range(30)]
+    styles = model_styles(names)
+    assert len({s.colour for s in styles.values()}) == 30
+    assert len({(s.colour, s.symbol) for s in styles.values()}) == 30
+    assert len({s.label for s in styles.values()}) == 30  # shortened, still told apart
+
+
+def test_plotly_legend_is_grouped_and_the_figure_holds_it(zoo_run: Run) -> None:
+    fig = scatter_figure(zoo_run, "variance")
+    assert len(fig.data) == 30  # one trace per checkpoint, its mean included
+    titles = [t.legendgrouptitle.text for t in fig.data if t.legendgrouptitle.text]
+    assert titles == ["bert", "roberta", "albert", "electra", "deberta", "xlnet", "minilm"]
+    assert fig.layout.legend.x >= 1.0  # beside the plot, never over it
+    # 30 entries, 7 group titles and the legend's title: the figure is tall enough.
+    assert fig.layout.height >= 20 * 31 + 19 * 7
+    colours = {(t.marker.color, t.marker.symbol[0]) for t in fig.data}
+    assert len(colours) == 30
+
+
+def test_static_scatter_is_a_small_png(zoo_run: Run) -> None:
+    png = scatter_png(zoo_run, "variance")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 200_000
+
+
+# ------------------------------------------------------------------ real browser
+
+
+def test_legend_fits_in_chromium(zoo_run: Run, browser, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    write_report(zoo_run)
+    browser.get((zoo_run.path / "report.html").as_uri())
+    plot = browser.find_element(By.ID, "scatter-variance")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", plot)
+    box = browser.execute_script(
+        """const p = arguments[0], r = (e) => e.getBoundingClientRect();
+        const legend = p.querySelector('g.legend'), svg = p.querySelector('svg.main-svg');
+        const area = p.querySelector('g.cartesianlayer .bg, rect.nsewdrag');
+        return {legend: r(legend).toJSON(), svg: r(svg).toJSON(), area: r(area).toJSON(),
+                scroll: p.querySelectorAll('g.legend rect.scrollbar').length
+                        ? r(p.querySelector('g.legend rect.scrollbar')).height : 0,
+                entries: p.querySelectorAll('g.legend g.traces').length};""",
+        plot,
+    )
+    plot.screenshot(str(tmp_path / "legend.png"))
+    legend, svg, area = box["legend"], box["svg"], box["area"]
+    assert box["entries"] == 30 + 7  # the checkpoints and the families' group titles
+    assert legend["bottom"] <= svg["bottom"] + 0.5 and legend["top"] >= svg["top"] - 0.5
+    assert legend["right"] <= svg["right"] + 0.5
+    assert legend["left"] >= area["right"]  # beside the plot area, not over it
+    assert box["scroll"] == 0  # everything shown, no scroll bar
+    assert (tmp_path / "legend.png").stat().st_size > 10_000
