@@ -17,7 +17,14 @@ import math
 
 
 class CtxvecError(Exception):
-    """A problem with the user's input or environment, reported as one line."""
+    """A problem with the user's input or environment, reported as one line.
+
+    Line breaks in the message (from an id or a value in the user's file) are escaped, so the
+    message stays one line whatever it quotes.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(str(message).replace("\r", "\\r").replace("\n", "\\n"))
 
 
 class MetricUndefinedError(CtxvecError):
