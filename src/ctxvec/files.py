@@ -14,6 +14,7 @@ import errno
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +25,8 @@ import pandas as pd
 from ctxvec.errors import CtxvecError
 
 LOCK_NAME = ".ctxvec.lock"
+# The name of a temporary file: ".<final name>.tmp<pid>-<random><suffix>".
+_TEMPORARY = re.compile(r"\..+\.tmp(\d+)-.+")
 # What to do about each refusal of the operating system.
 _ADVICE = {
     errno.ENOSPC: "no space left on the device; free some space or write elsewhere",
@@ -62,7 +65,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     make_folder(path.parent)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.tmp{os.getpid()}-", suffix=path.suffix, dir=path.parent
+        )
     except OSError as e:
         raise os_error(e, path) from None
     os.close(fd)
@@ -75,6 +80,28 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files that writers killed mid-write (``kill -9``, a power cut) left
+    in ``folder``: those whose writing process is gone. Returns what was deleted."""
+    removed = []
+    for path in Path(folder).glob(".*.tmp*-*"):
+        match = _TEMPORARY.fullmatch(path.name)
+        if match and path.is_file() and not _alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def write_text(path: str | Path, text: str) -> None:

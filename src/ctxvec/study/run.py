@@ -66,6 +66,8 @@ def run_study(
         f"from {dataset.source} ({len(dataset)} examples)"
     )
     with files.exclusive(out_dir):
+        for folder in {out_dir, cache}:  # what writers killed mid-write left behind
+            files.remove_stale_temporaries(folder)
         results: list[UnitResult] = []
         for m in resolved:
             loaded: LoadedModel | None = None
