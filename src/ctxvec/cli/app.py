@@ -2,14 +2,17 @@
 
 One module per command group (:mod:`~ctxvec.cli.study`, :mod:`~ctxvec.cli.attention`,
 :mod:`~ctxvec.cli.offline`); each option maps onto a field of the API's configs, and a command
-imports the API only when it runs, so ``--help`` answers at once. User mistakes
-(:class:`~ctxvec.errors.CtxvecError`) are printed as one line on stderr with exit code 2.
+imports the API only when it runs, so ``--help``, ``--version``, shell completion and
+``ctxvec panels`` answer without importing torch or transformers (``tests/test_cli.py`` checks
+it). User mistakes (:class:`~ctxvec.errors.CtxvecError`) are printed as one line on stderr with
+exit code 2.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import typer
 
@@ -25,7 +28,8 @@ app = typer.Typer(
     help="Do better encoders have more discriminative context vectors? Run the study.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    # --install-completion / --show-completion SHELL (bash, zsh, fish, powershell).
+    add_completion=True,
 )
 app.add_typer(study_app, name="study")
 app.command("panels")(panels)
@@ -36,13 +40,44 @@ app.add_typer(zoo_app, name="zoo")
 app.command("demo")(demo)
 
 
+def version() -> str:
+    """The installed distribution's version (read from its metadata, not from the code)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("ctxvec")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"ctxvec {version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Do better encoders have more discriminative context vectors? Run the study."""
+
+
 def main() -> None:
     """Entry point of the ``ctxvec`` command."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         code = app(standalone_mode=False)
     except NoArgsIsHelpError as e:
-        typer.echo(e.ctx.get_help() if e.ctx else str(e))
+        # Raising it rendered the help: the rich help is printed then, plain help is the message.
+        if e.format_message():
+            typer.echo(e.format_message())
         sys.exit(0)
     except UsageError as e:
         # A mistyped option is a user mistake like any other: one line, not a framed panel.

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from ctxvec.cli.options import Device, Out, Seed, Untrained
+from ctxvec.cli.options import Device, Out, Seed, Untrained, flag
 from ctxvec.errors import CtxvecError
 
 
@@ -47,7 +47,7 @@ def attention(
         int | None,
         typer.Option(help="Longest input (default: the model's limit, 512 without one)."),
     ] = None,
-    html: Annotated[bool, typer.Option(help="Write the interactive viewer.html.")] = True,
+    no_html: Annotated[bool, flag("--no-html", "Skip the interactive viewer.html.")] = False,
     allow_untrained_head: Untrained = False,
     device: Device = "auto",
 ) -> None:
@@ -78,6 +78,6 @@ def attention(
         typer.echo(f"statistics over {len(subset.used)} examples ({len(subset.skipped)} too long)")
     fmts = [f.strip() for f in formats.split(",") if f.strip()]
     paths = write_attention_figures(result, out, layer, head, indices, table, fmts)
-    if html:
+    if not no_html:
         paths.append(write_viewer(result, out / "viewer.html", table))
     typer.echo(f"wrote {len(paths)} files to {out}")

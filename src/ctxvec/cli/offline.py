@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 import typer
 
+from ctxvec.cli.options import Workers, flag
+
 data_app = typer.Typer(help="The built-in synthetic benchmark.", no_args_is_help=True)
 zoo_app = typer.Typer(help="Train a panel of encoders at several steps.", no_args_is_help=True)
 SynthTask = Annotated[Literal["qa", "cls"], typer.Argument(help="qa (SQuAD 2.0 JSON) or cls.")]
@@ -37,7 +39,7 @@ def zoo_build(
     out: Annotated[Path, typer.Option(help="Zoo folder (an existing zoo is reused).")],
     seed: Annotated[int, typer.Option(help="Seeds the dev split, init and batch order.")] = 0,
     split: Annotated[str, typer.Option(help="Hub split to train on.")] = "train",
-    workers: Annotated[int | None, typer.Option(help="Parallel trainings [CPU cores].")] = None,
+    workers: Workers = None,
 ) -> None:
     """Train the default panel (six families from scratch + MiniLM) on DATA, or reuse it."""
     from ctxvec.offline.zoo import build_zoo
@@ -51,8 +53,8 @@ def demo(
         "ctxvec-demo"
     ),
     seed: Annotated[int, typer.Option(help="Seed of data, training and subsets.")] = 0,
-    small: Annotated[bool, typer.Option(help="Tiny sizes: a smoke test in seconds.")] = False,
-    workers: Annotated[int | None, typer.Option(help="Parallel trainings [CPU cores].")] = None,
+    small: Annotated[bool, flag("--small", "Tiny sizes: a smoke test in seconds.")] = False,
+    workers: Workers = None,
 ) -> None:
     """The whole study offline: benchmark, model zoo, QA and classification studies."""
     from ctxvec.offline import demo as d

