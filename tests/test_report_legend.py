@@ -7,13 +7,13 @@ the legend lies.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from ctxvec import files
 from ctxvec.metrics.stats import correlation_table
 from ctxvec.report import load_run, write_report
 from ctxvec.report.figures import (
@@ -85,8 +85,8 @@ def write_synthetic_run(
     out.mkdir(parents=True, exist_ok=True)
     points.to_csv(out / "subsets.csv", index=False)
     models.to_csv(out / "models.csv", index=False)
-    (out / "correlations.json").write_text(json.dumps(correlations, allow_nan=False, default=str))
-    (out / "manifest.json").write_text(json.dumps(manifest))
+    files.write_json(out / "correlations.json", correlations)
+    files.write_json(out / "manifest.json", manifest)
     return load_run(out)
 
 

@@ -16,7 +16,6 @@ a report or a notebook needs them.
 from __future__ import annotations
 
 import io
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -295,27 +294,46 @@ def layer_figure(run: Run) -> go.Figure | None:
 # ------------------------------------------------------------------------------ static
 
 
-def scatter_png(run: Run, metric: str = "variance", width: float = 6.4, dpi: int = 96) -> bytes:
-    """A small PNG of score against ``metric`` with the same styles, legend beside the plot."""
+def _legend_blocks(styles: dict[str, ModelStyle]) -> list[list[tuple[str | None, str]]]:
+    """Legend rows per block (a family with its title, or one model): ``(model, text)``;
+    ``model`` is ``None`` for a group title."""
+    blocks: list[list[tuple[str | None, str]]] = []
+    previous = None
+    for model in legend_order(styles):
+        style = styles[model]
+        if style.group is None or style.group != previous:
+            blocks.append([(None, style.group)] if style.group is not None else [])
+        blocks[-1].append((model, style.label))
+        previous = style.group
+    return blocks
+
+
+def scatter_png(
+    run: Run, metric: str = "variance", width: float = 6.4, dpi: int = 96, rows: int = 22
+) -> bytes:
+    """A small PNG of score against ``metric`` with the same styles, legend beside the plot.
+
+    The legend has at most ``rows`` rows per column; a family is never split across columns.
+    """
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     points = run.subsets
     score = run.score
     styles = model_styles(list(points["model"]))
-    order = legend_order(styles)
-    rows_per_column = 16
-    columns = math.ceil((len(order) + len({s.group for s in styles.values()})) / rows_per_column)
-    height = max(3.4, 0.19 * min(len(order) + 8, rows_per_column + 8))
-    fig = Figure(figsize=(width + 1.6 * (columns - 1), height), dpi=dpi)
+    columns: list[list[tuple[str | None, str]]] = [[]]
+    for block in _legend_blocks(styles):
+        if columns[-1] and len(columns[-1]) + len(block) > rows:
+            columns.append([])
+        columns[-1].extend(block[:rows] if len(block) > rows else block)
+    depth = max(len(c) for c in columns)
+    fig = Figure(figsize=(width + 1.7 * (len(columns) - 1), max(3.4, 0.17 * depth + 0.9)), dpi=dpi)
     ax = fig.subplots()
-    handles, labels, headers = [], [], []
-    previous_group = None
-    for model in order:
-        rows, style = points[points["model"] == model], styles[model]
+    for model, style in styles.items():
+        group = points[points["model"] == model]
         ax.scatter(
-            rows[metric],
-            rows[score],
+            group[metric],
+            group[score],
             color=style.colour,
             marker=style.marker,
             s=26,
@@ -324,8 +342,8 @@ def scatter_png(run: Run, metric: str = "variance", width: float = 6.4, dpi: int
             zorder=2,
         )
         ax.scatter(
-            rows[metric].mean(),
-            rows[score].mean(),
+            group[metric].mean(),
+            group[score].mean(),
             color=style.colour,
             marker="D",
             s=70,
@@ -333,25 +351,26 @@ def scatter_png(run: Run, metric: str = "variance", width: float = 6.4, dpi: int
             linewidths=0.7,
             zorder=3,
         )
-        if style.group is not None and style.group != previous_group:
-            handles.append(Line2D([], [], linestyle="none"))
-            labels.append(style.group)
-            headers.append(True)
-        previous_group = style.group
-        handles.append(
-            Line2D(
-                [],
-                [],
-                linestyle="none",
-                marker=style.marker,
-                color=style.colour,
-                markersize=6,
-                markeredgecolor="white",
-                markeredgewidth=0.4,
+    handles, labels, headers = [], [], []
+    for column in columns:  # matplotlib fills a legend column by column: pad each to depth
+        for model, text in [*column, *[("", "")] * (depth - len(column))]:
+            style = styles.get(model) if model else None
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    linestyle="none",
+                    marker=style.marker,
+                    color=style.colour,
+                    markersize=6,
+                    markeredgecolor="white",
+                    markeredgewidth=0.4,
+                )
+                if style is not None
+                else Line2D([], [], linestyle="none")
             )
-        )
-        labels.append(style.label)
-        headers.append(False)
+            labels.append(text)
+            headers.append(model is None)
     ax.set_xlabel(LABELS.get(metric, metric))
     ax.set_ylabel(LABELS.get(score, score))
     ax.set_title(f"{LABELS.get(score, score)} vs {LABELS.get(metric, metric)}", fontsize=10)
@@ -362,7 +381,7 @@ def scatter_png(run: Run, metric: str = "variance", width: float = 6.4, dpi: int
         fontsize=7,
         loc="upper left",
         bbox_to_anchor=(1.02, 1.0),
-        ncols=columns,
+        ncols=len(columns),
         title="model (diamond: mean)",
         title_fontsize=7,
         frameon=False,
