@@ -117,9 +117,41 @@ class Attention:
         return combine_statistics([input_statistics(self.weights, self.segment)])
 
     def _repr_html_(self) -> str:
+        """The interactive viewer in a notebook (offline: its script and data are inline).
+
+        Two things differ from a page of its own: a frontend may run an output's scripts
+        before the output is in the page (the classic Notebook does), so the viewer waits for
+        its root; and a notebook that is not trusted (reopened from disk) runs no script at
+        all, so a line says what the output is and how to see it, until the viewer replaces it.
+        """
+        import html
+        import re
+
         from ctxvec.attention.viewer import viewer_fragment
 
-        return viewer_fragment(self)
+        fragment = viewer_fragment(self)
+        call = re.search(
+            r'ctxvecAttentionViewer\(document\.getElementById\("([\w-]+)"\)\);', fragment
+        )
+        if call is None:  # not the layout this method knows: show the viewer as it is
+            return fragment
+        root = call.group(1)
+        boot = (
+            "(function boot(tries) {"
+            f' const root = document.getElementById("{root}");'
+            f' const note = document.getElementById("{root}-note");'
+            " if (root === null) { if (tries < 200) setTimeout(boot, 25, tries + 1); return; }"
+            " if (note !== null) note.remove();"
+            " ctxvecAttentionViewer(root);"
+            "})(0);"
+        )
+        note = (
+            f'<p id="{root}-note" class="ctxvec-viewer-note">'
+            f"{html.escape(self.describe())}. The attention viewer appears when the cell runs in "
+            "a trusted notebook (a notebook reopened from disk runs no scripts until trusted)."
+            "</p>\n"
+        )
+        return note + fragment[: call.start()] + boot + fragment[call.end() :]
 
 
 def _index(number: int, count: int, what: str, model: str) -> int:
