@@ -247,7 +247,10 @@ def summary_markdown(run: Run) -> str:
         f"{_count(n_models, 'model')} x {_count(config['subsets'], 'subset')} of "
         f"{config['subset_size']} examples; [ ]: 95% bootstrap interval over examples"
     )
-    lines += ["", *_model_lines(run), ""]
+    lines += ["", *_model_lines(run)]
+    if run.score not in run.models.columns:
+        lines += _wrap(f"{score}: mean over the model's subsets (models.csv does not hold it).")
+    lines += [""]
     correlation = _correlation_lines(run)
     if correlation:
         lines += [*correlation, ""]
