@@ -105,6 +105,7 @@ class ForwardOutput:
         tokens: ``[n_sampled, hidden]`` float32 token vectors sampled from every feature
             (None with ``metrics="core"``).
         token_feature: ``[n_sampled]`` the feature each sampled token comes from.
+        token_rank: ``[n_sampled]`` its rank among that feature's measured tokens.
         sentence: classification with ``metrics="all"`` only; ``{"summary" | "mean":
             [n_features, hidden]}`` float32.
         start_logits, end_logits: QA only; one ``[feature_length]`` float32 array per feature.
@@ -118,6 +119,7 @@ class ForwardOutput:
     layer_metrics: dict[str, np.ndarray] = field(default_factory=dict)
     tokens: np.ndarray | None = None
     token_feature: np.ndarray | None = None
+    token_rank: np.ndarray | None = None
     sentence: dict[str, np.ndarray] | None = None
     start_logits: list[np.ndarray] | None = None
     end_logits: list[np.ndarray] | None = None
@@ -146,6 +148,7 @@ class _Plan:
     exclude_special_tokens: bool
     all_metrics: bool
     token_sample: int
+    seeds: Sequence[Sequence[int]]
     pad_values: Mapping[str, int]
     multiple: int
 
@@ -159,6 +162,7 @@ class _Batch:
     layer_metrics: dict[str, torch.Tensor]  # {name: [batch, n_extra]} float64; empty: no extra
     tokens: np.ndarray | None = None  # [n_sampled, hidden]
     token_feature: np.ndarray | None = None  # [n_sampled]
+    token_rank: np.ndarray | None = None  # [n_sampled]
     sentence: dict[str, np.ndarray] = field(default_factory=dict)  # {pooling: [batch, hidden]}
     logits: np.ndarray | None = None  # cls: [batch, n_labels]
     spans: tuple[list[np.ndarray], list[np.ndarray]] | None = None  # qa: start, end per row
@@ -199,7 +203,9 @@ def _run_batch(plan: _Plan, idx: list[int], take) -> _Batch:
             },
         )
         if plan.all_metrics:
-            result.tokens, result.token_feature = _sample_tokens(h, mask, idx, plan.token_sample)
+            result.tokens, result.token_feature, result.token_rank = _sample_tokens(
+                h, mask, idx, plan.seeds, plan.token_sample
+            )
         if plan.head == "cls":
             if plan.all_metrics:
                 summary_last = getattr(lm.model.config, "summary_type", None) == "last"
@@ -226,6 +232,7 @@ def run_forward(
     desc: str = "",
     progress: bool = True,
     token_sample: int = 32,
+    seeds: Sequence[Sequence[int]] | None = None,
 ) -> ForwardOutput:
     """Run every feature through the model once and measure its context vectors.
 
@@ -237,8 +244,9 @@ def run_forward(
         settings: batch size, layers, representation, metric set and kernels.
         desc: label of the progress bar.
         progress: show a progress bar.
-        token_sample: token vectors kept per feature for pooled metrics (seeded by the
-            feature's position, so the sample does not depend on batching).
+        token_sample: token vectors kept per feature for pooled metrics.
+        seeds: per feature, the seed of its token sample (default: its position); the tasks
+            seed by (example, window), so neither batching nor sharding changes the sample.
     """
     metrics = settings.metrics
     check_metric_set(metrics)
@@ -258,6 +266,7 @@ def run_forward(
         exclude_special_tokens=settings.exclude_special_tokens,
         all_metrics=metrics == "all",
         token_sample=token_sample,
+        seeds=seeds if seeds is not None else [(i,) for i in range(len(features))],
         pad_values={
             "input_ids": lm.tokenizer.pad_token_id or 0,
             "token_type_ids": getattr(lm.tokenizer, "pad_token_type_id", 0),
@@ -275,8 +284,7 @@ def run_forward(
     )
     if head == "qa":
         result.start_logits, result.end_logits = [None] * n, [None] * n
-    tokens: list[np.ndarray] = []
-    token_feature: list[np.ndarray] = []
+    samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     lengths = [len(f["input_ids"]) for f in features]
     batches = length_sorted_batches(
         lengths, settings.batch_size, max_padding=1.0 if gpu else MAX_PADDING
@@ -299,8 +307,7 @@ def run_forward(
                 result.layer_metrics[name][idx] = values.numpy()
             result.n_tokens[idx] = batch.metrics["n_tokens"].numpy()
             if batch.tokens is not None:
-                tokens.append(batch.tokens)
-                token_feature.append(batch.token_feature)
+                samples.append((batch.tokens, batch.token_feature, batch.token_rank))
             if batch.spans is not None:
                 for row, i in enumerate(idx):
                     result.start_logits[i] = batch.spans[0][row]
@@ -315,26 +322,34 @@ def run_forward(
                 for key, values in batch.sentence.items():
                     result.sentence[key][idx] = values
     result.kernels = used
-    if tokens:
-        result.tokens, result.token_feature = np.concatenate(tokens), np.concatenate(token_feature)
+    if samples:
+        parts = zip(*samples, strict=True)
+        result.tokens, result.token_feature, result.token_rank = map(np.concatenate, parts)
     return result
 
 
 def _sample_tokens(
-    h: torch.Tensor, mask: torch.Tensor, idx: Sequence[int], k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Up to ``k`` token vectors per row, chosen by a generator seeded with the feature index."""
-    rows, cols, owners = [], [], []
+    h: torch.Tensor, mask: torch.Tensor, idx: Sequence[int], seeds: Sequence[Sequence[int]], k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Up to ``k`` token vectors per row, chosen by a generator seeded with the feature's seed.
+
+    Returns the ``[n, hidden]`` float32 vectors, the feature of each, and its rank among the
+    feature's measured tokens (which, unlike a column, does not depend on padding).
+    """
+    rows, cols, owners, ranks = [], [], [], []
     mask_cpu = mask.cpu().numpy()
     for row, feature in enumerate(idx):
         positions = np.flatnonzero(mask_cpu[row])
+        rank = np.arange(len(positions))
         if len(positions) > k:
-            positions = np.sort(np.random.default_rng(feature).choice(positions, k, replace=False))
-        rows.extend([row] * len(positions))
-        cols.extend(positions)
-        owners.extend([feature] * len(positions))
+            rng = np.random.default_rng(list(seeds[feature]))
+            rank = np.sort(rng.choice(len(positions), k, replace=False))
+        rows.extend([row] * len(rank))
+        cols.extend(positions[rank])
+        owners.extend([feature] * len(rank))
+        ranks.extend(rank)
     picked = h[torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long)]
-    return picked.float().cpu().numpy(), np.asarray(owners, np.int64)
+    return picked.float().cpu().numpy(), np.asarray(owners, np.int64), np.asarray(ranks, np.int64)
 
 
 def _sentence_vectors(

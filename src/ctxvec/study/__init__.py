@@ -9,7 +9,8 @@ its units, :mod:`~ctxvec.study.cache` stores them, :mod:`~ctxvec.study.tables` a
 from ctxvec.study.config import SCORES, StudyConfig
 from ctxvec.study.result import StudyResult
 from ctxvec.study.run import run_study
-from ctxvec.study.units import Unit, UnitResult, plan_units, run_unit
+from ctxvec.study.shards import run_unit
+from ctxvec.study.units import Unit, UnitResult, plan_units
 
 __all__ = [
     "SCORES",

@@ -9,6 +9,9 @@ Anything else (a file cut short by a crash or a full disk, another unit's file c
 name, a stale format) is reported in one line and the unit is recomputed, so a damaged cache
 never stops a study and never feeds wrong rows into its results.
 
+Shards of a sharded unit (:mod:`ctxvec.study.shards`) are stored the same way, under
+``shards/``, with their pooled sample as ``.npz`` beside the rows.
+
 Two studies may share a cache folder: every write is atomic and every read verified.
 """
 
@@ -20,10 +23,13 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow
 
 from ctxvec import files
+from ctxvec.inference.summaries import PooledSample
+from ctxvec.study.shards import Shard, ShardResult
 from ctxvec.study.units import UNIT_FORMAT, Unit, UnitResult
 
 
@@ -69,23 +75,34 @@ class _Damaged(Exception):
     """Why a stored unit cannot be used (never leaves this module)."""
 
 
-def _verified(unit: Unit, rows_path: Path, meta_path: Path) -> UnitResult:
+def _marker(meta_path: Path, key: str) -> dict:
+    """The marker's content, if it parses and names ``key`` in this format."""
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise _Damaged("its marker is not valid JSON: cut short or overwritten") from None
     if not isinstance(meta, dict) or meta.get("format") != UNIT_FORMAT:
         raise _Damaged("its marker is of another format")
-    if meta.get("key") != unit.key:
-        raise _Damaged(f"its marker is for unit {meta.get('key')}, not {unit.key}")
+    if meta.get("key") != key:
+        raise _Damaged(f"its marker is for {meta.get('key')}, not {key}")
+    return meta
+
+
+def _rows(rows_path: Path, meta: dict) -> pd.DataFrame:
+    """The rows file, if it is the one the marker vouches for."""
     if not rows_path.is_file():
         raise _Damaged(f"{rows_path.name} is missing")
     if file_digest(rows_path) != meta.get("rows"):
         raise _Damaged(f"{rows_path.name} is not the file its marker vouches for")
     try:
-        rows = pd.read_parquet(rows_path)
+        return pd.read_parquet(rows_path)
     except (OSError, ValueError, pyarrow.ArrowException) as e:  # checksum collision: paranoia
         raise _Damaged(f"{rows_path.name} cannot be read ({type(e).__name__})") from None
+
+
+def _verified(unit: Unit, rows_path: Path, meta_path: Path) -> UnitResult:
+    meta = _marker(meta_path, unit.key)
+    rows = _rows(rows_path, meta)
     expected = [i for i in unit.example_ids if i not in set(meta["summary"]["skipped_ids"])]
     if "id" not in rows or rows["id"].tolist() != expected:
         raise _Damaged(f"{rows_path.name} holds other examples than this unit's")
@@ -109,4 +126,83 @@ def store(cache_dir: Path, result: UnitResult) -> None:
             "summary": result.summary,
             "seconds": result.seconds,
         },
+    )
+
+
+def shard_paths(cache_dir: Path, shard: Shard) -> tuple[Path, Path, Path]:
+    """A shard's rows, pooled sample and completion marker."""
+    stem = f"{_safe(shard.unit.model.label)}__subset{shard.unit.subset}__{shard.key}"
+    folder = cache_dir / "shards"
+    return folder / f"{stem}.parquet", folder / f"{stem}.npz", folder / f"{stem}.json"
+
+
+def store_shard(cache_dir: Path, result: ShardResult) -> None:
+    """Store a finished shard: rows and sample first, then the marker that vouches for them."""
+    rows_path, sample_path, meta_path = shard_paths(cache_dir, result.shard)
+    with files.atomic_path(rows_path) as tmp:
+        result.rows.to_parquet(tmp, index=False)
+        rows = file_digest(tmp)
+    sample = None
+    if result.sample is not None:
+        with files.atomic_path(sample_path) as tmp:
+            with tmp.open("wb") as f:
+                np.savez(
+                    f,
+                    tokens=result.sample.tokens,
+                    keys=result.sample.keys,
+                    examples=result.sample.examples,
+                    **{f"sentence_{k}": v for k, v in result.sample.sentence.items()},
+                )
+            sample = file_digest(tmp)
+    files.write_json(
+        meta_path,
+        {
+            "format": UNIT_FORMAT,
+            "key": result.shard.key,
+            "rows": rows,
+            "sample": sample,
+            "skipped": result.skipped,
+            "layers": list(result.layers),
+            "kernels": result.kernels,
+            "seconds": result.seconds,
+            "positive": result.positive,
+            "where": result.where,
+        },
+    )
+
+
+def load_cached_shard(
+    cache_dir: Path, shard: Shard, warn: Callable[[str], None] = print
+) -> ShardResult | None:
+    """The stored result of ``shard``, or None (with one line to ``warn`` when it is unusable)."""
+    rows_path, sample_path, meta_path = shard_paths(cache_dir, shard)
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = _marker(meta_path, shard.key)
+        rows = _rows(rows_path, meta)
+        expected = [i for i in shard.example_ids if i not in set(meta["skipped"])]
+        if "id" not in rows or rows["id"].tolist() != expected:
+            raise _Damaged(f"{rows_path.name} holds other examples than this shard's")
+        sample = None
+        if meta["sample"] is not None:
+            if not sample_path.is_file() or file_digest(sample_path) != meta["sample"]:
+                raise _Damaged(f"{sample_path.name} is not the file its marker vouches for")
+            with np.load(sample_path) as z:
+                sentence = {k[9:]: z[k] for k in z.files if k.startswith("sentence_")}
+                sample = PooledSample(z["tokens"], z["keys"], z["examples"], sentence)
+    except _Damaged as why:
+        warn(f"ctxvec: cached shard {meta_path.name} is unusable ({why}); recomputing it")
+        return None
+    return ShardResult(
+        shard,
+        rows,
+        sample,
+        meta["skipped"],
+        tuple(meta["layers"]),
+        meta["kernels"],
+        meta["seconds"],
+        meta["positive"],
+        meta["where"],
+        from_cache=True,
     )

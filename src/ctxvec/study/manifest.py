@@ -1,8 +1,8 @@
 """``manifest.json``: everything needed to reproduce a study's numbers.
 
 The resolved config, each model's path, revision and fingerprint, the dataset's fingerprint,
-device, dtype, threads, package versions, and per unit its key, timing, skipped examples and
-which CPU kernels ran.
+device, dtype, threads, package versions, the executor (and a cluster's resources), and per
+unit its key, timing, skipped examples, which CPU kernels ran, its shards and where each ran.
 """
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ def manifest(
     results: Sequence[UnitResult],
     figures: Sequence[Path],
     started: float,
+    execution: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The manifest; ``execution`` says where the units ran (executor, cluster resources,
+    shard size)."""
     import torch
 
     device = resolve_device(config.device)
@@ -58,6 +61,7 @@ def manifest(
         "dtype": str(resolve_dtype(config.dtype, device)).removeprefix("torch."),
         "torch_threads": torch.get_num_threads(),
         "versions": _versions(),
+        "execution": execution or {"executor": "local"},
         "units": [
             {
                 "model": r.unit.model.label,
@@ -68,6 +72,9 @@ def manifest(
                 "n_skipped": r.summary.get("n_skipped", 0),
                 "skipped_ids": r.summary.get("skipped_ids", []),
                 "cpu_kernels": r.summary.get("kernels", {}),
+                "shards": r.summary.get("shards", 1),
+                # Where each shard ran and how often it was retried (this run's, not cached).
+                "ran_on": r.parts,
             }
             for r in results
         ],

@@ -10,7 +10,7 @@ computes the others model by model (each model loaded once), and writes ``exampl
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,16 @@ import pandas as pd
 
 from ctxvec import files
 from ctxvec.data import QADataset, TextDataset, load_dataset
-from ctxvec.loading import LoadedModel, ResolvedModel, load_model, resolve_model
+from ctxvec.loading import ResolvedModel, resolve_model
 from ctxvec.metrics.stats import correlation_table, critical_r
 from ctxvec.report import load_run, summary_markdown, write_report
 from ctxvec.report.plots import plot_correlation_by_layer, plot_score_vs_metrics
-from ctxvec.study.cache import load_cached, store
+from ctxvec.study.cache import load_cached, load_cached_shard, store, store_shard
 from ctxvec.study.config import StudyConfig
+from ctxvec.study.executors import LocalExecutor, RayExecutor
 from ctxvec.study.manifest import manifest
 from ctxvec.study.result import StudyResult
+from ctxvec.study.shards import Shard, ShardResult, merge, split
 from ctxvec.study.tables import (
     layer_correlations,
     layer_table,
@@ -33,7 +35,7 @@ from ctxvec.study.tables import (
     subset_metrics,
     subset_table,
 )
-from ctxvec.study.units import UnitResult, plan_units, run_unit
+from ctxvec.study.units import Unit, UnitResult, plan_units
 
 
 def run_study(
@@ -41,7 +43,9 @@ def run_study(
     out_dir: str | Path,
     cache_dir: str | Path | None = None,
     progress: bool = True,
-    log=print,
+    log: Callable[[str], None] = print,
+    executor: LocalExecutor | RayExecutor | None = None,
+    shard_size: int | None = None,
 ) -> StudyResult:
     """Run (or resume) a study and write its output folder.
 
@@ -51,9 +55,14 @@ def run_study(
         cache_dir: where unit results are stored (default ``out_dir / "units"``).
         progress: show progress bars.
         log: where one-line progress messages go (``print`` by default; a no-op to silence).
+        executor: where the units are computed (default: this process,
+            :class:`~ctxvec.study.executors.LocalExecutor`).
+        shard_size: split each unit into shards of this many examples, computed apart and
+            merged (default: one shard per unit).
     """
     started = time.perf_counter()
     config = config.resolved()
+    executor = executor or LocalExecutor()
     out_dir = Path(out_dir)
     cache = Path(cache_dir) if cache_dir else out_dir / "units"
     dataset = load_dataset(config.task, config.data, config.split, config.strict)
@@ -63,40 +72,76 @@ def run_study(
     units = plan_units(config, dataset, resolved)
     log(
         f"ctxvec: {len(resolved)} model(s) x {config.subsets} subset(s) of {config.subset_size} "
-        f"from {dataset.source} ({len(dataset)} examples)"
+        f"from {dataset.source} ({len(dataset)} examples), executor {executor.name}"
     )
     with files.exclusive(out_dir):
         for folder in {out_dir, cache}:  # what writers killed mid-write left behind
             files.remove_stale_temporaries(folder)
-        results: list[UnitResult] = []
-        for m in resolved:
-            loaded: LoadedModel | None = None
-            for unit in (u for u in units if u.model == m.spec):
-                cached = load_cached(cache, unit, warn=log)
-                if cached is not None:
-                    results.append(cached)
-                    continue
-                if loaded is None:
-                    loaded = load_model(
-                        m, config.task, config.device, config.dtype, config.allow_untrained_head
-                    )
-                result = run_unit(unit, dataset, loaded, progress=progress)
-                store(cache, result)
-                results.append(result)
-                log(
-                    f"  {m.spec.label} subset {unit.subset}: "
-                    f"{_score_line(result.summary, config.score)} "
-                    f"({result.seconds:.1f}s)"
-                )
-            if loaded is not None:
-                del loaded
-        study = _write_outputs(config, out_dir, dataset, resolved, results, started)
+        results = _compute(units, dataset, cache, executor, shard_size, config.score, progress, log)
+        study = _write_outputs(
+            config, out_dir, dataset, resolved, results, started, executor.describe(), shard_size
+        )
         if len(resolved) < 10:
             log(_panel_note(len(resolved)))
         run = load_run(out_dir)  # read once for the report and the summary
         log(summary_markdown(run))
         log(f"ctxvec: results in {out_dir}, report in {write_report(run)}")
     return study
+
+
+def _compute(
+    units: Sequence[Unit],
+    dataset: QADataset | TextDataset,
+    cache: Path,
+    executor: LocalExecutor | RayExecutor,
+    shard_size: int | None,
+    score: str,
+    progress: bool,
+    log: Callable[[str], None],
+) -> list[UnitResult]:
+    """Every unit's result: from the cache where it is there and sound, else computed, each
+    stored as soon as it (or, sharded, each of its shards) finishes."""
+    done: dict[str, UnitResult] = {}
+    parts: dict[str, dict[int, ShardResult]] = {}
+    shards: dict[str, list[Shard]] = {}
+    todo: list[Shard] = []
+    for unit in units:
+        cached = load_cached(cache, unit, warn=log)
+        if cached is not None:
+            done[unit.key] = cached
+            continue
+        shards[unit.key] = split(unit, shard_size)
+        parts[unit.key] = {}
+        for shard in shards[unit.key]:
+            part = load_cached_shard(cache, shard, warn=log) if shard.count > 1 else None
+            if part is None:
+                todo.append(shard)
+            else:
+                parts[unit.key][shard.index] = part
+
+    def finish(unit: Unit) -> None:
+        result = merge(unit, list(parts[unit.key].values()))
+        store(cache, result)
+        done[unit.key] = result
+        nodes = sorted({p["node"] for p in result.parts if p})
+        log(
+            f"  {unit.model.label} subset {unit.subset}: {_score_line(result.summary, score)} "
+            f"({result.seconds:.1f}s on {', '.join(nodes) or 'this machine'})"
+        )
+
+    def on_done(part: ShardResult) -> None:
+        unit = part.shard.unit
+        if part.shard.count > 1:
+            store_shard(cache, part)
+        parts[unit.key][part.shard.index] = part
+        if len(parts[unit.key]) == len(shards[unit.key]):
+            finish(unit)
+
+    for unit in units:  # units whose every shard was cached
+        if unit.key not in done and len(parts[unit.key]) == len(shards[unit.key]):
+            finish(unit)
+    executor.run(todo, dataset, on_done, progress)
+    return [done[u.key] for u in units]
 
 
 def _panel_note(n_models: int) -> str:
@@ -121,6 +166,8 @@ def _write_outputs(
     resolved: Sequence[ResolvedModel],
     results: Sequence[UnitResult],
     started: float,
+    execution: dict[str, Any],
+    shard_size: int | None,
 ) -> StudyResult:
     examples = pd.concat([r.rows for r in results], ignore_index=True)
     subsets = subset_table(config.task, results)
@@ -144,7 +191,8 @@ def _write_outputs(
     figures = plot_score_vs_metrics(subsets, config.score, metrics, out_dir, _title(config))
     if correlations["layers"]:
         figures += plot_correlation_by_layer(correlations["layers"], config.score, out_dir)
-    record = manifest(config, dataset, resolved, results, figures, started)
+    execution = {**execution, "shard_size": shard_size}
+    record = manifest(config, dataset, resolved, results, figures, started, execution)
     files.write_json(out_dir / "manifest.json", record)
     return StudyResult(out_dir, examples, subsets, models, correlations, record, list(results))
 

@@ -12,28 +12,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from ctxvec.data import QADataset, Task, TextDataset, load_dataset, select_subsets
-from ctxvec.errors import CtxvecError
-from ctxvec.inference.measured import LAYER_METRICS, METRICS
+from ctxvec.data import QADataset, Task, TextDataset, select_subsets
 from ctxvec.loading import (
-    LoadedModel,
     ModelSpec,
     ResolvedModel,
-    load_model,
     resolve_device,
     resolve_dtype,
 )
 from ctxvec.study.config import StudyConfig
-from ctxvec.tasks.classify import ClsSettings, cls_scores, match_labels, predict_cls
-from ctxvec.tasks.qa import QASettings, predict_qa, qa_scores
 
 # Bumped whenever a change alters what a unit computes, so stale cached results are not reused.
 UNIT_FORMAT = 3
@@ -80,6 +72,8 @@ class UnitResult:
     summary: dict[str, Any]
     seconds: float
     from_cache: bool = False
+    # Where each shard ran ({"node": ..., "pid": ..., "retries": ...}); empty for cached units.
+    parts: list[dict[str, Any]] = field(default_factory=list)
 
 
 def plan_units(
@@ -117,59 +111,3 @@ def plan_units(
         for m in models
         for k, idx in enumerate(subsets)
     ]
-
-
-def run_unit(
-    unit: Unit,
-    dataset: QADataset | TextDataset | None = None,
-    model: LoadedModel | None = None,
-    progress: bool = True,
-) -> UnitResult:
-    """Compute one unit. ``dataset`` and ``model`` are reused when given, else loaded."""
-    started = time.perf_counter()
-    if dataset is None:
-        dataset = load_dataset(unit.task, unit.data, unit.split)
-    if dataset.fingerprint != unit.data_fingerprint:
-        raise CtxvecError(
-            f"data '{unit.data}' changed since the study was planned (fingerprint "
-            f"{dataset.fingerprint} != {unit.data_fingerprint}); rerun the study"
-        )
-    if model is None:
-        resolved = ResolvedModel(
-            unit.model, unit.model_path, unit.model_revision, unit.model_fingerprint
-        )
-        model = load_model(resolved, unit.task, unit.device, unit.dtype, unit.allow_untrained_head)
-    by_id = {e.id: e for e in dataset.examples}
-    examples = [by_id[i] for i in unit.example_ids]
-    if unit.task == "qa":
-        settings = QASettings(**unit.settings)
-        pred = predict_qa(model, examples, settings, progress=progress)
-        summary = {"n": len(pred.rows), **qa_scores(pred.rows, settings.na_threshold)}
-    else:
-        settings = ClsSettings(**unit.settings)
-        labels = match_labels(model.model.config.id2label, dataset, settings.label_names)
-        pred = predict_cls(model, examples, labels, settings, progress=progress)
-        summary = {
-            "n": len(pred.rows),
-            "n_truncated": int(pred.rows["truncated"].sum()),
-            "positive": labels.positive,
-            **cls_scores(pred.rows, labels.positive),
-        }
-    summary.update(_metric_means(pred.rows))
-    summary.update(pred.pooled)
-    summary["layers"] = list(pred.layers)
-    summary["kernels"] = pred.kernels
-    summary["by_layer"] = {
-        name: np.mean(np.stack(pred.rows[f"{name}_by_layer"]), axis=0).tolist()
-        for name in LAYER_METRICS
-        if pred.layers and len(pred.rows)
-    }
-    summary.update(n_skipped=len(pred.skipped), skipped_ids=pred.skipped)
-    rows = pred.rows
-    rows.insert(0, "subset", unit.subset)
-    rows.insert(0, "model", unit.model.label)
-    return UnitResult(unit, rows, summary, time.perf_counter() - started)
-
-
-def _metric_means(rows: pd.DataFrame) -> dict[str, float]:
-    return {name: float(rows[name].mean()) for name in METRICS if name in rows}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,9 +25,10 @@ import torch
 from ctxvec.data import TextDataset, TextExample
 from ctxvec.errors import CtxvecError, require_at_least
 from ctxvec.inference.forward import PassSettings, run_forward
-from ctxvec.inference.summaries import check_defined, example_metrics, pooled_metrics
+from ctxvec.inference.summaries import PooledSample, check_defined, example_metrics
 from ctxvec.loading import LoadedModel
 from ctxvec.metrics.scoring import classification_scores
+from ctxvec.tasks.predictions import Predictions
 
 SYNONYMS = {"neg": "negative", "pos": "positive"}
 
@@ -60,18 +61,6 @@ class LabelMap:
     to_model: Mapping[int | str, int]
     id2label: Mapping[int, str]
     positive: int | None  # model id of the positive class for binary F1, if any
-
-
-@dataclass
-class ClsPredictions:
-    """Per-example rows, skipped ids, the subset's pooled metrics, the extra layers and the CPU
-    kernels used."""
-
-    rows: pd.DataFrame
-    skipped: list[str]
-    pooled: dict[str, float] = field(default_factory=dict)
-    layers: tuple[int, ...] = ()
-    kernels: dict[str, bool] = field(default_factory=dict)
 
 
 def _norm(name: str) -> str:
@@ -140,15 +129,19 @@ def predict_cls(
     labels: LabelMap,
     settings: ClsSettings = ClsSettings(),
     progress: bool = True,
-) -> ClsPredictions:
+    first_example: int = 0,
+) -> Predictions:
     """Classify every example and measure its context vectors.
+
+    ``first_example`` is the index of ``examples[0]`` in its unit: a shard of a unit seeds its
+    token sample as the whole unit would.
 
     Returns:
         One row per example that was run, with columns ``id``, ``label`` (gold, model label id),
         ``prediction`` (model label id), ``label_name``, ``prediction_name``, ``probability`` (of
         the predicted label), ``correct``, ``n_tokens``, ``truncated`` and the metrics of
         :func:`~ctxvec.inference.summaries.example_metrics`; the ids skipped in baseline-compat
-        mode; the subset's pooled metrics.
+        mode; the pooled sample of the subset-level metrics.
     """
     max_length = settings.max_length
     if lm.max_positions is not None:
@@ -173,7 +166,10 @@ def predict_cls(
         feature["special_tokens_mask"] = enc["special_tokens_mask"][i]
         features.append(feature)
         kept.append(i)
-    out = run_forward(lm, features, "cls", settings, desc=lm.resolved.spec.label, progress=progress)
+    keys = [(first_example + i, 0) for i in kept]
+    out = run_forward(
+        lm, features, "cls", settings, desc=lm.resolved.spec.label, progress=progress, seeds=keys
+    )
     rows = []
     probs = (
         torch.softmax(torch.from_numpy(out.logits).double(), -1).numpy()
@@ -200,18 +196,8 @@ def predict_cls(
                 **metrics,
             }
         )
-    frame = pd.DataFrame(rows)
-    pooled = (
-        pooled_metrics(
-            out,
-            range(len(features)),
-            float(frame["self_similarity"].mean()),
-            labels=frame["label"].tolist(),
-        )
-        if rows
-        else {}
-    )
-    return ClsPredictions(frame, skipped, pooled, out.layers, out.kernels)
+    sample = PooledSample.of_pass(out, keys, range(len(features))) if rows else None
+    return Predictions(pd.DataFrame(rows), skipped, sample, out.layers, out.kernels)
 
 
 def _full_lengths(

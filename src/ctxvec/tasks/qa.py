@@ -18,7 +18,7 @@ Scoring lives in :mod:`ctxvec.metrics.scoring`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -26,9 +26,10 @@ import pandas as pd
 from ctxvec.data import QAExample
 from ctxvec.errors import CtxvecError, require_at_least, require_finite
 from ctxvec.inference.forward import PassSettings, run_forward
-from ctxvec.inference.summaries import check_defined, example_metrics, pooled_metrics
+from ctxvec.inference.summaries import PooledSample, check_defined, example_metrics
 from ctxvec.loading import LoadedModel
 from ctxvec.metrics.scoring import squad_v2_example_scores, squad_v2_scores
+from ctxvec.tasks.predictions import Predictions
 from ctxvec.tasks.windows import encode_windows
 
 
@@ -55,18 +56,6 @@ class QASettings(PassSettings):
         require_at_least("--n-best", self.n_best)
         require_at_least("--max-answer-length", self.max_answer_length)
         require_finite("--na-threshold", self.na_threshold)
-
-
-@dataclass
-class QAPredictions:
-    """Per-example rows (see the ``examples.parquet`` columns in the docs), skipped ids, the
-    subset's pooled metrics, the extra layers measured and the CPU kernels used."""
-
-    rows: pd.DataFrame
-    skipped: list[str]
-    pooled: dict[str, float] = field(default_factory=dict)
-    layers: tuple[int, ...] = ()
-    kernels: dict[str, bool] = field(default_factory=dict)
 
 
 def encode_qa(
@@ -162,17 +151,24 @@ def predict_qa(
     examples: Sequence[QAExample],
     settings: QASettings = QASettings(),
     progress: bool = True,
-) -> QAPredictions:
+    first_example: int = 0,
+) -> Predictions:
     """Answer every example and measure its context vectors.
+
+    ``first_example`` is the index of ``examples[0]`` in its unit: a shard of a unit seeds its
+    token sample as the whole unit would.
 
     Returns:
         One row per example that was run, with columns ``id``, ``prediction``, ``gold_answers``,
         ``has_answer``, ``na_prob``, ``exact``, ``f1``, ``n_tokens``, ``n_windows`` and the
         metrics of :func:`~ctxvec.inference.summaries.example_metrics`; the ids skipped in
-        baseline-compat mode; the subset's pooled metrics.
+        baseline-compat mode; the pooled sample of the subset-level metrics.
     """
     features, owners, skipped = encode_qa(lm, examples, settings)
-    out = run_forward(lm, features, "qa", settings, desc=lm.resolved.spec.label, progress=progress)
+    keys = _window_keys(owners, first_example)
+    out = run_forward(
+        lm, features, "qa", settings, desc=lm.resolved.spec.label, progress=progress, seeds=keys
+    )
     by_example: dict[int, list[int]] = {}
     for f, owner in enumerate(owners):
         by_example.setdefault(owner, []).append(f)
@@ -218,9 +214,18 @@ def predict_qa(
                 **metrics,
             }
         )
-    frame = pd.DataFrame(rows)
-    pooled = pooled_metrics(out, owners, float(frame["self_similarity"].mean())) if rows else {}
-    return QAPredictions(frame, skipped, pooled, out.layers, out.kernels)
+    sample = PooledSample.of_pass(out, keys) if rows else None
+    return Predictions(pd.DataFrame(rows), skipped, sample, out.layers, out.kernels)
+
+
+def _window_keys(owners: Sequence[int], first_example: int) -> list[tuple[int, int]]:
+    """(example index in the unit, window index in the example) of each feature."""
+    seen: dict[int, int] = {}
+    keys = []
+    for owner in owners:
+        keys.append((first_example + owner, seen.get(owner, 0)))
+        seen[owner] = seen.get(owner, 0) + 1
+    return keys
 
 
 def qa_scores(rows: pd.DataFrame, na_threshold: float = 0.0) -> dict[str, float]:

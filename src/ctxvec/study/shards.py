@@ -1,0 +1,186 @@
+"""Shards: a unit's examples in consecutive blocks, computed apart and merged into the unit.
+
+A unit of ``n`` examples with ``shard_size`` ``s`` has ``ceil(n / s)`` shards; without a shard
+size it is one shard. Each shard's result holds its rows and its pooled sample
+(:class:`~ctxvec.inference.summaries.PooledSample`, seeded by the example's place in the unit),
+so :func:`merge` gives the unit exactly the rows, predictions and scores of an unsharded pass,
+and its metrics up to float32 rounding (a batch's composition changes the summation order).
+A shard carries the examples it needs, so a worker on another machine needs no copy of the
+data. Shards are cached on their own (:mod:`ctxvec.study.cache`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ctxvec.data import QADataset, TextDataset, load_dataset
+from ctxvec.errors import CtxvecError, require_at_least
+from ctxvec.inference.measured import LAYER_METRICS, METRICS
+from ctxvec.inference.summaries import PooledSample, pooled_metrics
+from ctxvec.loading import LoadedModel, ResolvedModel, load_model, resolve_model
+from ctxvec.study.units import Unit, UnitResult
+from ctxvec.tasks.classify import ClsSettings, cls_scores, match_labels, predict_cls
+from ctxvec.tasks.qa import QASettings, predict_qa, qa_scores
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Examples ``first .. first + len(example_ids)`` of a unit."""
+
+    unit: Unit
+    index: int
+    count: int
+    first: int
+    example_ids: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """The unit's key plus where the shard lies in it."""
+        where = f"{self.unit.key}:{self.first}:{len(self.example_ids)}"
+        return f"{self.unit.key}-{hashlib.sha256(where.encode()).hexdigest()[:8]}"
+
+
+@dataclass
+class ShardResult:
+    """One shard computed: its rows (example order), pooled sample, skipped ids and the model's
+    positive label id (classification)."""
+
+    shard: Shard
+    rows: pd.DataFrame
+    sample: PooledSample | None
+    skipped: list[str]
+    layers: tuple[int, ...]
+    kernels: dict[str, bool]
+    seconds: float
+    positive: int | None = None
+    where: dict[str, Any] = field(default_factory=dict)  # which machine computed it
+    from_cache: bool = False
+
+
+def split(unit: Unit, shard_size: int | None = None) -> list[Shard]:
+    """The unit's shards: one, or consecutive blocks of ``shard_size`` examples."""
+    ids = unit.example_ids
+    size = len(ids) if shard_size is None else shard_size
+    require_at_least("--shard-size", size)
+    starts = range(0, len(ids), size)
+    return [
+        Shard(unit, k, len(starts), start, tuple(ids[start : start + size]))
+        for k, start in enumerate(starts)
+    ]
+
+
+def examples_of(shard: Shard, dataset: QADataset | TextDataset) -> QADataset | TextDataset:
+    """The part of ``dataset`` a shard needs (what travels to a worker with it)."""
+    by_id = {e.id: e for e in dataset.examples}
+    examples = [by_id[i] for i in shard.example_ids]
+    if isinstance(dataset, QADataset):
+        return QADataset(examples, dataset.source, fingerprint=dataset.fingerprint)
+    return TextDataset(examples, dataset.source, dataset.label_names, dataset.fingerprint)
+
+
+def compute(
+    shard: Shard, data: QADataset | TextDataset, lm: LoadedModel, progress: bool = True
+) -> ShardResult:
+    """Run one shard's examples (``data``: from :func:`examples_of`) through the model."""
+    started = time.perf_counter()
+    unit, positive = shard.unit, None
+    if unit.task == "qa":
+        settings = QASettings(**unit.settings)
+        pred = predict_qa(lm, data.examples, settings, progress, first_example=shard.first)
+    else:
+        settings = ClsSettings(**unit.settings)
+        labels = match_labels(lm.model.config.id2label, data, settings.label_names)
+        pred = predict_cls(lm, data.examples, labels, settings, progress, first_example=shard.first)
+        positive = labels.positive
+    return ShardResult(
+        shard,
+        pred.rows,
+        pred.sample,
+        pred.skipped,
+        pred.layers,
+        pred.kernels,
+        time.perf_counter() - started,
+        positive,
+    )
+
+
+def merge(unit: Unit, parts: Sequence[ShardResult]) -> UnitResult:
+    """The unit's result from its shards' (in shard order): rows, scores and every metric."""
+    parts = sorted(parts, key=lambda p: p.shard.index)
+    rows = pd.concat([p.rows for p in parts], ignore_index=True)
+    skipped = [i for p in parts for i in p.skipped]
+    summary: dict[str, Any] = {"n": len(rows)}
+    if unit.task == "qa":
+        summary.update(qa_scores(rows, QASettings(**unit.settings).na_threshold))
+        labels = None
+    else:
+        positive = parts[0].positive
+        summary.update(
+            n_truncated=int(rows["truncated"].sum()),
+            positive=positive,
+            **cls_scores(rows, positive),
+        )
+        labels = rows["label"].tolist()
+    summary.update({name: float(rows[name].mean()) for name in METRICS if name in rows})
+    samples = [p.sample for p in parts if p.sample is not None]
+    sample = PooledSample.merge(samples) if samples else None
+    if len(rows):
+        summary.update(pooled_metrics(sample, float(rows["self_similarity"].mean()), labels))
+    layers = parts[0].layers
+    summary["layers"] = list(layers)
+    summary["kernels"] = parts[0].kernels
+    summary["by_layer"] = {
+        name: np.mean(np.stack(rows[f"{name}_by_layer"]), axis=0).tolist()
+        for name in LAYER_METRICS
+        if layers and len(rows)
+    }
+    summary.update(n_skipped=len(skipped), skipped_ids=skipped, shards=len(parts))
+    rows.insert(0, "subset", unit.subset)
+    rows.insert(0, "model", unit.model.label)
+    seconds = sum(p.seconds for p in parts)
+    return UnitResult(unit, rows, summary, seconds, parts=[p.where for p in parts])
+
+
+def run_unit(
+    unit: Unit,
+    dataset: QADataset | TextDataset | None = None,
+    model: LoadedModel | None = None,
+    progress: bool = True,
+    shard_size: int | None = None,
+) -> UnitResult:
+    """Compute one unit in this process, shard by shard. ``dataset`` and ``model`` are reused
+    when given, else loaded from the unit's description."""
+    if dataset is None:
+        dataset = load_dataset(unit.task, unit.data, unit.split)
+    if dataset.fingerprint != unit.data_fingerprint:
+        raise CtxvecError(
+            f"data '{unit.data}' changed since the study was planned (fingerprint "
+            f"{dataset.fingerprint} != {unit.data_fingerprint}); rerun the study"
+        )
+    lm = model or load_unit_model(unit)
+    parts = [compute(s, examples_of(s, dataset), lm, progress) for s in split(unit, shard_size)]
+    return merge(unit, parts)
+
+
+def load_unit_model(unit: Unit) -> LoadedModel:
+    """The unit's model, from its files if they are here, else through the hub (its cache),
+    checked against the fingerprint the study planned with."""
+    resolved = ResolvedModel(
+        unit.model, unit.model_path, unit.model_revision, unit.model_fingerprint
+    )
+    if not Path(unit.model_path).is_dir():
+        resolved = resolve_model(unit.model)
+        if resolved.fingerprint != unit.model_fingerprint:
+            raise CtxvecError(
+                f"model '{unit.model.label}' here is not the one the study planned with "
+                f"({resolved.fingerprint} != {unit.model_fingerprint}); give the same revision"
+            )
+    return load_model(resolved, unit.task, unit.device, unit.dtype, unit.allow_untrained_head)
