@@ -124,6 +124,19 @@ def test_a_zoo_is_grouped_by_family_with_a_look_per_step() -> None:
     assert hub.group is None and hub.step is None and len(hub.label) <= 28
 
 
+def test_odd_zoo_names_stay_apart() -> None:
+    # A final model without a step, a step two names share, families that shorten alike.
+    long = "a-family-name-much-longer-than-a-legend-"
+    names = ["bert-step10", "bert", "bert_step10", f"{long}x-step1", f"{long}x-step2",
+             f"{long}y-step1", f"{long}y-step2"]  # fmt: skip
+    styles = model_styles(names)
+    assert len({(s.colour, s.symbol) for s in styles.values()}) == len(names)
+    assert styles["bert"].label == "bert" and styles["bert"].colour == "#1f77b4"  # full colour
+    assert styles["bert-step10"].label == "bert-step10"  # "step 10" would name two
+    fig_groups = {(s.family, s.group) for s in styles.values()}
+    assert len({f for f, _ in fig_groups}) == 3
+
+
 def test_a_panel_without_steps_never_repeats_a_look() -> None:
     names = [f"organisation-{i}/a-rather-long-model-name-{i}" for i in range(30)]
     styles = model_styles(names)

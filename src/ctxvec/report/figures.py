@@ -124,15 +124,18 @@ def model_styles(models: Sequence[str]) -> dict[str, ModelStyle]:
         return styles
     for f, (family, ms) in enumerate(members.items()):
         base = _tier_colour(PALETTE[f % len(PALETTE)], f // len(PALETTE))
-        # Earliest step first; names without a step (or a tie) keep panel order.
-        ordered = sorted(ms, key=lambda m: (parsed[m][1] is not None, parsed[m][1] or 0))
+        # Earliest step first, a name without a step (the final model) last; ties keep panel
+        # order. A step that two names share cannot label them: they keep their names.
+        ordered = sorted(ms, key=lambda m: (parsed[m][1] is None, parsed[m][1] or 0))
+        steps = [parsed[m][1] for m in ordered]
         for rank, m in enumerate(ordered):
             step = parsed[m][1]
             # The latest checkpoint in the family's full colour, earlier ones lighter.
             light = 0.6 * (len(ordered) - 1 - rank) / (len(ordered) - 1) if len(ordered) > 1 else 0
             symbol, marker = SYMBOLS[rank % len(SYMBOLS)]
             if len(ms) > 1:
-                label = f"step {step}" if step is not None else shorten(m, LEGEND_LABEL_WIDTH)
+                unique = step is not None and steps.count(step) == 1
+                label = f"step {step}" if unique else shorten(m, LEGEND_LABEL_WIDTH)
                 group = shorten(family, LEGEND_LABEL_WIDTH)
             else:
                 label, group = shorten(m, LEGEND_LABEL_WIDTH), None
@@ -157,7 +160,7 @@ def legend_order(styles: dict[str, ModelStyle]) -> list[str]:
 
 def legend_height(styles: dict[str, ModelStyle]) -> int:
     """Pixels the vertical legend needs: entries, group titles and the gaps between groups."""
-    groups = {s.group for s in styles.values() if s.group is not None}
+    groups = {s.family for s in styles.values() if s.group is not None}
     blocks = len(groups) + sum(1 for s in styles.values() if s.group is None)
     return (
         _ENTRY_PX * (len(styles) + 1)  # + the legend's title
@@ -212,9 +215,9 @@ def scatter_figure(run: Run, metric: str) -> go.Figure:
                 y=[*rows[score], rows[score].mean()],
                 mode="markers",
                 name=style.label,
-                legendgroup=style.group or f"model:{model}",
+                legendgroup=f"family:{style.family}" if style.group else f"model:{model}",
                 legendgrouptitle_text=(
-                    style.group if style.group and style.group not in titled else None
+                    style.group if style.group and style.family not in titled else None
                 ),
                 marker={
                     "color": style.colour,
@@ -227,7 +230,7 @@ def scatter_figure(run: Run, metric: str) -> go.Figure:
             )
         )
         if style.group:
-            titled.add(style.group)
+            titled.add(style.family)
     fig.update_layout(
         title=f"{LABELS.get(score, score)} vs {LABELS.get(metric, metric)}",
         xaxis_title=LABELS.get(metric, metric),
@@ -301,10 +304,10 @@ def _legend_blocks(styles: dict[str, ModelStyle]) -> list[list[tuple[str | None,
     previous = None
     for model in legend_order(styles):
         style = styles[model]
-        if style.group is None or style.group != previous:
+        if style.group is None or style.family != previous:
             blocks.append([(None, style.group)] if style.group is not None else [])
         blocks[-1].append((model, style.label))
-        previous = style.group
+        previous = style.family if style.group is not None else None
     return blocks
 
 
