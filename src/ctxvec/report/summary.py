@@ -120,7 +120,9 @@ def headline_correlations(run: Run) -> list[dict[str, str]]:
                     "n": str(c.get("n", "")),
                     "r": _fixed(r, 2),
                     "95% CI": (
-                        "" if within else _interval(c["pearson_ci_low"], c["pearson_ci_high"], 2)
+                        ""
+                        if within
+                        else _interval(c.get("pearson_ci_low"), c.get("pearson_ci_high"), 2)
                     ),
                     "p": _p(p),
                     "perm. p": permutation,
