@@ -103,12 +103,17 @@ def test_quickstart_runs_in_a_kernel(executed) -> None:
     assert 'src="data:image/png;base64,' in page  # the scatter, inline
     assert "quickstart-run/study/report.html" in page  # relative to the kernel's folder
     assert any('class="ctxvec-viewer"' in p for p in pages)  # the attention viewer
+    text = "".join("".join(p) for p in outputs(nb, "text/plain"))
+    assert "StudyResult(qa, 6 model(s) x 2 subset(s)" in text  # a short repr, not the tables
+
+
+def test_progress_bars_are_widgets_in_jupyter(executed) -> None:
+    pytest.importorskip("ipywidgets", reason="the notebook extra (ipywidgets) is not installed")
+    nb, _ = executed
     # tqdm.auto gave notebook widgets: the progress bars of the study's passes.
     assert len(outputs(nb, WIDGET)) >= 6
     state = nb["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     assert any(w["model_name"] == "FloatProgressModel" for w in state.values())
-    text = "".join("".join(p) for p in outputs(nb, "text/plain"))
-    assert "StudyResult(qa, 6 model(s) x 2 subset(s)" in text  # a short repr, not the tables
 
 
 def test_progress_bars_are_text_outside_jupyter() -> None:
