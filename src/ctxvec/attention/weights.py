@@ -255,7 +255,8 @@ def _attend_qa(
     na_threshold: float,
 ) -> Attention:
     example = QAExample("input", question, context)
-    settings = QASettings(max_length=limit, baseline_compat=True)
+    # One whole input, never windows: the stride does not apply.
+    settings = QASettings(max_length=limit, stride=0, baseline_compat=True)
     features, _, skipped = encode_qa(lm, [example], settings)
     if skipped:
         n = len(lm.tokenizer(question.lstrip(), context)["input_ids"])

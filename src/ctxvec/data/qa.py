@@ -24,7 +24,9 @@ from ctxvec.data.examples import QADataset, QAExample
 from ctxvec.data.sources import check_unique_ids, load_hub, looks_like_path, read_table
 from ctxvec.errors import CtxvecError
 
-FORMAT_HINT = "expected data[].paragraphs[].qas[] with id, question and answers"
+FORMAT_HINT = (
+    "expected the official SQuAD format, data[].paragraphs[].qas[] with id, question, answers"
+)
 
 
 def load_qa_dataset(
