@@ -172,8 +172,7 @@ def _run(task: Literal["qa", "cls"], options: dict[str, object]) -> None:
             raise CtxvecError(
                 f"--subset-starts '{rest['subset_starts']}' must be comma-separated integers"
             ) from None
-    if rest["subsets"] is not None and rest["subsets"] < 1:
-        raise CtxvecError(f"--subsets must be positive, got {rest['subsets']}")
+    # Impossible values (--subsets 0, ...) are refused by StudyConfig, in the API's words.
     config = StudyConfig(
         task=task,
         models=tuple(assemble_panel(task, rest["model"] or (), rest["panel"])),
