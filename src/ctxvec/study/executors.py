@@ -6,15 +6,16 @@ alone writes the cache and the output folder. Neither changes what a shard compu
 
 - :class:`LocalExecutor` runs the shards one model at a time, each model loaded once.
 - :class:`RayExecutor` runs them on Ray (https://docs.ray.io): a local Ray started for the
-  study, or an existing cluster (``address="auto"`` or ``"HOST:PORT"``). Each worker is a Ray
-  actor that keeps the model it loaded and is given that model's shards first, so a checkpoint
-  is loaded once per worker, not once per shard. A shard carries its examples (through Ray's
-  object store), so workers need no copy of the data; hub models are loaded from each worker's
-  hub cache, and a local model folder must exist on every node (checked before anything runs).
-  A worker process or node that dies mid-shard is replaced and the shard runs again, up to
-  ``max_retries`` times; a user error in a shard (``CtxvecError``) stops the study with its line.
+  study, or an existing cluster (``address="auto"`` or ``"HOST:PORT"``). Each shard is a Ray
+  task of ``cpus_per_unit`` CPUs and ``gpus_per_unit`` GPUs; a worker process keeps the model it
+  loaded and shards go out model by model, so a checkpoint is loaded about once per worker, not
+  once per shard. A shard carries its examples (through Ray's object store), so workers need no
+  copy of the data; hub models are loaded from each worker's hub cache, and a local model
+  folder must exist on every node (checked before anything runs). A shard whose worker process
+  or node dies runs again elsewhere, up to ``max_retries`` times; a user error in a shard
+  (``CtxvecError``) stops the study with its line.
 
-Left out: a scheduler of ctxvec's own (Ray places the actors), autoscaling and object spilling
+Left out: a scheduler of ctxvec's own (Ray places the tasks), autoscaling and object spilling
 settings (the cluster's), and GPU memory sharing between shards (one shard per GPU).
 """
 

@@ -1,12 +1,11 @@
 """The Ray side of :class:`~ctxvec.study.executors.RayExecutor`: connect, check, dispatch.
 
 Ray is an optional dependency (``pip install "ctxvec[ray]"``), imported only here. A local Ray
-started for a study binds to 127.0.0.1 and is shut down when the study ends. Workers are
-actors (:class:`_Worker`) that keep the last model they loaded; the driver gives an idle worker
-a shard of the model it holds when there is one, else of a model no other worker is busy with,
-else any shard, so each model is loaded about once per worker. A worker that dies (its process
-or its node) is replaced by a new actor and its shard runs again; after ``max_retries`` failed
-attempts of one shard the study stops with one line.
+started for a study binds to 127.0.0.1 and is shut down when the study ends. Each shard is a
+Ray task; a worker process keeps the last model it loaded (Ray reuses worker processes), and
+shards go out in model order, so a model is loaded about once per worker. A shard whose worker
+process or node dies runs again elsewhere; after ``max_retries`` retries of one shard the study
+stops with one line.
 """
 
 from __future__ import annotations
@@ -39,6 +38,9 @@ def connected(address: str | None) -> Iterator[Any]:
         return
     options: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
     if address is None:
+        # "local" starts a Ray of our own, even where `ray start` left a cluster (or the file
+        # that names one) on this machine.
+        address = "local"
         options.update(_node_ip_address="127.0.0.1", include_dashboard=False)
     try:
         ray.init(address=address, **options)
@@ -108,29 +110,27 @@ def check_models_fit(ray: Any, shards: Sequence[Shard], gpus: float) -> None:
             )
 
 
-class _Worker:
-    """A Ray actor: computes shards, keeping the last model it loaded."""
+# The model a Ray worker process loaded last: Ray reuses worker processes across tasks, so a
+# worker given a model's shards one after another loads that model once.
+_LOADED: dict[str, Any] = {}
 
-    def __init__(self) -> None:
-        self.fingerprint: str | None = None
-        self.lm = None
 
-    def run(self, shard: Shard, data: Any, attempt: int) -> ShardResult:
-        import ray
+def _run_shard(shard: Shard, data: Any, attempt: int) -> ShardResult:
+    """A Ray task: one shard, with the worker process's model (loaded if it is another)."""
+    import ray
 
-        if self.fingerprint != shard.unit.model_fingerprint:
-            self.lm = None
-            self.lm = load_unit_model(shard.unit)
-            self.fingerprint = shard.unit.model_fingerprint
-        result = compute(shard, data, self.lm, progress=False)
-        context = ray.get_runtime_context()
-        result.where = {
-            "node": platform.node(),
-            "node_id": context.get_node_id(),
-            "pid": os.getpid(),
-            "retries": attempt,
-        }
-        return result
+    fingerprint = shard.unit.model_fingerprint
+    if fingerprint not in _LOADED:
+        _LOADED.clear()  # free the previous model first
+        _LOADED[fingerprint] = load_unit_model(shard.unit)
+    result = compute(shard, data, _LOADED[fingerprint], progress=False)
+    result.where = {
+        "node": platform.node(),
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "pid": os.getpid(),
+        "retries": attempt,
+    }
+    return result
 
 
 def dispatch(
@@ -143,78 +143,60 @@ def dispatch(
     max_retries: int,
     progress: bool,
 ) -> None:
-    """Run ``shards`` on ``min(shards, cluster capacity)`` workers; ``on_done`` in the driver."""
+    """Run ``shards`` as Ray tasks of ``cpus`` CPUs and ``gpus`` GPUs each, in model order so
+    that a worker process keeps its model; ``on_done`` runs here, in the driver.
+
+    Retries are the driver's: a shard whose worker process or node died is submitted again
+    (another worker, wherever Ray finds room), so the manifest knows every attempt.
+    """
     if not shards:
         return
     resources = ray.cluster_resources()
-    capacity = int(resources.get("CPU", 1) // cpus) if cpus else len(shards)
-    if gpus:
-        capacity = min(capacity, int(resources.get("GPU", 0) // gpus))
-    if capacity < 1:
+    if resources.get("CPU", 0) < cpus or resources.get("GPU", 0) < gpus:
         raise CtxvecError(
             f"the Ray cluster ({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} "
-            f"GPUs) cannot hold one worker of {cpus:g} CPUs and {gpus:g} GPUs; lower "
+            f"GPUs) cannot run one shard of {cpus:g} CPUs and {gpus:g} GPUs; lower "
             "--cpus-per-unit/--gpus-per-unit or add nodes"
         )
-    actor_class = ray.remote(num_cpus=cpus, num_gpus=gpus, max_restarts=0)(_Worker)
-    todo = list(shards)
-    attempts = {s.key: 0 for s in shards}
-    idle = [actor_class.remote() for _ in range(min(capacity, len(shards)))]
-    holding: dict[Any, str] = {}  # actor -> fingerprint of its model
-    running: dict[Any, tuple[Any, Shard]] = {}  # result ref -> (actor, shard)
-    total = sum(len(s.example_ids) for s in shards)
-    bar = tqdm(total=total, unit="ex", desc="ctxvec (ray)", disable=not progress)
+    task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_run_shard)
+    lost = (
+        ray.exceptions.WorkerCrashedError,
+        ray.exceptions.NodeDiedError,
+        ray.exceptions.LocalRayletDiedError,
+        ray.exceptions.ObjectLostError,
+    )
+    running = {task.remote(s, data_of(s), 0): (s, 0) for s in shards}
+    bar = tqdm(
+        total=sum(len(s.example_ids) for s in shards),
+        unit="ex",
+        desc="ctxvec (ray)",
+        disable=not progress,
+    )
+    finished = 0
     try:
-        while todo or running:
-            while idle and todo:
-                actor = idle.pop()
-                shard = _next_for(actor, todo, holding, running)
-                todo.remove(shard)
-                holding[actor] = shard.unit.model_fingerprint
-                ref = actor.run.remote(shard, data_of(shard), attempts[shard.key])
-                running[ref] = (actor, shard)
+        while running:
             ready, _ = ray.wait(list(running), num_returns=1)
-            actor, shard = running.pop(ready[0])
+            shard, attempt = running.pop(ready[0])
             try:
                 result = ray.get(ready[0])
-            except (ray.exceptions.ActorDiedError, ray.exceptions.ActorUnavailableError) as e:
-                attempts[shard.key] += 1
-                if attempts[shard.key] > max_retries:
+            except lost as e:
+                if attempt >= max_retries:
                     raise CtxvecError(
                         f"{shard.unit.model.label} subset {shard.unit.subset} lost its worker "
-                        f"{attempts[shard.key]} times ({type(e).__name__}); check the cluster's "
-                        "nodes and memory, or raise --max-retries"
+                        f"{attempt + 1} times ({type(e).__name__}); check the cluster's nodes "
+                        "and memory, or raise --max-retries"
                     ) from None
-                holding.pop(actor, None)
-                todo.insert(0, shard)
-                idle.append(actor_class.remote())  # a new worker, placed where there is room
+                running[task.remote(shard, data_of(shard), attempt + 1)] = (shard, attempt + 1)
                 continue
             except ray.exceptions.RayTaskError as e:
-                cause = e.cause if hasattr(e, "cause") else None
-                if isinstance(cause, CtxvecError):
-                    raise CtxvecError(str(cause)) from None
+                if isinstance(e.cause, CtxvecError):  # the user's mistake, found on a worker
+                    raise CtxvecError(str(e.cause)) from None
                 raise
-            idle.append(actor)
+            finished += 1
             bar.update(len(shard.example_ids))
+            bar.set_postfix_str(f"{finished}/{len(shards)} shards")
             on_done(result)
     finally:
         bar.close()
         for ref in running:
             ray.cancel(ref, force=True)
-        for actor in [*idle, *(a for a, _ in running.values())]:
-            ray.kill(actor)
-
-
-def _next_for(
-    actor: Any, todo: list[Shard], holding: dict[Any, str], running: dict[Any, tuple[Any, Shard]]
-) -> Shard:
-    """The shard an idle worker takes: of its model, else of a model nobody works on."""
-    held = holding.get(actor)
-    for shard in todo:
-        if shard.unit.model_fingerprint == held:
-            return shard
-    busy = {s.unit.model_fingerprint for _, s in running.values()} | set(holding.values())
-    for shard in todo:
-        if shard.unit.model_fingerprint not in busy:
-            return shard
-    return todo[0]

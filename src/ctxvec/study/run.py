@@ -71,9 +71,10 @@ def run_study(
     resolved = [resolve_model(m) for m in config.models]
     units = plan_units(config, dataset, resolved)
     log(
-        f"ctxvec: {len(resolved)} model(s) x {config.subsets} subset(s) of {config.subset_size} "
-        f"from {dataset.source} ({len(dataset)} examples), executor {executor.name}"
+        f"ctxvec: {len(resolved)} model(s) x {config.subsets} subset(s) of {config.subset_size}, "
+        f"executor {executor.name}"
     )
+    log(f"ctxvec: data {dataset.source} ({len(dataset)} examples)")
     with files.exclusive(out_dir):
         for folder in {out_dir, cache}:  # what writers killed mid-write left behind
             files.remove_stale_temporaries(folder)
@@ -85,7 +86,9 @@ def run_study(
             log(_panel_note(len(resolved)))
         run = load_run(out_dir)  # read once for the report and the summary
         log(summary_markdown(run))
-        log(f"ctxvec: results in {out_dir}, report in {write_report(run)}")
+        report = write_report(run)
+        log(f"ctxvec: results in {out_dir}")
+        log(f"ctxvec: report in {report}")
     return study
 
 
@@ -150,7 +153,9 @@ def _panel_note(n_models: int) -> str:
         need = "model-level correlation needs at least 3 models"
     else:
         need = f"model-level Pearson r needs |r| > {critical_r(n_models):.2f} for p < 0.05"
-    return f"ctxvec: note: {n_models} model(s) give {n_models} independent points; a {need}"
+    return (
+        f"ctxvec: note: {n_models} model(s) give {n_models} independent points;\nctxvec: a {need}"
+    )
 
 
 def _score_line(summary: dict[str, Any], score: str) -> str:

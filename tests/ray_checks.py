@@ -1,0 +1,236 @@
+"""Studies on a real Ray: an in-process local Ray, and a two-node cluster on this machine.
+
+Run by ``tests/test_ray.py`` inside a private network namespace that has only a loopback
+interface, so that every Ray server binds to 127.0.0.1 (outside one, Ray replaces 127.0.0.1
+with the machine's outward address) and no traffic can leave the machine. Every node is started
+here with ``ray start --block --node-ip-address 127.0.0.1 --num-cpus 1`` in a session of its
+own and stopped by killing that session's processes, also when a test fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sample_data import reviews, squad_json
+from test_golden import assert_close
+from tiny_models import FAMILIES
+
+from ctxvec import ClsSettings, ModelSpec, QASettings, StudyConfig, run_study
+from ctxvec.study.executors import RayExecutor
+
+RAY = str(Path(sys.executable).parent / "ray")
+NODE = ["--block", "--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--disable-usage-stats"]
+
+
+def quiet(*_: object) -> None:
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# The head notices a dead node after two missed health checks a second apart (Ray's default
+# waits about a minute), so the killed-node check does not sit idle.
+FAST_HEALTH_CHECKS = {
+    "RAY_health_check_period_ms": "1000",
+    "RAY_health_check_failure_threshold": "2",
+}
+
+
+def start_node(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [RAY, "start", *NODE, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **FAST_HEALTH_CHECKS},
+        start_new_session=True,  # its processes share a session we can kill as a whole
+    )
+
+
+def stop_node(node: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):  # already gone
+        os.killpg(node.pid, signal.SIGKILL)
+    node.wait()
+
+
+def wait_for_cpus(address: str, cpus: int, timeout: float = 90) -> None:
+    probe = (
+        "import ray, sys, time; ray.init(address=sys.argv[1], log_to_driver=False); "
+        f"[time.sleep(0.5) for _ in range({int(timeout * 2)}) "
+        f"if ray.cluster_resources().get('CPU', 0) < {cpus}]; "
+        f"sys.exit(ray.cluster_resources().get('CPU', 0) < {cpus})"
+    )
+    subprocess.run([sys.executable, "-c", probe, address], check=True, timeout=timeout + 30)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A head node and a worker node, one CPU each, bound to 127.0.0.1."""
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    head = start_node("--head", "--port", str(port), "--include-dashboard", "false")
+    nodes = [head]
+    try:
+        wait_for_cpus(address, 1)
+        nodes.append(start_node("--address", address))
+        wait_for_cpus(address, 2)
+        yield address, nodes
+    finally:
+        for node in reversed(nodes):
+            stop_node(node)
+
+
+def config(task: str, root: Path, tiny_model, families=FAMILIES, subsets=4) -> StudyConfig:
+    if task == "qa":
+        data, settings, size = squad_json(root / "dev.json", copies=2), QASettings(), 4
+    else:
+        data, settings, size = reviews(root / "r.parquet", ["neg", "pos"] * 12), ClsSettings(), 6
+    models = tuple(ModelSpec(str(tiny_model(f, task)), f) for f in families)
+    return StudyConfig(
+        task=task,
+        models=models,
+        data=str(data),
+        subsets=subsets,
+        subset_size=size,
+        settings=settings,
+        device="cpu",
+        dtype="float32",
+    )
+
+
+def assert_equal_outputs(a: Path, b: Path, tol: float = 1e-6) -> None:
+    """Same files, columns and rows; numbers within ``tol``."""
+    for name in ("examples.parquet", "subsets.csv", "models.csv"):
+        read = pd.read_parquet if name.endswith("parquet") else pd.read_csv
+        x, y = read(a / name), read(b / name)
+        assert list(x.columns) == list(y.columns) and len(x) == len(y), name
+        for column in x.columns:
+            if pd.api.types.is_numeric_dtype(x[column]) and x[column].dtype != bool:
+                np.testing.assert_allclose(x[column], y[column], rtol=tol, atol=tol)
+            else:
+                assert x[column].astype(str).tolist() == y[column].astype(str).tolist(), column
+    got, want = (json.loads((p / "correlations.json").read_text()) for p in (a, b))
+    assert_close(got, want, tol, "correlations")
+    assert {p.name for p in a.iterdir()} == {p.name for p in b.iterdir()}
+
+
+def test_six_families_qa_on_a_local_ray_equal_the_local_executor(tmp_path, tiny_model):
+    """The executor starts (and stops) a local Ray of this machine's CPUs."""
+    study = config("qa", tmp_path, tiny_model)
+    run_study(study, tmp_path / "local", progress=False, log=quiet)
+    result = run_study(study, tmp_path / "ray", progress=False, log=quiet, executor=RayExecutor())
+    assert_equal_outputs(tmp_path / "ray", tmp_path / "local")
+    assert result.manifest["execution"]["executor"] == "ray"
+    workers = {u["ran_on"][0]["pid"] for u in result.manifest["units"]}
+    assert os.getpid() not in workers
+
+
+def test_six_families_cls_on_a_cluster_equal_the_local_executor(cluster, tmp_path, tiny_model):
+    study = config("cls", tmp_path, tiny_model)
+    run_study(study, tmp_path / "local", progress=False, log=quiet)
+    executor = RayExecutor(cluster[0])
+    result = run_study(study, tmp_path / "ray", progress=False, log=quiet, executor=executor)
+    assert_equal_outputs(tmp_path / "ray", tmp_path / "local")
+    assert result.manifest["execution"]["cluster_resources"]["CPU"] == 2
+
+
+def test_sharded_units_on_a_cluster_equal_unsharded(cluster, tmp_path, tiny_model):
+    address, _ = cluster
+    study = config("qa", tmp_path, tiny_model, families=("bert", "xlnet"), subsets=2)
+    run_study(study, tmp_path / "local", progress=False, log=quiet)
+    result = run_study(
+        study, tmp_path / "ray", progress=False, log=quiet,
+        executor=RayExecutor(address), shard_size=3,
+    )  # fmt: skip
+    assert_equal_outputs(tmp_path / "ray", tmp_path / "local")
+    assert {u["shards"] for u in result.manifest["units"]} == {2}
+    nodes = {p["node_id"] for u in result.manifest["units"] for p in u["ran_on"]}
+    assert len(nodes) == 2  # both nodes worked
+    assert len(list((tmp_path / "ray" / "units" / "shards").glob("*.json"))) == 8
+
+
+def test_a_killed_worker_node_loses_nothing(cluster, tmp_path, tiny_model):
+    """``kill -9`` of the worker node's processes mid-study: the study still finishes, equal to
+    an uninterrupted run, and no unit finished before the kill is computed again."""
+    address, nodes = cluster
+    study = config("cls", tmp_path, tiny_model, families=("bert", "roberta", "albert"))
+    run_study(study, tmp_path / "local", progress=False, log=quiet)
+    units = tmp_path / "ray" / "units"
+    before: dict[Path, int] = {}  # unit and shard markers stored before the kill
+
+    def kill_worker_after_first_unit() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not list(units.rglob("*.json")):
+            time.sleep(0.02)
+        before.update({p: p.stat().st_mtime_ns for p in units.rglob("*.json")})
+        stop_node(nodes[1])
+
+    killer = threading.Thread(target=kill_worker_after_first_unit)
+    killer.start()
+    # Shards of two examples: both nodes always have one running, so the kill lands mid-shard.
+    executor = RayExecutor(address)
+    result = run_study(
+        study, tmp_path / "ray", progress=False, log=quiet, executor=executor, shard_size=2
+    )
+    killer.join()
+    assert before, "the worker node should die after the first unit"
+    assert_equal_outputs(tmp_path / "ray", tmp_path / "local")
+    for marker, mtime in before.items():  # stored once, never recomputed
+        assert marker.stat().st_mtime_ns == mtime
+    assert nodes[1].poll() is not None  # the worker node's processes are gone
+    retried = [p for u in result.manifest["units"] for p in u["ran_on"] if p["retries"]]
+    print(f"shards retried after the worker node died: {len(retried)}")
+    assert retried, "the shard running on the killed node should have run again"
+    nodes[1] = start_node("--address", address)  # for the tests after this one
+    wait_for_cpus(address, 2)
+
+
+DRIVER = """
+import sys
+import pickle
+from ctxvec.study.executors import RayExecutor
+study, out, address = pickle.load(open(sys.argv[1], "rb"))
+from ctxvec import run_study
+run_study(study, out, progress=False, log=print, executor=RayExecutor(address))
+"""
+
+
+def test_a_killed_driver_resumes_without_recomputing(cluster, tmp_path, tiny_model):
+    import pickle
+
+    address, _ = cluster
+    study = config("qa", tmp_path, tiny_model, families=("bert", "electra", "deberta-v2"))
+    run_study(study, tmp_path / "local", progress=False, log=quiet)
+    out = tmp_path / "ray"
+    args = tmp_path / "args.pkl"
+    args.write_bytes(pickle.dumps((study, out, address)))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(args)], env=env)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and len(list((out / "units").glob("*.json"))) < 2:
+            time.sleep(0.02)
+    finally:
+        driver.kill()  # SIGKILL: the driver dies mid-study
+        driver.wait()
+    finished = {p.name for p in (out / "units").glob("*.json")}
+    assert 2 <= len(finished) < 12
+    result = run_study(study, out, progress=False, log=quiet, executor=RayExecutor(address))
+    reused = {u["key"] for u in result.manifest["units"] if u["from_cache"]}
+    assert {n.rsplit("__", 1)[1].removesuffix(".json") for n in finished} <= reused
+    assert_equal_outputs(out, tmp_path / "local")
