@@ -25,12 +25,21 @@ import pandas as pd
 import pytest
 from sample_data import reviews, squad_json
 from test_golden import assert_close
+from test_study import cli
 from tiny_models import FAMILIES
 
 from ctxvec import ClsSettings, ModelSpec, QASettings, StudyConfig, run_study
 from ctxvec.study.executors import RayExecutor
 
 RAY = str(Path(sys.executable).parent / "ray")
+
+
+def markers(folder: Path, how: str = "glob") -> list[Path]:
+    """The completion markers in ``folder`` (``rglob``: below it too), not temporary files."""
+    found = folder.rglob("*.json") if how == "rglob" else folder.glob("*.json")
+    return [p for p in found if not p.name.startswith(".")]
+
+
 NODE = ["--block", "--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--disable-usage-stats"]
 
 
@@ -149,19 +158,28 @@ def test_six_families_cls_on_a_cluster_equal_the_local_executor(cluster, tmp_pat
     assert result.manifest["execution"]["cluster_resources"]["CPU"] == 2
 
 
-def test_sharded_units_on_a_cluster_equal_unsharded(cluster, tmp_path, tiny_model):
+def test_sharded_units_on_a_cluster_equal_unsharded(cluster, tmp_path, tiny_model, capsys):
     address, _ = cluster
     study = config("qa", tmp_path, tiny_model, families=("bert", "xlnet"), subsets=2)
     run_study(study, tmp_path / "local", progress=False, log=quiet)
-    result = run_study(
-        study, tmp_path / "ray", progress=False, log=quiet,
-        executor=RayExecutor(address), shard_size=3,
-    )  # fmt: skip
-    assert_equal_outputs(tmp_path / "ray", tmp_path / "local")
-    assert {u["shards"] for u in result.manifest["units"]} == {2}
-    nodes = {p["node_id"] for u in result.manifest["units"] for p in u["ran_on"]}
+    # From the command line, as a user would.
+    panel = tmp_path / "panel.toml"
+    panel.write_text(
+        "".join(f'[[models]]\nid = "{m.id}"\nname = "{m.name}"\n' for m in study.models)
+    )
+    args = ["study", "qa", "--data", study.data, "--out", str(tmp_path / "ray"), "--quiet"]
+    args += ["--panel", str(panel)]
+    args += ["--subsets", "2", "--subset-size", "4", "--dtype", "float32", "--device", "cpu"]
+    code, _, err = cli(
+        capsys, *args, "--executor", "ray", "--address", address, "--shard-size", "3"
+    )
+    assert code == 0, err
+    result = json.loads((tmp_path / "ray" / "manifest.json").read_text())
+    assert result["execution"]["executor"] == "ray" and result["execution"]["shard_size"] == 3
+    assert {u["shards"] for u in result["units"]} == {2}
+    nodes = {p["node_id"] for u in result["units"] for p in u["ran_on"]}
     assert len(nodes) == 2  # both nodes worked
-    assert len(list((tmp_path / "ray" / "units" / "shards").glob("*.json"))) == 8
+    assert len(markers(tmp_path / "ray" / "units" / "shards")) == 8
 
 
 def test_a_killed_worker_node_loses_nothing(cluster, tmp_path, tiny_model):
@@ -175,9 +193,9 @@ def test_a_killed_worker_node_loses_nothing(cluster, tmp_path, tiny_model):
 
     def kill_worker_after_first_unit() -> None:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not list(units.rglob("*.json")):
+        while time.monotonic() < deadline and not markers(units, "rglob"):
             time.sleep(0.02)
-        before.update({p: p.stat().st_mtime_ns for p in units.rglob("*.json")})
+        before.update({p: p.stat().st_mtime_ns for p in markers(units, "rglob")})
         stop_node(nodes[1])
 
     killer = threading.Thread(target=kill_worker_after_first_unit)
@@ -223,12 +241,12 @@ def test_a_killed_driver_resumes_without_recomputing(cluster, tmp_path, tiny_mod
     driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(args)], env=env)
     try:
         deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and len(list((out / "units").glob("*.json"))) < 2:
+        while time.monotonic() < deadline and len(markers(out / "units")) < 2:
             time.sleep(0.02)
     finally:
         driver.kill()  # SIGKILL: the driver dies mid-study
         driver.wait()
-    finished = {p.name for p in (out / "units").glob("*.json")}
+    finished = {p.name for p in markers(out / "units")}
     assert 2 <= len(finished) < 12
     result = run_study(study, out, progress=False, log=quiet, executor=RayExecutor(address))
     reused = {u["key"] for u in result.manifest["units"] if u["from_cache"]}

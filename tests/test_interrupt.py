@@ -22,6 +22,11 @@ CTXVEC = str(Path(sys.executable).parent / "ctxvec")
 TRIALS = 10
 
 
+def markers(folder: Path) -> list[Path]:
+    """The completion markers in ``folder``, not the temporary files of a write in progress."""
+    return [p for p in folder.glob("*.json") if not p.name.startswith(".")]
+
+
 def test_kill_9_at_random_moments_loses_nothing(tmp_path, tiny_model, capsys) -> None:
     data = squad_json(tmp_path / "dev.json", copies=2)
     models = [tiny_model(f, "qa") for f in ("bert", "xlnet")]
@@ -47,13 +52,13 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path, tiny_model, capsys) ->
         )
         deadline = time.monotonic() + 120
         while child.poll() is None and time.monotonic() < deadline:
-            if len(list((out / "units").glob("*.json"))) >= wait_for:
+            if len(markers(out / "units")) >= wait_for:
                 break
             time.sleep(0.005)
         time.sleep(float(rng.uniform(0, 0.3)))
         child.kill()  # SIGKILL: no handler runs
         child.wait()
-        finished = {p.name for p in (out / "units").glob("*.json")}
+        finished = {p.name for p in markers(out / "units")}
         killed_while.append((wait_for, len(finished), child.returncode))
         code, _, err = cli(capsys, *args(out))
         assert code == 0, (trial, err)

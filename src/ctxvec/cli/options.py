@@ -82,6 +82,25 @@ DType = Annotated[
 ]
 Cache = Annotated[Path | None, typer.Option(help="Unit cache folder (default: OUT/units).")]
 Quiet = Annotated[bool, flag("--quiet", "No progress bars.")]
+Strict = Annotated[
+    bool, flag("--strict", "Refuse QA answers whose answer_start is off their text.")
+]
+ExecutorOption = Annotated[
+    Literal["local", "ray"],
+    typer.Option(help="Where units run: local (this process) or ray.", metavar=CHOICE),
+]
+Address = Annotated[
+    str | None,
+    typer.Option(help="Ray cluster to join: auto or HOST:PORT (default: start a local Ray)."),
+]
+ShardSize = Annotated[
+    int | None, typer.Option(help="Split each unit into shards of N examples (default: none).")
+]
+CpusPerUnit = Annotated[float, typer.Option(help="Ray: CPUs of each unit or shard.")]
+GpusPerUnit = Annotated[
+    float | None, typer.Option(help="Ray: GPUs of each unit (default: 1 where there are GPUs).")
+]
+MaxRetries = Annotated[int, typer.Option(help="Ray: reruns of a shard whose worker died.")]
 Workers = Annotated[
     int | None, typer.Option(help="Parallel trainings (default: one per CPU core).")
 ]

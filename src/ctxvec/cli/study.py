@@ -19,15 +19,20 @@ import typer
 
 from ctxvec.cli.options import (
     CHOICE,
+    Address,
     BatchSize,
     Cache,
     Compat,
+    CpusPerUnit,
     Device,
     DType,
     ExcludeSpecial,
+    ExecutorOption,
+    GpusPerUnit,
     KernelsOption,
     Layer,
     Layers,
+    MaxRetries,
     MetricsOption,
     Models,
     Out,
@@ -35,8 +40,10 @@ from ctxvec.cli.options import (
     Quiet,
     RepresentationOption,
     Seed,
+    ShardSize,
     Split,
     Starts,
+    Strict,
     Subsets,
     Untrained,
 )
@@ -67,6 +74,12 @@ def shared_options(
     dtype: DType = "auto",
     cache_dir: Cache = None,
     quiet: Quiet = False,
+    executor: ExecutorOption = "local",
+    address: Address = None,
+    shard_size: ShardSize = None,
+    cpus_per_unit: CpusPerUnit = 1.0,
+    gpus_per_unit: GpusPerUnit = None,
+    max_retries: MaxRetries = 2,
 ) -> None:
     """The options of every study command: only its signature is used."""
 
@@ -118,6 +131,7 @@ def study_qa(
             help="Score correlated with the metrics: f1, exact or best_f1.", metavar=CHOICE
         ),
     ] = "f1",
+    strict: Strict = False,
 ) -> None:
     """Extractive QA (SQuAD 2.0 scoring) x Variance and CSE."""
 
@@ -157,6 +171,7 @@ def _run(task: Literal["qa", "cls"], options: dict[str, object]) -> None:
     """Turn a study command's options into a :class:`~ctxvec.study.StudyConfig` and run it."""
     from ctxvec.loading.panels import assemble_panel
     from ctxvec.study import StudyConfig, run_study
+    from ctxvec.study.executors import make_executor
     from ctxvec.tasks.classify import ClsSettings
     from ctxvec.tasks.qa import QASettings
 
@@ -187,9 +202,24 @@ def _run(task: Literal["qa", "cls"], options: dict[str, object]) -> None:
         dtype=rest["dtype"],
         allow_untrained_head=rest["allow_untrained_head"],
         score=rest["score"],
+        strict=rest.get("strict", False),  # QA only
+    )
+    executor = make_executor(
+        rest["executor"],
+        rest["address"],
+        rest["cpus_per_unit"],
+        rest["gpus_per_unit"],
+        rest["max_retries"],
     )
     progress = not rest["quiet"] and sys.stderr.isatty()
-    run_study(config, rest["out"], cache_dir=rest["cache_dir"], progress=progress)
+    run_study(
+        config,
+        rest["out"],
+        cache_dir=rest["cache_dir"],
+        progress=progress,
+        executor=executor,
+        shard_size=rest["shard_size"],
+    )
 
 
 def panels() -> None:

@@ -1,0 +1,75 @@
+"""Executors and shards without Ray: a sharded unit equals the unsharded one, shards are cached
+on their own, and the executor options fail in one line (Ray missing included)."""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+import pytest
+from sample_data import reviews, squad_json
+from test_reliability import assert_same_outputs, outputs
+from test_study import cli, manifest_units
+
+from ctxvec import ClsSettings, CtxvecError, ModelSpec, QASettings, StudyConfig, run_study
+from ctxvec.study.executors import RayExecutor, make_executor
+
+
+@pytest.mark.parametrize("task", ["qa", "cls"])
+def test_a_sharded_unit_equals_the_unsharded_one(task, tmp_path, tiny_model) -> None:
+    if task == "qa":
+        data, settings, size = squad_json(tmp_path / "dev.json"), QASettings(layers="all"), 10
+    else:
+        data = reviews(tmp_path / "r.parquet", ["neg", "pos"] * 10)
+        settings, size = ClsSettings(layers="all"), 10
+    models = tuple(ModelSpec(str(tiny_model(f, task)), f) for f in ("bert", "xlnet"))
+    config = StudyConfig(task=task, models=models, data=str(data), subsets=2,
+                         subset_size=size, settings=settings)  # fmt: skip
+    quiet = lambda *_: None  # noqa: E731
+    whole = run_study(config, tmp_path / "whole", progress=False, log=quiet)
+    sharded = run_study(config, tmp_path / "sharded", progress=False, log=quiet, shard_size=3)
+    # The same rows, predictions and scores; metrics to float32 rounding (other batches).
+    a, b = whole.examples, sharded.examples
+    assert a["id"].tolist() == b["id"].tolist()
+    assert a["prediction"].tolist() == b["prediction"].tolist()
+    numbers = a.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(a[numbers], b[numbers], rtol=1e-6, atol=1e-6)
+    pd.testing.assert_frame_equal(whole.subsets, sharded.subsets, rtol=1e-6, atol=1e-6)
+    assert {u["shards"] for u in sharded.manifest["units"]} == {4}
+    assert sharded.manifest["execution"]["shard_size"] == 3
+    assert len(list((tmp_path / "sharded" / "units" / "shards").glob("*.json"))) == 16
+    # A shard already stored is reused: drop one unit's merged entry, keep its shards.
+    unit = sorted((tmp_path / "sharded" / "units").glob("*.json"))[0]
+    unit.unlink()
+    again = run_study(config, tmp_path / "sharded", progress=False, log=quiet, shard_size=3)
+    assert sum(not u["from_cache"] for u in again.manifest["units"]) == 1
+    assert all(p.get("retries", 0) == 0 for u in again.manifest["units"] for p in u["ran_on"])
+    assert_same_outputs(outputs(tmp_path / "sharded"), outputs(tmp_path / "sharded"))
+
+
+def test_executor_options_are_one_line(tmp_path, tiny_model, capsys, monkeypatch) -> None:
+    data = squad_json(tmp_path / "dev.json", copies=1)
+    base = ["study", "qa", "--data", str(data), "--out", str(tmp_path / "o"), "--quiet"]
+    base += ["--model", str(tiny_model("bert", "qa")), "--subsets", "1", "--subset-size", "4"]
+    for args, message in (
+        (["--executor", "spark"], "Invalid value for '--executor'"),
+        (["--address", "auto"], "--address needs --executor ray"),
+        (["--shard-size", "0"], "--shard-size must be at least 1"),
+        (["--executor", "ray", "--cpus-per-unit", "0"], "--cpus-per-unit must be positive"),
+        (["--executor", "ray", "--max-retries", "-1"], "--max-retries must be at least 0"),
+    ):
+        code, _, err = cli(capsys, *base, *args)
+        assert code == 2 and err.count("\n") == 1 and message in err, (args, err)
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    code, _, err = cli(capsys, *base, "--executor", "ray")
+    assert code == 2 and 'pip install "ctxvec[ray]"' in err
+    assert not list((tmp_path / "o" / "units").glob("*.json"))
+    code, _, err = cli(capsys, *base)  # the local executor needs no Ray
+    assert code == 0, err
+    assert manifest_units(tmp_path / "o")[0]["ran_on"][0]["retries"] == 0
+
+
+def test_make_executor() -> None:
+    assert make_executor("ray", "auto").address == "auto"
+    with pytest.raises(CtxvecError, match="--gpus-per-unit must be 0 or more"):
+        RayExecutor(gpus_per_unit=-1)
