@@ -211,9 +211,11 @@ def test_a_killed_worker_node_loses_nothing(cluster, tmp_path, tiny_model):
     for marker, mtime in before.items():  # stored once, never recomputed
         assert marker.stat().st_mtime_ns == mtime
     assert nodes[1].poll() is not None  # the worker node's processes are gone
+    # The kill came mid-study: most markers were written after it. Whether a shard was running
+    # on the node at that instant is Ray's scheduling; when one was, it ran again (retries).
+    assert len(before) < len(markers(units, "rglob")) / 2, len(before)
     retried = [p for u in result.manifest["units"] for p in u["ran_on"] if p["retries"]]
     print(f"shards retried after the worker node died: {len(retried)}")
-    assert retried, "the shard running on the killed node should have run again"
     nodes[1] = start_node("--address", address)  # for the tests after this one
     wait_for_cpus(address, 2)
 

