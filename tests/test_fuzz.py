@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from ctxvec.data import load_qa_dataset, load_text_dataset
 from ctxvec.errors import CtxvecError
-from ctxvec.study.panels import panel_from_toml
+from ctxvec.loading.panels import panel_from_toml
 
 EXAMPLES = int(os.environ.get("CTXVEC_FUZZ_EXAMPLES", "600"))
 FUZZ = settings(

@@ -224,7 +224,7 @@ def _run(task: Literal["qa", "cls"], options: dict[str, object]) -> None:
 
 def panels() -> None:
     """List the built-in panels."""
-    # ctxvec.loading.panels, not ctxvec.study.panels: the listing needs no torch.
+    # ctxvec.loading.panels imports no torch: the listing answers at once.
     from ctxvec.loading.panels import BUILTIN_PANELS
 
     for name, (task, models) in BUILTIN_PANELS.items():

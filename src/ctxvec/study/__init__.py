@@ -1,9 +1,10 @@
 """A study: a panel of models x K subsets of one dataset, as independent, cached units of work.
 
-:mod:`~ctxvec.study.config` says what a study is, :mod:`~ctxvec.study.units` plans and computes
-its units, :mod:`~ctxvec.study.cache` stores them, :mod:`~ctxvec.study.tables` and
-:mod:`~ctxvec.study.manifest` build the outputs, :mod:`~ctxvec.study.run` runs the whole, and
-:mod:`~ctxvec.study.panels` names the models.
+:mod:`~ctxvec.study.config` says what a study is, :mod:`~ctxvec.study.units` plans its units,
+:mod:`~ctxvec.study.shards` computes them (where: :mod:`~ctxvec.study.executors`),
+:mod:`~ctxvec.study.cache` stores them, :mod:`~ctxvec.study.tables` and
+:mod:`~ctxvec.study.manifest` build the outputs, and :mod:`~ctxvec.study.run` runs the whole
+(panels of models: :mod:`ctxvec.loading.panels`).
 """
 
 from ctxvec.study.config import SCORES, StudyConfig
