@@ -331,3 +331,20 @@ def test_inputs_of_100k_characters_run(tmp_path, tiny_model) -> None:
             assert rows["n_windows"].iloc[0] > 100
         else:
             assert rows["truncated"].sum() == 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--layer", "9"], "layer 9 is out of range for 'bert-qa' (2 layers"),
+        (["--layers", "0,99"], "layer 99 is out of range for 'bert-qa' (2 layers"),
+        (["--layers", "0,x"], "--layers '0,x' must be 'all' or comma-separated layer numbers"),
+    ],
+)
+def test_layers_out_of_range_are_one_line(tmp_path, tiny_model, capsys, flags, message) -> None:
+    """Checked against the model once it is loaded; nothing is computed before."""
+    data = squad_json(tmp_path / "dev.json", copies=1)
+    args = study_args(data, tmp_path / "out", tiny_model("bert", "qa"))
+    code, _, err = cli(capsys, *args, *flags)
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not list((tmp_path / "out" / "units").glob("*.json"))
