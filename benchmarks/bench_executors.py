@@ -6,7 +6,8 @@ all-MiniLM-L6-v2 with four different seeded QA heads (four checkpoints, real enc
 x 4 subsets of real SQuAD 2.0 pairs when ``../shared/data`` has them, else synthetic ones.
 
 Ray's nodes are started with ``--node-ip-address 127.0.0.1``; Ray keeps 127.0.0.1 only where
-the machine has no other route, so run it in a loopback-only network namespace::
+the machine has no other route, so run it in a loopback-only network namespace (there, Ray's
+token authentication is turned off for the benchmark's own cluster: nothing else can reach it)::
 
     unshare --net sh -c 'ip link set lo up && HF_HUB_OFFLINE=1 \
         .venv/bin/python benchmarks/bench_executors.py --n 50 --rounds 2'
@@ -109,6 +110,7 @@ def stop(procs: list[subprocess.Popen]) -> None:
 
 
 def main() -> None:
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # for the nodes started here and the driver
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=50, help="examples per subset")
     parser.add_argument("--rounds", type=int, default=2, help="timed runs per executor")
