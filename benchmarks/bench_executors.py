@@ -95,10 +95,14 @@ def cluster(nodes: int, cpus: int) -> tuple[str, list[subprocess.Popen], float]:
             "--head", "--port", str(port), "--num-cpus", str(share), "--include-dashboard", "false"
         )
     ]
-    wait_for(address, share)
-    for _ in range(nodes - 1):
-        procs.append(start("--address", address, "--num-cpus", str(share)))
-    wait_for(address, share * nodes)
+    try:
+        wait_for(address, share)
+        for _ in range(nodes - 1):
+            procs.append(start("--address", address, "--num-cpus", str(share)))
+        wait_for(address, share * nodes)
+    except BaseException:
+        stop(procs)  # a cluster that did not come up is not left running
+        raise
     return address, procs, time.perf_counter() - started
 
 
