@@ -235,7 +235,7 @@ def panels() -> None:
 def report(
     run_dir: Annotated[Path, typer.Argument(help="The --out folder of a finished study.")],
 ) -> None:
-    """Rebuild RUN_DIR/report.html and print the summary tables as Markdown."""
+    """Rebuild RUN_DIR/report.html and print the summary (80 columns)."""
     from ctxvec.report import load_run, summary_markdown, write_report
 
     run = load_run(run_dir)

@@ -2,8 +2,8 @@
 
 :mod:`~ctxvec.report.run` reads the folder and lays out its tables, :mod:`~ctxvec.report.figures`
 draws the interactive plotly figures, :mod:`~ctxvec.report.html` writes ``report.html``,
-:mod:`~ctxvec.report.summary` the terminal's Markdown, and :mod:`~ctxvec.report.plots` the
-static matplotlib scatter plots a study writes beside them.
+:mod:`~ctxvec.report.summary` the terminal's summary (80 columns), and
+:mod:`~ctxvec.report.plots` the static matplotlib scatter plots a study writes beside them.
 """
 
 from ctxvec.report.html import report_html, write_report

@@ -1,12 +1,12 @@
-"""The study's report: one self-contained HTML page, and a Markdown summary for the terminal.
+"""The study's report: one self-contained HTML page.
 
 :func:`load_run` reads a finished run folder (``manifest.json``, ``subsets.csv``,
 ``models.csv``, ``correlations.json``, and attention figures under ``attention/`` when present);
 :func:`write_report` turns it into ``report.html``: the question, the panel and data,
 interactive scatter plots of score against each metric (plotly, its script inlined so the page
 works offline from ``file://``), the correlation table with intervals and tests, the per-model
-table, the attention figures and the manifest. :func:`summary_markdown` gives the same numbers
-as Markdown tables.
+table, the attention figures and the manifest. The terminal's summary of the same numbers is
+:func:`ctxvec.report.summary.summary_markdown`.
 
 It reads only the run folder, so a report can be rebuilt at any time (``ctxvec report RUN``)
 without the models or the data; it computes no statistic of its own.
