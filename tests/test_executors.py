@@ -73,3 +73,31 @@ def test_make_executor() -> None:
     assert make_executor("ray", "auto").address == "auto"
     with pytest.raises(CtxvecError, match="--gpus-per-unit must be 0 or more"):
         RayExecutor(gpus_per_unit=-1)
+
+
+def test_a_worker_loads_a_hub_model_from_its_own_hub_cache(tmp_path, tiny_model, monkeypatch):
+    """A unit planned on the driver names a hub snapshot folder that a worker does not have:
+    the worker resolves the id in its own hub cache, and refuses another revision."""
+    import dataclasses
+
+    from huggingface_hub import constants
+    from test_study import hub_cache
+
+    from ctxvec.study.shards import load_unit_model
+    from ctxvec.study.units import Unit
+
+    repo, sha = "tiny-org/bert-squad2", "89abcdef0123456789abcdef0123456789abcdef"
+    source = tiny_model("bert", "qa")
+    worker_cache = hub_cache(tmp_path / "worker-hub", repo, source, sha)
+    unit = Unit(
+        task="qa", model=ModelSpec(repo), model_path=str(tmp_path / "driver-hub" / "gone"),
+        model_revision=sha, model_fingerprint=f"{repo}@{sha}", subset=0, data="d", split="s",
+        data_fingerprint="f", example_ids=("a",), settings={}, device="cpu", dtype="float32",
+        allow_untrained_head=False,
+    )  # fmt: skip
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(worker_cache))
+    lm = load_unit_model(unit)
+    assert lm.resolved.path.startswith(str(worker_cache)) and lm.resolved.revision == sha
+    other = dataclasses.replace(unit, model_fingerprint=f"{repo}@{'0' * 40}")
+    with pytest.raises(CtxvecError, match="is not the one the study planned with"):
+        load_unit_model(other)
