@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 from sample_data import reviews, squad_json
 from test_golden import assert_close
+from test_reliability import markers
 from test_study import cli
 from tiny_models import FAMILIES
 
@@ -32,12 +33,6 @@ from ctxvec import ClsSettings, ModelSpec, QASettings, StudyConfig, run_study
 from ctxvec.study.executors import RayExecutor
 
 RAY = str(Path(sys.executable).parent / "ray")
-
-
-def markers(folder: Path, how: str = "glob") -> list[Path]:
-    """The completion markers in ``folder`` (``rglob``: below it too), not temporary files."""
-    found = folder.rglob("*.json") if how == "rglob" else folder.glob("*.json")
-    return [p for p in found if not p.name.startswith(".")]
 
 
 NODE = ["--block", "--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--disable-usage-stats"]
@@ -193,9 +188,9 @@ def test_a_killed_worker_node_loses_nothing(cluster, tmp_path, tiny_model):
 
     def kill_worker_after_first_unit() -> None:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not markers(units, "rglob"):
+        while time.monotonic() < deadline and not markers(units, below=True):
             time.sleep(0.02)
-        before.update({p: p.stat().st_mtime_ns for p in markers(units, "rglob")})
+        before.update({p: p.stat().st_mtime_ns for p in markers(units, below=True)})
         stop_node(nodes[1])
 
     killer = threading.Thread(target=kill_worker_after_first_unit)
@@ -213,7 +208,7 @@ def test_a_killed_worker_node_loses_nothing(cluster, tmp_path, tiny_model):
     assert nodes[1].poll() is not None  # the worker node's processes are gone
     # The kill came mid-study: most markers were written after it. Whether a shard was running
     # on the node at that instant is Ray's scheduling; when one was, it ran again (retries).
-    assert len(before) < len(markers(units, "rglob")) / 2, len(before)
+    assert len(before) < len(markers(units, below=True)) / 2, len(before)
     retried = [p for u in result.manifest["units"] for p in u["ran_on"] if p["retries"]]
     print(f"shards retried after the worker node died: {len(retried)}")
     nodes[1] = start_node("--address", address)  # for the tests after this one

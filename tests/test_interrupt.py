@@ -15,16 +15,11 @@ from pathlib import Path
 
 import numpy as np
 from sample_data import squad_json
-from test_reliability import assert_same_outputs, leftovers, outputs
+from test_reliability import assert_same_outputs, leftovers, markers, outputs
 from test_study import cli, manifest_units
 
 CTXVEC = str(Path(sys.executable).parent / "ctxvec")
 TRIALS = 10
-
-
-def markers(folder: Path) -> list[Path]:
-    """The completion markers in ``folder``, not the temporary files of a write in progress."""
-    return [p for p in folder.glob("*.json") if not p.name.startswith(".")]
 
 
 def test_kill_9_at_random_moments_loses_nothing(tmp_path, tiny_model, capsys) -> None:

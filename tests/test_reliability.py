@@ -48,6 +48,13 @@ def assert_same_outputs(got: dict, want: dict) -> None:
     assert got["correlations"] == want["correlations"]
 
 
+def markers(folder: Path, below: bool = False) -> list[Path]:
+    """The completion markers in ``folder`` (``below``: in its sub-folders too), not the
+    temporary files of a write in progress (``.name.tmp...``)."""
+    found = folder.rglob("*.json") if below else folder.glob("*.json")
+    return [p for p in found if not p.name.startswith(".")]
+
+
 def leftovers(folder: Path) -> list[Path]:
     """Temporary or partial files (the atomic writers' ``.name.*`` files), not the lock."""
     return [p for p in folder.rglob(".*") if p.is_file() and p.name != LOCK_NAME]

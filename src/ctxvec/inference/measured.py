@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ctxvec.errors import CtxvecError
+from ctxvec.errors import CtxvecError, require_one_of
 from ctxvec.inference.representations import Representation
 from ctxvec.loading import LoadedModel
 
@@ -23,8 +23,7 @@ METRIC_SETS: tuple[MetricSet, ...] = ("all", "core")
 
 def check_metric_set(metrics: str) -> None:
     """Stop with a one-line error for a name not in :data:`METRIC_SETS`."""
-    if metrics not in METRIC_SETS:
-        raise CtxvecError(f"unknown metric set '{metrics}'; use {' or '.join(METRIC_SETS)}")
+    require_one_of("--metrics", metrics, METRIC_SETS)
 
 
 def resolve_layers(

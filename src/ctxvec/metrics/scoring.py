@@ -105,7 +105,8 @@ def squad_v2_scores(
             )
     probs = na_probs if na_probs is not None else dict.fromkeys(gold, 0.0)
 
-    has_ans = {qid: bool(answers) for qid, answers in gold.items()}
+    # len(), not truth: answer lists may be arrays (rows read back from parquet).
+    has_ans = {qid: len(answers) > 0 for qid, answers in gold.items()}
     exact_raw: dict[str, float] = {}
     f1_raw: dict[str, float] = {}
     for qid, answers in gold.items():

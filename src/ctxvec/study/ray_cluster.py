@@ -10,7 +10,6 @@ stops with one line.
 
 from __future__ import annotations
 
-import os
 import platform
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ctxvec.errors import CtxvecError
+from ctxvec.study.executors import here
 from ctxvec.study.shards import Shard, ShardResult, compute, load_unit_model
 
 INSTALL_HINT = 'Ray is not installed; pip install "ctxvec[ray]" (or ray[default]>=2.40)'
@@ -125,9 +125,8 @@ def _run_shard(shard: Shard, data: Any, attempt: int) -> ShardResult:
         _LOADED[fingerprint] = load_unit_model(shard.unit)
     result = compute(shard, data, _LOADED[fingerprint], progress=False)
     result.where = {
-        "node": platform.node(),
+        **here(),
         "node_id": ray.get_runtime_context().get_node_id(),
-        "pid": os.getpid(),
         "retries": attempt,
     }
     return result

@@ -231,10 +231,8 @@ def _window_keys(owners: Sequence[int], first_example: int) -> list[tuple[int, i
 def qa_scores(rows: pd.DataFrame, na_threshold: float = 0.0) -> dict[str, float]:
     """The official SQuAD 2.0 scores (percentages) of :func:`predict_qa`'s rows."""
     ids = rows["id"]
-    # Rows read back from parquet hold arrays: the scorer takes lists.
-    gold = [list(answers) for answers in rows["gold_answers"]]
     return squad_v2_scores(
-        dict(zip(ids, gold, strict=True)),
+        dict(zip(ids, rows["gold_answers"], strict=True)),
         dict(zip(ids, rows["prediction"], strict=True)),
         dict(zip(ids, rows["na_prob"], strict=True)),
         na_threshold=na_threshold,
