@@ -1,8 +1,10 @@
 """Per-head attention statistics averaged over a seeded subset of a dataset.
 
 The examples are the study's first subset (:func:`ctxvec.data.select_subsets`), loaded with the
-study's loaders for the model's task; inputs longer than the model takes are skipped and listed.
-The statistics themselves are defined in :mod:`ctxvec.metrics.heads`.
+study's loaders for the model's task; inputs longer than the model takes are skipped and listed
+(or, for texts, cut there with ``truncate``, as the study's classification pass cuts them). The
+statistics are defined in :mod:`ctxvec.metrics.heads`; the inputs go through the eager path of
+:mod:`ctxvec.tasks.heads`, the same code the study's ``--attention-stats`` runs.
 """
 
 from __future__ import annotations
@@ -12,12 +14,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ctxvec.attention.inputs import example_inputs
-from ctxvec.attention.weights import attend, head_task
 from ctxvec.data import load_dataset, select_subsets
-from ctxvec.errors import CtxvecError, InputTooLongError
+from ctxvec.errors import CtxvecError
 from ctxvec.loading import LoadedModel
-from ctxvec.metrics.heads import combine_statistics, input_statistics
+from ctxvec.tasks.heads import head_inputs, head_task
 
 
 @dataclass
@@ -37,28 +37,20 @@ def subset_statistics(
     start: int = 0,
     split: str | None = None,
     max_length: int | None = None,
+    truncate: bool = False,
 ) -> SubsetStatistics:
     """Per-head statistics averaged over ``size`` examples of a dataset.
 
     The examples are the study's first subset (:func:`ctxvec.data.select_subsets` with ``seed``
     and ``start``) of the data of the model's task. Inputs longer than the model takes are
-    skipped and listed.
+    skipped and listed; with ``truncate``, texts are cut at the limit instead.
     """
     examples: Sequence = load_dataset(head_task(lm), data, split).examples
     (indices,) = select_subsets(len(examples), 1, size, seed, starts=[start])
-    per_input, used, skipped = [], [], []
-    for i in indices:
-        e = examples[int(i)]
-        try:
-            attn = attend(lm, max_length=max_length, **example_inputs(e))
-        except InputTooLongError:
-            skipped.append(e.id)
-            continue
-        per_input.append(input_statistics(attn.weights, attn.segment))
-        used.append(e.id)
-    if not per_input:
+    found = head_inputs(lm, [examples[int(i)] for i in indices], max_length, truncate)
+    if not found.per_input:
         raise CtxvecError(
             f"all {size} examples are longer than '{lm.resolved.spec.label}' takes; "
             "raise --max-length or use shorter data"
         )
-    return SubsetStatistics(combine_statistics(per_input), used, skipped)
+    return SubsetStatistics(found.table(), found.used, found.skipped)

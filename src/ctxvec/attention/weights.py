@@ -8,6 +8,8 @@ first, one window, no truncation) or one text and returns an :class:`Attention`:
 special and which belong to the question or the context (from the tokenizer's sequence ids and
 special-tokens mask, never from positions: XLNet puts its special tokens last), and the prediction
 (the answer span through :func:`ctxvec.qa.best_span`, or the label with its probability).
+Encoding an input and the eager forward pass are shared with the study's ``--attention-stats``
+and live in :mod:`ctxvec.tasks.heads`.
 
 Per-head statistics follow their papers: attention entropy with Clark et al. (2019)'s smoothing
 against the uniform baseline, averaged over inputs; mean attention distance pooled over all query
@@ -30,14 +32,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ctxvec.data import QAExample, Task
-from ctxvec.errors import CtxvecError, InputTooLongError, first_line
+from ctxvec.data import Task
+from ctxvec.errors import CtxvecError
 from ctxvec.loading import DTypeName, LoadedModel, ModelSpec, load_model, resolve_model
-from ctxvec.metrics.heads import CONTEXT, QUESTION, SPECIAL, combine_statistics, input_statistics
-from ctxvec.tasks.qa import QASettings, best_span, encode_qa
-
-# Models without a position limit (XLNet) still get one: weights grow with the square of n.
-DEFAULT_MAX_LENGTH = 512
+from ctxvec.metrics.heads import CONTEXT, SPECIAL, combine_statistics, input_statistics
+from ctxvec.tasks.heads import (
+    attention_weights,
+    encode_pair,
+    encode_text,
+    forward_attentions,
+    head_task,
+    input_limit,
+    switch_to_eager,
+)
+from ctxvec.tasks.qa import best_span
 
 
 @dataclass
@@ -179,20 +187,8 @@ def load_for_attention(
     """
     spec = model if isinstance(model, ModelSpec) else ModelSpec(model)
     lm = load_model(resolve_model(spec), task, device, dtype, allow_untrained_head)
-    try:
-        lm.model.set_attn_implementation("eager")
-    except (ValueError, ImportError) as e:
-        raise _no_attentions(lm, first_line(e)) from None
-    if getattr(lm.model.config, "_attn_implementation", "eager") != "eager":
-        raise _no_attentions(lm, f"it runs '{lm.model.config._attn_implementation}' attention")
+    switch_to_eager(lm)
     return lm
-
-
-def _no_attentions(lm: LoadedModel, why: str) -> CtxvecError:
-    return CtxvecError(
-        f"model '{lm.resolved.spec.label}' cannot return attention weights ({why}); "
-        "pick a checkpoint whose architecture has an eager attention path"
-    )
 
 
 def attend(
@@ -216,9 +212,7 @@ def attend(
     Raises:
         CtxvecError: wrong combination of inputs, input too long, or no attentions returned.
     """
-    limit = lm.max_positions or DEFAULT_MAX_LENGTH
-    if max_length is not None:
-        limit = min(limit, max_length) if lm.max_positions else max_length
+    limit = input_limit(lm, max_length)
     if (question is None) != (context is None) or (text is None) == (question is None):
         raise CtxvecError("give either a question and a context (QA) or a text (classification)")
     task: Task = "cls" if text is not None else "qa"
@@ -234,17 +228,6 @@ def attend(
     return _attend_cls(lm, text, limit)
 
 
-def head_task(lm: LoadedModel) -> Task:
-    return "qa" if "QuestionAnswering" in type(lm.model).__name__ else "cls"
-
-
-def _too_long(lm: LoadedModel, n: int, limit: int) -> InputTooLongError:
-    return InputTooLongError(
-        f"the input has {n} tokens, more than the {limit} that '{lm.resolved.spec.label}' takes "
-        "here; shorten the text or context (or raise --max-length where the model allows it)"
-    )
-
-
 def _attend_qa(
     lm: LoadedModel,
     question: str,
@@ -254,21 +237,12 @@ def _attend_qa(
     max_answer_length: int,
     na_threshold: float,
 ) -> Attention:
-    example = QAExample("input", question, context)
-    # One whole input, never windows: the stride does not apply.
-    settings = QASettings(max_length=limit, stride=0, baseline_compat=True)
-    features, _, skipped = encode_qa(lm, [example], settings)
-    if skipped:
-        n = len(lm.tokenizer(question.lstrip(), context)["input_ids"])
-        raise _too_long(lm, n, limit)
-    feature = features[0]
-    out = _forward(lm, feature)
+    encoded = encode_pair(lm, question, context, limit)
+    feature, segment = encoded.feature, encoded.segment
+    out = forward_attentions(lm, feature)
     start = out.start_logits[0].float().cpu().numpy()
     end = out.end_logits[0].float().cpu().numpy()
     offsets = feature["offsets"]
-    special = np.asarray(feature["special_tokens_mask"], bool)
-    segment = np.where(special, SPECIAL, QUESTION).astype(np.int8)
-    segment[[o is not None for o in offsets]] = CONTEXT
     cls = feature["cls_index"]
     null = float(start[cls] + end[cls])
     best = best_span(start, end, offsets, n_best, max_answer_length)
@@ -286,7 +260,7 @@ def _attend_qa(
     return Attention(
         model=lm.resolved.spec.label,
         task="qa",
-        weights=_weights(lm, out),
+        weights=attention_weights(out),
         tokens=lm.tokenizer.convert_ids_to_tokens(feature["input_ids"]),
         segment=segment,
         prediction=answer,
@@ -298,37 +272,17 @@ def _attend_qa(
 
 
 def _attend_cls(lm: LoadedModel, text: str, limit: int) -> Attention:
-    enc = lm.tokenizer(text, truncation=False, return_special_tokens_mask=True)
-    if len(enc["input_ids"]) > limit:
-        raise _too_long(lm, len(enc["input_ids"]), limit)
-    feature = {n: enc[n] for n in lm.input_names if n != "attention_mask"}
-    out = _forward(lm, feature)
+    encoded = encode_text(lm, text, limit)
+    out = forward_attentions(lm, encoded.feature)
     probs = torch.softmax(out.logits[0].double().cpu(), -1)
     label = int(torch.argmax(probs))
-    special = np.asarray(enc["special_tokens_mask"], bool)
     return Attention(
         model=lm.resolved.spec.label,
         task="cls",
-        weights=_weights(lm, out),
-        tokens=lm.tokenizer.convert_ids_to_tokens(enc["input_ids"]),
-        segment=np.where(special, SPECIAL, QUESTION).astype(np.int8),
+        weights=attention_weights(out),
+        tokens=lm.tokenizer.convert_ids_to_tokens(encoded.feature["input_ids"]),
+        segment=encoded.segment,
         prediction=str(lm.model.config.id2label.get(label, label)),
         probability=float(probs[label]),
         inputs={"text": text},
     )
-
-
-def _forward(lm: LoadedModel, feature: dict) -> object:
-    names = [n for n in lm.input_names if n != "attention_mask"]
-    inputs = {n: torch.tensor([feature[n]], device=lm.device) for n in names}
-    inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
-    with torch.inference_mode():
-        out = lm.model(**inputs, output_attentions=True, return_dict=True)
-    if not out.attentions or any(a is None for a in out.attentions):
-        raise _no_attentions(lm, "the forward pass returned none")
-    return out
-
-
-def _weights(lm: LoadedModel, out: object) -> np.ndarray:
-    """``[layers, heads, n, n]`` float32 from the per-layer ``[1, heads, n, n]`` tensors."""
-    return torch.cat([a.float() for a in out.attentions]).cpu().numpy()

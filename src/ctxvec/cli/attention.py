@@ -47,6 +47,9 @@ def attention(
         int | None,
         typer.Option(help="Longest input (default: the model's limit, 512 without one)."),
     ] = None,
+    truncate: Annotated[
+        bool, flag("--truncate", "--stats-size: cut long texts at the limit, as a study does.")
+    ] = False,
     no_html: Annotated[bool, flag("--no-html", "Skip the interactive viewer.html.")] = False,
     allow_untrained_head: Untrained = False,
     device: Device = "auto",
@@ -72,7 +75,9 @@ def attention(
     if stats_size > 0:
         if data is None:
             raise CtxvecError("--stats-size needs --data")
-        subset = att.subset_statistics(lm, data, stats_size, seed, max_length=max_length)
+        subset = att.subset_statistics(
+            lm, data, stats_size, seed, max_length=max_length, truncate=truncate
+        )
         table = subset.table
         write_csv(out / "statistics_subset.csv", table)
         typer.echo(f"statistics over {len(subset.used)} examples ({len(subset.skipped)} too long)")

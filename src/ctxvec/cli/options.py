@@ -96,6 +96,13 @@ Address = Annotated[
 ShardSize = Annotated[
     int | None, typer.Option(help="Split each unit into shards of N examples (default: none).")
 ]
+AttentionStats = Annotated[
+    int,
+    typer.Option(
+        help="Per-head attention statistics of N sampled examples per subset (0: off).",
+        metavar="N",
+    ),
+]
 CpusPerUnit = Annotated[float, typer.Option(help="Ray: CPUs of each unit or shard.")]
 GpusPerUnit = Annotated[
     float | None, typer.Option(help="Ray: GPUs of each unit (default: 1 where there are GPUs).")

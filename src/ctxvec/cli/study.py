@@ -20,6 +20,7 @@ import typer
 from ctxvec.cli.options import (
     CHOICE,
     Address,
+    AttentionStats,
     BatchSize,
     Cache,
     Compat,
@@ -72,6 +73,7 @@ def shared_options(
     allow_untrained_head: Untrained = False,
     device: Device = "auto",
     dtype: DType = "auto",
+    attention_stats: AttentionStats = 0,
     cache_dir: Cache = None,
     quiet: Quiet = False,
     executor: ExecutorOption = "local",
@@ -203,6 +205,7 @@ def _run(task: Literal["qa", "cls"], options: dict[str, object]) -> None:
         allow_untrained_head=rest["allow_untrained_head"],
         score=rest["score"],
         strict=rest.get("strict", False),  # QA only
+        attention_stats=rest["attention_stats"],
     )
     executor = make_executor(
         rest["executor"],

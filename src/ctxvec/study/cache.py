@@ -10,7 +10,8 @@ name, a stale format) is reported in one line and the unit is recomputed, so a d
 never stops a study and never feeds wrong rows into its results.
 
 Shards of a sharded unit (:mod:`ctxvec.study.shards`) are stored the same way, under
-``shards/``, with their pooled sample as ``.npz`` beside the rows.
+``shards/``, with their pooled sample and their attention sample's per-input statistics as
+``.npz`` beside the rows.
 
 Two studies may share a cache folder: every write is atomic and every read verified.
 """
@@ -31,6 +32,9 @@ from ctxvec import files
 from ctxvec.inference.summaries import PooledSample
 from ctxvec.study.shards import Shard, ShardResult
 from ctxvec.study.units import UNIT_FORMAT, Unit, UnitResult
+from ctxvec.tasks.heads import HeadInputs
+
+_HEADS = "heads_"  # prefix of the per-input attention statistics in a shard's .npz
 
 
 def cache_paths(cache_dir: Path, unit: Unit) -> tuple[Path, Path]:
@@ -142,17 +146,24 @@ def store_shard(cache_dir: Path, result: ShardResult) -> None:
     with files.atomic_path(rows_path) as tmp:
         result.rows.to_parquet(tmp, index=False)
         rows = file_digest(tmp)
-    sample = None
+    arrays: dict[str, np.ndarray] = {}
     if result.sample is not None:
+        arrays.update(
+            tokens=result.sample.tokens,
+            keys=result.sample.keys,
+            examples=result.sample.examples,
+            **{f"sentence_{k}": v for k, v in result.sample.sentence.items()},
+        )
+    heads = result.heads
+    if heads is not None and heads.per_input:
+        arrays.update(
+            {_HEADS + k: np.stack([s[k] for s in heads.per_input]) for k in heads.per_input[0]}
+        )
+    sample = None
+    if arrays:
         with files.atomic_path(sample_path) as tmp:
             with tmp.open("wb") as f:
-                np.savez(
-                    f,
-                    tokens=result.sample.tokens,
-                    keys=result.sample.keys,
-                    examples=result.sample.examples,
-                    **{f"sentence_{k}": v for k, v in result.sample.sentence.items()},
-                )
+                np.savez(f, **arrays)
             sample = file_digest(tmp)
     files.write_json(
         meta_path,
@@ -167,6 +178,10 @@ def store_shard(cache_dir: Path, result: ShardResult) -> None:
             "seconds": result.seconds,
             "positive": result.positive,
             "where": result.where,
+            "has_sample": result.sample is not None,
+            "heads": None
+            if heads is None
+            else {"used": heads.used, "skipped": heads.skipped, "seconds": result.heads_seconds},
         },
     )
 
@@ -184,13 +199,21 @@ def load_cached_shard(
         expected = [i for i in shard.example_ids if i not in set(meta["skipped"])]
         if "id" not in rows or rows["id"].tolist() != expected:
             raise _Damaged(f"{rows_path.name} holds other examples than this shard's")
-        sample = None
+        sample, heads, arrays = None, None, {}
         if meta["sample"] is not None:
             if not sample_path.is_file() or file_digest(sample_path) != meta["sample"]:
                 raise _Damaged(f"{sample_path.name} is not the file its marker vouches for")
             with np.load(sample_path) as z:
-                sentence = {k[9:]: z[k] for k in z.files if k.startswith("sentence_")}
-                sample = PooledSample(z["tokens"], z["keys"], z["examples"], sentence)
+                arrays = {k: z[k] for k in z.files}
+        # Shards stored before attention statistics existed have neither field.
+        if meta.get("has_sample", meta["sample"] is not None):
+            sentence = {k[9:]: v for k, v in arrays.items() if k.startswith("sentence_")}
+            sample = PooledSample(arrays["tokens"], arrays["keys"], arrays["examples"], sentence)
+        if meta.get("heads") is not None:
+            stacks = {k[len(_HEADS) :]: v for k, v in arrays.items() if k.startswith(_HEADS)}
+            used = meta["heads"]["used"]
+            per_input = [{k: v[i] for k, v in stacks.items()} for i in range(len(used))]
+            heads = HeadInputs(per_input, used, meta["heads"]["skipped"])
     except _Damaged as why:
         warn(f"ctxvec: cached shard {meta_path.name} is unusable ({why}); recomputing it")
         return None
@@ -205,4 +228,6 @@ def load_cached_shard(
         meta["positive"],
         meta["where"],
         from_cache=True,
+        heads=heads,
+        heads_seconds=meta["heads"]["seconds"] if heads is not None else 0.0,
     )

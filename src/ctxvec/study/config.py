@@ -42,6 +42,9 @@ class StudyConfig:
     score: str = "f1"
     # Refuse QA answers whose answer_start does not point at their text (else: one warning).
     strict: bool = False
+    # Per-head attention statistics of a seeded sample of this many examples of each subset,
+    # on the eager path after the metric pass (0: off). See docs/attention.md.
+    attention_stats: int = 0
 
     def __post_init__(self) -> None:
         """Refuse impossible values at once, in the API as in the CLI (the same line)."""
@@ -55,6 +58,7 @@ class StudyConfig:
             require_at_least("--subsets", self.subsets)
         if self.subset_size is not None:
             require_at_least("--subset-size", self.subset_size)
+        require_at_least("--attention-stats", self.attention_stats, 0)
         for start in self.subset_starts or ():
             require_at_least("--subset-starts", start, 0)
         expected = QASettings if self.task == "qa" else ClsSettings

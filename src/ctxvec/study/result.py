@@ -29,6 +29,8 @@ class StudyResult:
     correlations: dict[str, Any]
     manifest: dict[str, Any]
     units: list[UnitResult] = field(default_factory=list)
+    # attention.csv's table (``--attention-stats``), or None without it.
+    attention: pd.DataFrame | None = None
 
     def as_run(self) -> Run:
         """The result as the report reads a finished folder (no file is read)."""

@@ -4,7 +4,8 @@
 (:mod:`ctxvec.study.units`), takes finished units from the cache (:mod:`ctxvec.study.cache`),
 computes the others model by model (each model loaded once), and writes ``examples.parquet``,
 ``subsets.csv``, ``models.csv``, ``layers.csv``, ``correlations.json``, the scatter plots,
-``manifest.json`` and ``report.html`` (columns in ``docs/outputs.md``).
+``manifest.json`` and ``report.html``, and with ``attention_stats`` ``attention.csv`` (columns
+in ``docs/outputs.md``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ctxvec.report.plots import plot_correlation_by_layer, plot_score_vs_metrics
 from ctxvec.study.cache import load_cached, load_cached_shard, store, store_shard
 from ctxvec.study.config import StudyConfig
 from ctxvec.study.executors import LocalExecutor, RayExecutor
+from ctxvec.study.heads import attention_correlations, attention_table
 from ctxvec.study.manifest import manifest
 from ctxvec.study.result import StudyResult
 from ctxvec.study.shards import Shard, ShardResult, merge, split
@@ -185,6 +187,10 @@ def _write_outputs(
         "metrics": correlation_table(subsets, config.score, metrics),
         "layers": layer_correlations(layers, config.score),
     }
+    attention = None
+    if config.attention_stats:
+        attention = attention_table(results)
+        correlations["attention"] = attention_correlations(attention, subsets, config.score)
     positives = {r.unit.model.label: r.summary.get("positive") for r in results}
     models = model_table(config.task, examples, positives)
     files.write_parquet(out_dir / "examples.parquet", examples)
@@ -193,13 +199,17 @@ def _write_outputs(
     if len(layers):
         files.write_csv(out_dir / "layers.csv", layers)
     files.write_json(out_dir / "correlations.json", correlations)
+    if attention is not None:
+        files.write_csv(out_dir / "attention.csv", attention)
     figures = plot_score_vs_metrics(subsets, config.score, metrics, out_dir, _title(config))
     if correlations["layers"]:
         figures += plot_correlation_by_layer(correlations["layers"], config.score, out_dir)
     execution = {**execution, "shard_size": shard_size}
     record = manifest(config, dataset, resolved, results, figures, started, execution)
     files.write_json(out_dir / "manifest.json", record)
-    return StudyResult(out_dir, examples, subsets, models, correlations, record, list(results))
+    return StudyResult(
+        out_dir, examples, subsets, models, correlations, record, list(results), attention
+    )
 
 
 def _title(config: StudyConfig) -> str:

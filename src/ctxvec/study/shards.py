@@ -7,6 +7,11 @@ so :func:`merge` gives the unit exactly the rows, predictions and scores of an u
 and its metrics up to float32 rounding (a batch's composition changes the summation order).
 A shard carries the examples it needs, so a worker on another machine needs no copy of the
 data. Shards are cached on their own (:mod:`ctxvec.study.cache`).
+
+With ``--attention-stats``, a shard also runs the unit's attention sample that falls in it
+through the eager path, after the metric pass (:func:`ctxvec.tasks.heads.head_inputs`); the
+per-input statistics are merged in the unit's order (:mod:`ctxvec.study.heads`), so sharding
+does not change them.
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from ctxvec.errors import CtxvecError, require_at_least
 from ctxvec.inference.measured import LAYER_METRICS, METRICS
 from ctxvec.inference.summaries import PooledSample, pooled_metrics
 from ctxvec.loading import LoadedModel, ResolvedModel, load_model, resolve_model
+from ctxvec.study.heads import merge_heads
 from ctxvec.study.units import Unit, UnitResult
 from ctxvec.tasks.classify import ClsSettings, cls_scores, match_labels, predict_cls
+from ctxvec.tasks.heads import HeadInputs, eager_attention, head_inputs
 from ctxvec.tasks.qa import QASettings, predict_qa, qa_scores
 
 
@@ -50,8 +57,8 @@ class Shard:
 
 @dataclass
 class ShardResult:
-    """One shard computed: its rows (example order), pooled sample, skipped ids and the model's
-    positive label id (classification)."""
+    """One shard computed: its rows (example order), pooled sample, skipped ids, the model's
+    positive label id (classification) and its part of the attention sample's statistics."""
 
     shard: Shard
     rows: pd.DataFrame
@@ -63,6 +70,8 @@ class ShardResult:
     positive: int | None = None
     where: dict[str, Any] = field(default_factory=dict)  # which machine computed it
     from_cache: bool = False
+    heads: HeadInputs | None = None
+    heads_seconds: float = 0.0
 
 
 def split(unit: Unit, shard_size: int | None = None) -> list[Shard]:
@@ -100,6 +109,16 @@ def compute(
         labels = match_labels(lm.model.config.id2label, data, settings.label_names)
         pred = predict_cls(lm, data.examples, labels, settings, progress, first_example=shard.first)
         positive = labels.positive
+    heads, heads_seconds = None, 0.0
+    if unit.attention_ids:
+        heads_started = time.perf_counter()
+        wanted = set(unit.attention_ids)
+        picked = [e for e in data.examples if e.id in wanted]  # in the unit's order
+        # Texts are cut where the metric pass cuts them; QA pairs are one whole window.
+        truncate = unit.task == "cls" and not settings.baseline_compat
+        with eager_attention(lm):
+            heads = head_inputs(lm, picked, settings.max_length, truncate)
+        heads_seconds = time.perf_counter() - heads_started
     return ShardResult(
         shard,
         pred.rows,
@@ -109,6 +128,8 @@ def compute(
         pred.kernels,
         time.perf_counter() - started,
         positive,
+        heads=heads,
+        heads_seconds=heads_seconds,
     )
 
 
@@ -143,6 +164,8 @@ def merge(unit: Unit, parts: Sequence[ShardResult]) -> UnitResult:
         if layers and len(rows)
     }
     summary.update(n_skipped=len(skipped), skipped_ids=skipped, shards=len(parts))
+    if unit.attention_ids:
+        summary["attention"] = merge_heads(parts)
     rows.insert(0, "subset", unit.subset)
     rows.insert(0, "model", unit.model.label)
     seconds = sum(p.seconds for p in parts)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ctxvec.data import QADataset, Task, TextDataset, select_subsets
@@ -29,6 +30,8 @@ from ctxvec.study.config import StudyConfig
 
 # Bumped whenever a change alters what a unit computes, so stale cached results are not reused.
 UNIT_FORMAT = 3
+# Seeds the attention sample apart from the subsets' draw (any fixed number would do).
+_ATTENTION_STREAM = 0x617474
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,15 @@ class Unit:
     device: str
     dtype: str
     allow_untrained_head: bool
+    # The examples whose per-head attention statistics the unit computes (--attention-stats).
+    attention_ids: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         blob = dataclasses.asdict(self)
         blob["format"] = UNIT_FORMAT
+        if not self.attention_ids:  # units without attention statistics keep their old keys
+            blob.pop("attention_ids")
         # Labels and paths do not change what is computed; the fingerprints stand for content.
         blob["model"] = {"id": self.model.id, "revision": self.model.revision}
         for where in ("model_path", "data"):
@@ -65,7 +72,8 @@ class Unit:
 @dataclass
 class UnitResult:
     """A computed (or cached) unit: its example rows and its summary (scores, metric means,
-    pooled metrics, layers, kernels, skipped ids)."""
+    pooled metrics, layers, kernels, skipped ids and, with ``attention_ids``, the per-head
+    attention statistics under ``"attention"``)."""
 
     unit: Unit
     rows: pd.DataFrame
@@ -107,7 +115,23 @@ def plan_units(
             device=str(device),
             dtype=dtype,
             allow_untrained_head=config.allow_untrained_head,
+            attention_ids=attention_sample(
+                [pool[i].id for i in idx], config.attention_stats, config.seed, k
+            ),
         )
         for m in models
         for k, idx in enumerate(subsets)
     ]
+
+
+def attention_sample(ids: Sequence[str], n: int, seed: int, subset: int) -> tuple[str, ...]:
+    """A seeded sample of ``n`` of a subset's example ids, in the subset's order.
+
+    It depends on the seed and the subset only, so every model of a subset is measured on the
+    same examples.
+    """
+    if n == 0:
+        return ()
+    rng = np.random.default_rng([seed, subset, _ATTENTION_STREAM])
+    picked = np.sort(rng.choice(len(ids), size=min(n, len(ids)), replace=False))
+    return tuple(ids[i] for i in picked)

@@ -1,0 +1,190 @@
+"""Eager attention of single inputs: encoding, the forward pass, weights and segment codes.
+
+This is the part of the attention views the study shares (``--attention-stats``): one input at
+a time (no batch, so no padding ever enters the weights), on the eager attention path, the only
+one that returns weights. A QA pair is encoded question first as one whole window; a text as one
+sequence, cut at the limit only when asked (the study cuts classification inputs as its metric
+pass does). Segment codes come from the tokenizer's special-tokens mask and, for QA, the
+context's offsets, never from positions (XLNet puts its special tokens last).
+
+:func:`head_statistics` runs examples through this path and returns their per-head statistics
+(:mod:`ctxvec.metrics.heads`) averaged over the inputs that fit. Predictions and figures are the
+attention views' job (:mod:`ctxvec.attention`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ctxvec.data import QAExample, Task, TextExample
+from ctxvec.errors import CtxvecError, InputTooLongError, first_line
+from ctxvec.loading import LoadedModel
+from ctxvec.metrics.heads import CONTEXT, QUESTION, SPECIAL, combine_statistics, input_statistics
+from ctxvec.tasks.qa import QASettings, encode_qa
+
+# Models without a position limit (XLNet) still get one: weights grow with the square of n.
+DEFAULT_MAX_LENGTH = 512
+
+
+def head_task(lm: LoadedModel) -> Task:
+    """The task of the model's head: ``qa`` or ``cls``."""
+    return "qa" if "QuestionAnswering" in type(lm.model).__name__ else "cls"
+
+
+def input_limit(lm: LoadedModel, max_length: int | None) -> int:
+    """Longest input in tokens: ``max_length`` within the model's limit (512 without one)."""
+    limit = lm.max_positions or DEFAULT_MAX_LENGTH
+    if max_length is not None:
+        limit = min(limit, max_length) if lm.max_positions else max_length
+    return limit
+
+
+def switch_to_eager(lm: LoadedModel) -> None:
+    """Put the model on the eager attention path, or say in one line why it cannot go there."""
+    try:
+        lm.model.set_attn_implementation("eager")
+    except (ValueError, ImportError) as e:
+        raise no_attentions(lm, first_line(e)) from None
+    if getattr(lm.model.config, "_attn_implementation", "eager") != "eager":
+        raise no_attentions(lm, f"it runs '{lm.model.config._attn_implementation}' attention")
+
+
+@contextmanager
+def eager_attention(lm: LoadedModel) -> Iterator[None]:
+    """The model on the eager path for the block, then back on the one it had (the study's
+    metric pass runs on the faster fused paths, and a worker keeps its model for later units)."""
+    before = getattr(lm.model.config, "_attn_implementation", None)
+    switch_to_eager(lm)
+    try:
+        yield
+    finally:
+        if before is not None and before != "eager":
+            lm.model.set_attn_implementation(before)
+
+
+def no_attentions(lm: LoadedModel, why: str) -> CtxvecError:
+    return CtxvecError(
+        f"model '{lm.resolved.spec.label}' cannot return attention weights ({why}); "
+        "pick a checkpoint whose architecture has an eager attention path"
+    )
+
+
+def too_long(lm: LoadedModel, n: int, limit: int) -> InputTooLongError:
+    return InputTooLongError(
+        f"the input has {n} tokens, more than the {limit} that '{lm.resolved.spec.label}' takes "
+        "here; shorten the text or context (or raise --max-length where the model allows it)"
+    )
+
+
+@dataclass
+class EncodedInput:
+    """One input ready for :func:`forward_attentions`.
+
+    Attributes:
+        feature: the tokenizer's fields for the input (QA: :func:`ctxvec.tasks.qa.encode_qa`'s
+            feature, with ``offsets`` and ``cls_index``).
+        segment: ``[n_tokens]`` int8: -1 special token, 0 question (or the text), 1 context.
+    """
+
+    feature: dict[str, Any]
+    segment: np.ndarray
+
+
+def encode_pair(lm: LoadedModel, question: str, context: str, limit: int) -> EncodedInput:
+    """A QA pair as one whole window (question first; too long is an error, never cut)."""
+    example = QAExample("input", question, context)
+    # One whole input, never windows: the stride does not apply.
+    settings = QASettings(max_length=limit, stride=0, baseline_compat=True)
+    features, _, skipped = encode_qa(lm, [example], settings)
+    if skipped:
+        raise too_long(lm, len(lm.tokenizer(question.lstrip(), context)["input_ids"]), limit)
+    feature = features[0]
+    special = np.asarray(feature["special_tokens_mask"], bool)
+    segment = np.where(special, SPECIAL, QUESTION).astype(np.int8)
+    segment[[o is not None for o in feature["offsets"]]] = CONTEXT
+    return EncodedInput(feature, segment)
+
+
+def encode_text(lm: LoadedModel, text: str, limit: int, truncate: bool = False) -> EncodedInput:
+    """One text as one sequence; longer than ``limit`` is an error unless ``truncate``."""
+    enc = lm.tokenizer(
+        text, truncation=truncate, max_length=limit if truncate else None,
+        return_special_tokens_mask=True,
+    )  # fmt: skip
+    if len(enc["input_ids"]) > limit:
+        raise too_long(lm, len(enc["input_ids"]), limit)
+    special = np.asarray(enc["special_tokens_mask"], bool)
+    return EncodedInput(dict(enc), np.where(special, SPECIAL, QUESTION).astype(np.int8))
+
+
+def encode_example(
+    lm: LoadedModel, example: QAExample | TextExample, limit: int, truncate: bool = False
+) -> EncodedInput:
+    """A dataset example encoded as :func:`encode_pair` or :func:`encode_text` does."""
+    if isinstance(example, QAExample):
+        return encode_pair(lm, example.question, example.context, limit)
+    return encode_text(lm, example.text, limit, truncate)
+
+
+def forward_attentions(lm: LoadedModel, feature: dict[str, Any]) -> Any:
+    """The model's output for one input, with ``attentions`` (the model must be eager)."""
+    names = [n for n in lm.input_names if n != "attention_mask"]
+    inputs = {n: torch.tensor([feature[n]], device=lm.device) for n in names}
+    inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
+    with torch.inference_mode():
+        out = lm.model(**inputs, output_attentions=True, return_dict=True)
+    if not out.attentions or any(a is None for a in out.attentions):
+        raise no_attentions(lm, "the forward pass returned none")
+    return out
+
+
+def attention_weights(out: Any) -> np.ndarray:
+    """``[layers, heads, n, n]`` float32 from the per-layer ``[1, heads, n, n]`` tensors."""
+    return torch.cat([a.float() for a in out.attentions]).cpu().numpy()
+
+
+@dataclass
+class HeadInputs:
+    """Per-input statistics (:func:`ctxvec.metrics.heads.input_statistics`) of the examples
+    that fit, their ids, and the ids of those left out as too long."""
+
+    per_input: list[dict[str, np.ndarray]]
+    used: list[str]
+    skipped: list[str]
+
+    def table(self) -> pd.DataFrame:
+        """One row per head, averaged over the inputs (:func:`combine_statistics`)."""
+        return combine_statistics(self.per_input)
+
+
+def head_inputs(
+    lm: LoadedModel,
+    examples: Sequence[QAExample | TextExample],
+    max_length: int | None = None,
+    truncate: bool = False,
+) -> HeadInputs:
+    """Every example through the eager path, one at a time, in order.
+
+    The model must already be eager (:func:`switch_to_eager` or :func:`eager_attention`).
+    Inputs longer than the limit (:func:`input_limit`) are skipped and listed; texts are cut
+    there instead when ``truncate``.
+    """
+    limit = input_limit(lm, max_length)
+    found = HeadInputs([], [], [])
+    for example in examples:
+        try:
+            encoded = encode_example(lm, example, limit, truncate)
+        except InputTooLongError:
+            found.skipped.append(example.id)
+            continue
+        weights = attention_weights(forward_attentions(lm, encoded.feature))
+        found.per_input.append(input_statistics(weights, encoded.segment))
+        found.used.append(example.id)
+    return found
