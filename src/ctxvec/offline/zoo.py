@@ -38,6 +38,7 @@ from ctxvec.errors import CtxvecError
 from ctxvec.offline.families import FAMILIES
 from ctxvec.offline.training import (
     MINILM,
+    PRETRAINED,
     cls_features,
     dev_score,
     fit,
@@ -57,7 +58,8 @@ class Member:
     """One model of the panel and the training steps at which it is saved.
 
     ``family`` is one of :data:`ctxvec.families.FAMILIES` (trained from scratch at the given size)
-    or ``"minilm"`` (the pretrained all-MiniLM-L6-v2, whose size fields are then ignored).
+    or a pretrained one of :data:`ctxvec.offline.training.PRETRAINED` (``"minilm"``:
+    all-MiniLM-L6-v2; ``"mpnet"``: all-mpnet-base-v2), whose size fields are then ignored.
     """
 
     name: str
@@ -195,9 +197,7 @@ def build_member(
             "name": path.name,
             "family": member.family,
             "task": task,
-            "pretrained": "sentence-transformers/all-MiniLM-L6-v2"
-            if member.family == MINILM
-            else None,
+            "pretrained": PRETRAINED[member.family][1] if member.family in PRETRAINED else None,
             "size": {
                 "parameters": n_params,
                 "hidden_size": model.config.hidden_size,
@@ -286,7 +286,7 @@ def build_zoo(
             done[m.name] = build_member(m, task, dataset, out_dir, seed, settings, log)
     else:
         # The costliest members first, so the last one to finish is a short one.
-        todo.sort(key=lambda m: (m.family != MINILM, -max(m.steps)))
+        todo.sort(key=lambda m: (m.family not in PRETRAINED, -max(m.steps)))
         context = multiprocessing.get_context("spawn")  # fork is unsafe once torch has threads
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
             jobs = {
