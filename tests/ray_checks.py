@@ -10,6 +10,7 @@ own and stopped by killing that session's processes, also when a test fails.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -119,7 +120,9 @@ def config(task: str, root: Path, tiny_model, families=FAMILIES, subsets=4) -> S
 
 def assert_equal_outputs(a: Path, b: Path, tol: float = 1e-6) -> None:
     """Same files, columns and rows; numbers within ``tol``."""
-    for name in ("examples.parquet", "subsets.csv", "models.csv"):
+    for name in ("examples.parquet", "subsets.csv", "models.csv", "attention.csv"):
+        if name == "attention.csv" and not (b / name).exists():
+            continue
         read = pd.read_parquet if name.endswith("parquet") else pd.read_csv
         x, y = read(a / name), read(b / name)
         assert list(x.columns) == list(y.columns) and len(x) == len(y), name
@@ -156,6 +159,8 @@ def test_six_families_cls_on_a_cluster_equal_the_local_executor(cluster, tmp_pat
 def test_sharded_units_on_a_cluster_equal_unsharded(cluster, tmp_path, tiny_model, capsys):
     address, _ = cluster
     study = config("qa", tmp_path, tiny_model, families=("bert", "xlnet"), subsets=2)
+    # With attention statistics: they travel back from the workers with the shards.
+    study = dataclasses.replace(study, attention_stats=3)
     run_study(study, tmp_path / "local", progress=False, log=quiet)
     # From the command line, as a user would.
     panel = tmp_path / "panel.toml"
@@ -166,9 +171,11 @@ def test_sharded_units_on_a_cluster_equal_unsharded(cluster, tmp_path, tiny_mode
     args += ["--panel", str(panel)]
     args += ["--subsets", "2", "--subset-size", "4", "--dtype", "float32", "--device", "cpu"]
     code, _, err = cli(
-        capsys, *args, "--executor", "ray", "--address", address, "--shard-size", "3"
-    )
+        capsys, *args, "--executor", "ray", "--address", address, "--shard-size", "3",
+        "--attention-stats", "3",
+    )  # fmt: skip
     assert code == 0, err
+    assert_equal_outputs(tmp_path / "ray", tmp_path / "local")
     result = json.loads((tmp_path / "ray" / "manifest.json").read_text())
     assert result["execution"]["executor"] == "ray" and result["execution"]["shard_size"] == 3
     assert {u["shards"] for u in result["units"]} == {2}
