@@ -136,7 +136,7 @@ def assert_equal_outputs(a: Path, b: Path, tol: float = 1e-6) -> None:
     assert {p.name for p in a.iterdir()} == {p.name for p in b.iterdir()}
 
 
-def test_six_families_qa_on_a_local_ray_equal_the_local_executor(tmp_path, tiny_model):
+def test_every_family_qa_on_a_local_ray_equals_the_local_executor(tmp_path, tiny_model):
     """The executor starts (and stops) a local Ray of this machine's CPUs."""
     study = config("qa", tmp_path, tiny_model)
     run_study(study, tmp_path / "local", progress=False, log=quiet)
@@ -147,7 +147,7 @@ def test_six_families_qa_on_a_local_ray_equal_the_local_executor(tmp_path, tiny_
     assert os.getpid() not in workers
 
 
-def test_six_families_cls_on_a_cluster_equal_the_local_executor(cluster, tmp_path, tiny_model):
+def test_every_family_cls_on_a_cluster_equals_the_local_executor(cluster, tmp_path, tiny_model):
     study = config("cls", tmp_path, tiny_model)
     run_study(study, tmp_path / "local", progress=False, log=quiet)
     executor = RayExecutor(cluster[0])

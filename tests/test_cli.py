@@ -143,8 +143,11 @@ def test_version_is_the_installed_distribution() -> None:
 def test_panels_lists_the_built_in_panels() -> None:
     done = run("panels")
     assert done.returncode == 0, done.stderr
-    names = [line.split()[0] for line in done.stdout.splitlines()]
-    assert names == ["squad2-base", "imdb-base", "minilm"]
+    lines = {line.split()[0]: line for line in done.stdout.splitlines()}
+    assert list(lines) == ["squad2-base", "imdb-base", "minilm", "mpnet"]
+    # The lazily resolved panels say which weights they hold, each its own.
+    assert "all-MiniLM-L6-v2" in lines["minilm"] and "mpnet" not in lines["minilm"]
+    assert "all-mpnet-base-v2" in lines["mpnet"] and "MiniLM" not in lines["mpnet"]
 
 
 def test_shell_completion() -> None:

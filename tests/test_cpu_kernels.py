@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_models import FAMILIES
 
 from ctxvec import ModelSpec, load_model, resolve_model
 from ctxvec.inference.kernels import (
@@ -101,6 +102,7 @@ def test_bert_forward_with_it_matches_sdpa(tiny_model) -> None:
         ("bert", "float32", True, False),
         ("deberta-v2", "bfloat16", True, False),
         ("xlnet", "float32", True, False),
+        ("mpnet", "bfloat16", True, False),  # its attention is its own code, always eager
     ],
 )
 def test_switches_only_where_it_applies_and_restores(tiny_model, family, dtype, packed, attention):
@@ -138,7 +140,7 @@ def test_packed_linear_matches_nn_linear(dtype, rows) -> None:
 
 
 @needs_packing(torch.float32)
-@pytest.mark.parametrize("family", ["bert", "roberta", "electra", "albert", "deberta-v2", "xlnet"])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_float32_forward_with_packed_kernels_matches_pytorch(tiny_model, family) -> None:
     lm = load_model(resolve_model(ModelSpec(str(tiny_model(family, "qa")))), "qa", "cpu")
     ids = torch.randint(5, 500, (2, 12), generator=torch.Generator().manual_seed(0))

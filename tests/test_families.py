@@ -221,7 +221,7 @@ def test_every_layer_and_every_metric_equal_the_unpadded_formulas(tiny_model, fa
     np.testing.assert_allclose(got.tokens[order], again.tokens[order_again], atol=1e-5)
 
 
-@pytest.mark.parametrize("family", ["bert", "deberta-v2"])
+@pytest.mark.parametrize("family", ["bert", "deberta-v2", "mpnet"])
 def test_attention_output_representation(tiny_model, family: str) -> None:
     lm = load(tiny_model, family, "cls")
     features = text_features(lm)

@@ -23,11 +23,14 @@ def next_hidden(family: str, layer: torch.nn.Module, attn_out: torch.Tensor, h: 
     if family == "albert":
         a = layer.attention.LayerNorm(attn_out + h)
         return layer.full_layer_layer_norm(layer.ffn_output(layer.activation(layer.ffn(a))) + a)
+    if family == "mpnet":
+        a = layer.attention.LayerNorm(attn_out + h)
+        return layer.output(layer.intermediate(a), a)
     a = layer.attention.output.LayerNorm(attn_out + h)
     return layer.output(layer.intermediate(a), a)
 
 
-@pytest.mark.parametrize("family", ["bert", "roberta", "albert", "electra", "deberta-v2"])
+@pytest.mark.parametrize("family", ["bert", "roberta", "albert", "electra", "deberta-v2", "mpnet"])
 def test_captured_outputs_rebuild_the_next_layer(tiny_model, family: str) -> None:
     path = tiny_model(family, "base", num_layers=3)
     model = AutoModel.from_pretrained(path).eval()

