@@ -37,7 +37,11 @@ def test_demo_writes_data_zoo_and_both_studies(first_run):
         subsets = pd.read_csv(out / f"study-{task}" / "subsets.csv")
         assert len(subsets) == len(cards) * demo.SMALL.subsets
         assert subsets["f1"].between(0, 100).all() and subsets["variance"].notna().all()
-        assert (out / f"study-{task}" / "correlations.json").is_file()
+        correlations = json.loads((out / f"study-{task}" / "correlations.json").read_text())
+        assert correlations["attention"]["statistics"]["entropy_ratio"]
+        heads = pd.read_csv(out / f"study-{task}" / "attention.csv")
+        assert set(heads["model"]) == {c["name"] for c in cards}
+        assert (heads["n_inputs"] + heads["n_skipped"] == demo.SMALL.attention_stats).all()
     assert any(str(out / "study-qa") in line for line in lines)
 
 

@@ -9,8 +9,8 @@ one folder::
     OUT/data/      qa-train.json, qa-test.json, cls-train.parquet, cls-test.parquet
     OUT/zoo/qa/    one save_pretrained folder + card.json per checkpoint, panel.toml
     OUT/zoo/cls/   the same for classification
-    OUT/study-qa/  the QA study's outputs (subsets.csv, correlations.json, plots, report,
-                   manifest), and attention/: the best checkpoint's heads on one question
+    OUT/study-qa/  the QA study's outputs (subsets.csv, correlations.json, attention.csv, plots,
+                   report, manifest), and attention/: the best checkpoint's heads on one question
     OUT/study-cls/ the classification study's outputs (scored by accuracy)
 
 A second run regenerates the same data (deterministic for the seed), so the zoo and every study
@@ -54,10 +54,13 @@ class DemoSizes:
     cls_train: int = 3000
     subsets: int = 4
     subset_size: int = 100
+    # Examples per subset whose per-head attention statistics the studies correlate with the
+    # score (--attention-stats).
+    attention_stats: int = 32
 
 
 # For CI and quick checks: minutes become seconds, the scores mean little.
-SMALL = DemoSizes(qa_train=240, cls_train=240, subsets=2, subset_size=30)
+SMALL = DemoSizes(qa_train=240, cls_train=240, subsets=2, subset_size=30, attention_stats=8)
 SMALL_PANEL: tuple[zoo.Member, ...] = (
     *(zoo.Member(f, f, (2, 6), hidden_size=32, batch_size=8) for f in FAMILIES),
     zoo.Member(zoo.MINILM, zoo.MINILM, (2,), learning_rate=1e-4, batch_size=4),
@@ -123,6 +126,7 @@ def run_demo(
             seed=seed,
             score=SCORES[task],
             settings=QASettings(layers="all") if task == "qa" else ClsSettings(layers="all"),
+            attention_stats=sizes.attention_stats,
         )
         studies[task] = run_study(config, out_dir / f"study-{task}", progress=progress, log=log)
     _attention_of_best(studies["qa"], paths["qa"][1], log)
