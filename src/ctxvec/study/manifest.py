@@ -20,6 +20,8 @@ from ctxvec.loading import ResolvedModel, resolve_device, resolve_dtype
 from ctxvec.study.config import StudyConfig
 from ctxvec.study.units import UNIT_FORMAT, UnitResult
 
+ATTENTION_RECORD = ("used", "skipped", "seconds")
+
 
 def manifest(
     config: StudyConfig,
@@ -75,6 +77,12 @@ def manifest(
                 "shards": r.summary.get("shards", 1),
                 # Where each shard ran and how often it was retried (this run's, not cached).
                 "ran_on": r.parts,
+                # --attention-stats: the sampled examples measured, those too long, the time.
+                **(
+                    {"attention": {k: r.summary["attention"][k] for k in ATTENTION_RECORD}}
+                    if "attention" in r.summary
+                    else {}
+                ),
             }
             for r in results
         ],
