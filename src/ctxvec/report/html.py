@@ -1,12 +1,14 @@
 """The study's report: one self-contained HTML page.
 
 :func:`load_run` reads a finished run folder (``manifest.json``, ``subsets.csv``,
-``models.csv``, ``correlations.json``, and attention figures under ``attention/`` when present);
+``models.csv``, ``correlations.json``, and ``attention.csv`` and attention figures under
+``attention/`` when present);
 :func:`write_report` turns it into ``report.html``: the question, the panel and data,
 interactive scatter plots of score against each metric (plotly, its script inlined so the page
 works offline from ``file://``), the correlation table with intervals and tests, the per-model
-table, the attention figures and the manifest. The terminal's summary of the same numbers is
-:func:`ctxvec.report.summary.summary_markdown`.
+table, with attention statistics (``--attention-stats``) the section "Attention against the
+score" (:mod:`~ctxvec.report.attention`), the attention figures and the manifest. The
+terminal's summary of the same numbers is :func:`ctxvec.report.summary.summary_markdown`.
 
 It reads only the run folder, so a report can be rebuilt at any time (``ctxvec report RUN``)
 without the models or the data; it computes no statistic of its own.
@@ -23,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from ctxvec import files
+from ctxvec.report.attention import section as attention_section
 from ctxvec.report.figures import layer_figure, scatter_figure
 from ctxvec.report.run import (
     LABELS,
@@ -71,6 +74,7 @@ def report_html(run: Run) -> str:
         .fillna("")
         .reindex(columns=["name", "id", "revision", "fingerprint"])
     )
+    attention_score = attention_section(run)
     layer = config["settings"].get("layer", -1)
     template = jinja2.Environment(autoescape=True).from_string(
         resources.files("ctxvec").joinpath("assets/report.html.jinja").read_text("utf-8")
@@ -86,6 +90,7 @@ def report_html(run: Run) -> str:
             ("layers", "Depth"),
             ("correlations", "Correlations"),
             ("models", "Models"),
+            *([("attention-score", "Attention vs score")] if attention_score else []),
             ("attention", "Attention"),
             ("manifest", "Manifest"),
         ],
@@ -109,6 +114,7 @@ def report_html(run: Run) -> str:
             index=False, na_rep="", float_format=number
         ),
         model_table=model_frame(run).to_html(index=False),
+        attention_score=attention_score,
         attention=_attention_images(run.path),
         manifest=json.dumps(run.manifest, indent=2),
     )

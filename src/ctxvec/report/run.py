@@ -1,7 +1,8 @@
 """A finished run folder, read back, and the tables the report and the summary show.
 
 :func:`load_run` reads ``manifest.json``, ``subsets.csv``, ``models.csv`` and
-``correlations.json``; :func:`correlation_frame`, :func:`model_frame` and :func:`warnings_for`
+``correlations.json``, and ``attention.csv`` when the study measured attention
+(``--attention-stats``); :func:`correlation_frame`, :func:`model_frame` and :func:`warnings_for`
 lay out what is in them. Nothing is recomputed: a report can be rebuilt from the folder alone.
 """
 
@@ -33,6 +34,9 @@ class Run:
     subsets: pd.DataFrame
     models: pd.DataFrame
     correlations: dict[str, Any]
+    # attention.csv (one row per model, subset, layer and head, plus each layer's "mean" row),
+    # or None for a run without attention statistics.
+    attention: pd.DataFrame | None = None
 
     @property
     def metrics(self) -> list[str]:
@@ -59,6 +63,9 @@ def load_run(run_dir: str | Path) -> Run:
         subsets=pd.read_csv(path / "subsets.csv"),
         models=pd.read_csv(path / "models.csv"),
         correlations=json.loads((path / "correlations.json").read_text(encoding="utf-8")),
+        attention=(
+            pd.read_csv(path / "attention.csv") if (path / "attention.csv").is_file() else None
+        ),
     )
 
 

@@ -40,6 +40,7 @@ class StudyResult:
             subsets=self.subsets,
             models=self.models,
             correlations=self.correlations,
+            attention=self.attention,
         )
 
     def __repr__(self) -> str:
