@@ -86,6 +86,8 @@ def run_study(
         )
         if len(resolved) < 10:
             log(_panel_note(len(resolved)))
+        if config.attention_stats:
+            log(_attention_note(results))
         run = load_run(out_dir)  # read once for the report and the summary
         log(summary_markdown(run))
         report = write_report(run)
@@ -158,6 +160,19 @@ def _panel_note(n_models: int) -> str:
     return (
         f"ctxvec: note: {n_models} model(s) give {n_models} independent points;\nctxvec: a {need}"
     )
+
+
+def _attention_note(results: Sequence[UnitResult]) -> str:
+    """How many sampled inputs the attention statistics used, and how many were too long."""
+    used = sum(len(r.summary["attention"]["used"]) for r in results)
+    skipped = sum(len(r.summary["attention"]["skipped"]) for r in results)
+    line = f"ctxvec: attention statistics of {used} sampled inputs in attention.csv"
+    if skipped:
+        line += (
+            f"; {skipped} longer than --max-length were left out (listed per unit in "
+            "manifest.json); raise --max-length to include them"
+        )
+    return line
 
 
 def _score_line(summary: dict[str, Any], score: str) -> str:
