@@ -28,13 +28,16 @@ METRICS = {
     "silhouette_summary": "silhouette (summary token)",
     "fisher_ratio_summary": "Fisher ratio (summary token)",
     "probe_accuracy_summary": "linear probe (summary token)",
+    "silhouette_mean": "silhouette (mean vector)",
+    "fisher_ratio_mean": "Fisher ratio (mean vector)",
+    "probe_accuracy_mean": "linear probe (mean vector)",
 }
 
 
 def num(x: float, digits: int = 2) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
-    if abs(x) < 10 ** -(digits + 1) and x != 0:
+    if abs(x) < 10**-digits and x != 0:
         return f"{x:.0e}"
     return f"{x:.{digits}f}"
 
@@ -58,7 +61,10 @@ def held_out(zoo: Path, study: Path) -> pd.DataFrame:
                 "CSE": round(mine["cse"].mean(), 3),
             }
         )
-    return pd.DataFrame(rows)
+    # Encoder, then seed, then budget: each training run's checkpoints together.
+    table = pd.DataFrame(rows)
+    table["run"] = table["checkpoint"].str.replace(r"-step\d+$", "", regex=True)
+    return table.sort_values(["run", "steps"], kind="stable").drop(columns="run")
 
 
 def correlations(study: Path) -> str:

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ctxvec.report.figures import SCATTER_HEIGHT, legend_order, model_styles, shorten
+from ctxvec.report.figures import (
+    SCATTER_HEIGHT,
+    legend_height,
+    legend_order,
+    model_styles,
+    shorten,
+)
 from ctxvec.report.run import LABELS, Run
 
 if TYPE_CHECKING:
@@ -192,15 +198,20 @@ def strongest_scatter(run: Run) -> go.Figure | None:
     score_name = LABELS.get(score, score)
     styles = model_styles(list(points["model"]))
     fig = go.Figure()
+    titled: set[str] = set()  # families whose legend group has its title already
     for model in legend_order(styles):
         style, rows = styles[model], points[points["model"] == model]
+        # As in the report's other scatter plots: checkpoints of a family under its title.
+        group = f"family:{style.family}" if style.group else f"model:{model}"
+        title = style.group if style.group and style.family not in titled else None
+        titled.add(style.family)
         fig.add_trace(
             go.Scatter(
                 x=rows["value"],
                 y=rows[score],
                 mode="markers",
                 name=style.label,
-                legendgroup=model,
+                legendgroup=group,
                 showlegend=False,
                 opacity=0.4,
                 marker={"color": style.colour, "size": 7, "symbol": style.symbol},
@@ -215,7 +226,8 @@ def strongest_scatter(run: Run) -> go.Figure | None:
                 y=[means.loc[model, score]],
                 mode="markers",
                 name=style.label,
-                legendgroup=model,
+                legendgroup=group,
+                legendgrouptitle_text=title,
                 marker={
                     "color": style.colour,
                     "size": 14,
@@ -235,7 +247,8 @@ def strongest_scatter(run: Run) -> go.Figure | None:
         yaxis_title=score_name,
         template="plotly_white",
         hovermode="closest",
-        height=SCATTER_HEIGHT,
+        # The legend lives inside the plot area's height: make room for all of it.
+        height=max(SCATTER_HEIGHT, legend_height(styles) + 110),
         margin={"l": 60, "r": 20, "t": 50, "b": 50},
         legend={"title": {"text": "model (diamond: mean)"}, "font": {"size": 11}},
     )
