@@ -34,6 +34,7 @@ import torch
 
 from ctxvec.data import Task
 from ctxvec.errors import CtxvecError
+from ctxvec.inference.kernels import cpu_kernels
 from ctxvec.loading import DTypeName, LoadedModel, ModelSpec, load_model, resolve_model
 from ctxvec.metrics.heads import CONTEXT, SPECIAL, combine_statistics, input_statistics
 from ctxvec.tasks.heads import (
@@ -239,7 +240,8 @@ def _attend_qa(
 ) -> Attention:
     encoded = encode_pair(lm, question, context, limit)
     feature, segment = encoded.feature, encoded.segment
-    out = forward_attentions(lm, feature)
+    with cpu_kernels(lm.model):
+        out = forward_attentions(lm, feature)
     start = out.start_logits[0].float().cpu().numpy()
     end = out.end_logits[0].float().cpu().numpy()
     offsets = feature["offsets"]
@@ -273,7 +275,8 @@ def _attend_qa(
 
 def _attend_cls(lm: LoadedModel, text: str, limit: int) -> Attention:
     encoded = encode_text(lm, text, limit)
-    out = forward_attentions(lm, encoded.feature)
+    with cpu_kernels(lm.model):
+        out = forward_attentions(lm, encoded.feature)
     probs = torch.softmax(out.logits[0].double().cpu(), -1)
     label = int(torch.argmax(probs))
     return Attention(

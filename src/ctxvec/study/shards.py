@@ -117,7 +117,9 @@ def compute(
         # Texts are cut where the metric pass cuts them; QA pairs are one whole window.
         truncate = unit.task == "cls" and not settings.baseline_compat
         with eager_attention(lm):
-            heads = head_inputs(lm, picked, settings.max_length, truncate)
+            heads = head_inputs(
+                lm, picked, settings.max_length, truncate, kernels=settings.kernels == "auto"
+            )
         heads_seconds = time.perf_counter() - heads_started
     return ShardResult(
         shard,

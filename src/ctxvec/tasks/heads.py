@@ -25,6 +25,7 @@ import torch
 
 from ctxvec.data import QAExample, Task, TextExample
 from ctxvec.errors import CtxvecError, InputTooLongError, first_line
+from ctxvec.inference.kernels import cpu_kernels
 from ctxvec.loading import LoadedModel
 from ctxvec.metrics.heads import CONTEXT, QUESTION, SPECIAL, combine_statistics, input_statistics
 from ctxvec.tasks.qa import QASettings, encode_qa
@@ -134,7 +135,11 @@ def encode_example(
 
 
 def forward_attentions(lm: LoadedModel, feature: dict[str, Any]) -> Any:
-    """The model's output for one input, with ``attentions`` (the model must be eager)."""
+    """The model's output for one input, with ``attentions`` (the model must be eager).
+
+    Call it inside :func:`ctxvec.inference.kernels.cpu_kernels`, as the attention views and
+    :func:`head_inputs` do: the packed linear layers make it faster on a CPU, and the views and
+    the study then compute the same weights."""
     names = [n for n in lm.input_names if n != "attention_mask"]
     inputs = {n: torch.tensor([feature[n]], device=lm.device) for n in names}
     inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
@@ -169,22 +174,25 @@ def head_inputs(
     examples: Sequence[QAExample | TextExample],
     max_length: int | None = None,
     truncate: bool = False,
+    kernels: bool = True,
 ) -> HeadInputs:
     """Every example through the eager path, one at a time, in order.
 
     The model must already be eager (:func:`switch_to_eager` or :func:`eager_attention`).
     Inputs longer than the limit (:func:`input_limit`) are skipped and listed; texts are cut
-    there instead when ``truncate``.
+    there instead when ``truncate``. ``kernels=False`` (a study's ``--kernels off``) keeps
+    PyTorch's own linear layers.
     """
     limit = input_limit(lm, max_length)
     found = HeadInputs([], [], [])
-    for example in examples:
-        try:
-            encoded = encode_example(lm, example, limit, truncate)
-        except InputTooLongError:
-            found.skipped.append(example.id)
-            continue
-        weights = attention_weights(forward_attentions(lm, encoded.feature))
-        found.per_input.append(input_statistics(weights, encoded.segment))
-        found.used.append(example.id)
+    with cpu_kernels(lm.model, enabled=kernels):
+        for example in examples:
+            try:
+                encoded = encode_example(lm, example, limit, truncate)
+            except InputTooLongError:
+                found.skipped.append(example.id)
+                continue
+            weights = attention_weights(forward_attentions(lm, encoded.feature))
+            found.per_input.append(input_statistics(weights, encoded.segment))
+            found.used.append(example.id)
     return found
