@@ -24,18 +24,9 @@ from tiny_models import FAMILIES
 from ctxvec.attention import load_for_attention, subset_statistics
 from ctxvec.errors import CtxvecError
 from ctxvec.loading import ModelSpec
+from ctxvec.metrics.heads import STATISTICS
 from ctxvec.study import StudyConfig, run_study
 from ctxvec.tasks.classify import ClsSettings
-
-HEAD_COLUMNS = [
-    "entropy",
-    "uniform_entropy",
-    "entropy_ratio",
-    "mean_distance",
-    "special_share",
-    "question_to_context",
-    "context_to_question",
-]
 
 
 def quiet(_: str) -> None:
@@ -65,7 +56,7 @@ def study_heads(result, model: str, subset: int) -> tuple[pd.DataFrame, list[str
 def assert_same_heads(study: pd.DataFrame, oracle: pd.DataFrame) -> None:
     assert study["layer"].tolist() == oracle["layer"].tolist()
     assert study["head"].astype(int).tolist() == oracle["head"].tolist()
-    for column in HEAD_COLUMNS:
+    for column in STATISTICS:
         np.testing.assert_allclose(
             study[column].to_numpy(float), oracle[column].to_numpy(float), rtol=0, atol=1e-9
         )

@@ -17,20 +17,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from ctxvec.report.run import LABELS
+
+# The report's names, and the separability metrics it leaves as column names.
 METRICS = {
-    "variance": "Variance",
-    "cse": "CSE",
-    "self_similarity": "self-similarity",
-    "intra_similarity": "intra-sentence similarity",
-    "effective_rank": "effective rank",
-    "isoscore": "IsoScore",
-    "self_similarity_adjusted": "self-similarity - random baseline",
-    "silhouette_summary": "silhouette (summary token)",
-    "fisher_ratio_summary": "Fisher ratio (summary token)",
-    "probe_accuracy_summary": "linear probe (summary token)",
-    "silhouette_mean": "silhouette (mean vector)",
-    "fisher_ratio_mean": "Fisher ratio (mean vector)",
-    "probe_accuracy_mean": "linear probe (mean vector)",
+    **LABELS,
+    **{
+        f"{name}_{pooling}": f"{label} ({where})"
+        for name, label in (
+            ("fisher_ratio", "Fisher ratio"),
+            ("silhouette", "silhouette"),
+            ("probe_accuracy", "linear probe"),
+        )
+        for pooling, where in (("summary", "summary token"), ("mean", "mean vector"))
+    },
 }
 
 

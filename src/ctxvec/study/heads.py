@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ctxvec.metrics.heads import combine_statistics
+from ctxvec.metrics.heads import STATISTICS, combine_statistics
 from ctxvec.metrics.stats import correlation_table
 from ctxvec.study.units import UnitResult
 
@@ -51,13 +51,7 @@ COLUMNS = [
     "relative_depth",
     "depth_bin",
     "head",
-    "entropy",
-    "uniform_entropy",
-    "entropy_ratio",
-    "mean_distance",
-    "special_share",
-    "question_to_context",
-    "context_to_question",
+    *STATISTICS,
     "n_inputs",
     "n_skipped",
 ]
