@@ -123,3 +123,25 @@ def combine_statistics(per_input: Sequence[dict[str, np.ndarray]]) -> pd.DataFra
 def available_statistics(table: pd.DataFrame) -> list[str]:
     """The statistics present (not all-NaN) in a table from :func:`combine_statistics`."""
     return [s for s in STATISTICS if s in table and not table[s].isna().all()]
+
+
+# Relative depth bins of a layer (docs/attention.md): models of different depth on one axis.
+DEPTH_BINS = ("lower", "middle", "upper", "last")
+
+
+def depth_bin(layer: int, n_layers: int) -> str:
+    """The bin of a 1-based layer: ``lower`` (layer / n_layers <= 1/3), ``middle`` (<= 2/3),
+    ``upper`` (below 1) or ``last`` (the last layer alone, where the task head reads)."""
+    if layer == n_layers:
+        return "last"
+    depth = layer / n_layers
+    return "lower" if depth <= 1 / 3 else "middle" if depth <= 2 / 3 else "upper"
+
+
+def depth_bin_means(attention: pd.DataFrame, statistics: Sequence[str]) -> pd.DataFrame:
+    """Per (model, subset, depth bin) of an ``attention.csv`` table: each statistic's mean over
+    the bin's layers of their means over heads (the ``head == "mean"`` rows)."""
+    # Read back from CSV the column is text ("1", "mean"); in memory it holds ints and "mean".
+    means = attention[attention["head"].astype(str) == "mean"]
+    keys = ["model", "subset", "depth_bin"]
+    return means.groupby(keys, sort=False)[list(statistics)].mean().reset_index()

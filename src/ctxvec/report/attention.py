@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ctxvec.metrics.heads import depth_bin_means
 from ctxvec.report.figures import (
     SCATTER_HEIGHT,
     legend_height,
@@ -65,23 +66,12 @@ def _bins(run: Run) -> list[str]:
     return list(run.correlations["attention"]["bins"])
 
 
-def _layer_means(attention: pd.DataFrame) -> pd.DataFrame:
-    """The ``head == "mean"`` rows (a layer's mean over its heads)."""
-    # Read back from CSV the column is text ("1", "mean"); in memory it holds ints and "mean".
-    return attention[attention["head"].astype(str) == "mean"]
-
-
 def bin_points(run: Run, statistic: str, depth_bin: str) -> pd.DataFrame:
     """Per (model, subset) of the models with a layer in the bin: ``model``, ``subset``, the
     score and ``value``, the mean over the bin's layers of their means over heads."""
-    means = _layer_means(run.attention)
-    values = (
-        means[means["depth_bin"] == depth_bin]
-        .groupby(["model", "subset"], sort=False)[statistic]
-        .mean()
-        .rename("value")
-        .reset_index()
-    )
+    means = depth_bin_means(run.attention, [statistic])
+    values = means[means["depth_bin"] == depth_bin].drop(columns="depth_bin")
+    values = values.rename(columns={statistic: "value"})
     return run.subsets[["model", "subset", run.score]].merge(values, on=["model", "subset"])
 
 

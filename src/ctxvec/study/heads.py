@@ -7,12 +7,13 @@ keeps. :func:`attention_table` gives ``attention.csv``: one row per (model, subs
 and, with ``head = "mean"``, the layer's mean over its heads.
 
 Models of different depth share one axis by **relative depth** ``layer / n_layers`` in four
-bins (:data:`DEPTH_BINS`): ``lower`` (<= 1/3), ``middle`` (<= 2/3), ``upper`` (below 1) and
-``last`` (the last layer alone, where the task head reads). A 6-layer model has layers 1-2 lower,
-3-4 middle, 5 upper and 6 last; a 12-layer one 1-4, 5-8, 9-11 and 12; a 2-layer one has no lower
-or upper layer. A unit's value in a bin is the mean over the bin's layers of the layer means over
-heads. :func:`attention_correlations` correlates each statistic in each bin with the score, with
-the study's own statistics (:func:`ctxvec.metrics.stats.correlation_table`), over the models that
+bins (:func:`ctxvec.metrics.heads.depth_bin`): ``lower`` (<= 1/3), ``middle`` (<= 2/3),
+``upper`` (below 1) and ``last`` (the last layer alone, where the task head reads). A 6-layer
+model has layers 1-2 lower, 3-4 middle, 5 upper and 6 last; a 12-layer one 1-4, 5-8, 9-11 and
+12; a 2-layer one has no lower or upper layer. A unit's value in a bin is the mean over the
+bin's layers of the layer means over heads (:func:`ctxvec.metrics.heads.depth_bin_means`).
+:func:`attention_correlations` correlates each statistic in each bin with the score, with the
+study's own statistics (:func:`ctxvec.metrics.stats.correlation_table`), over the models that
 have the bin (at least 3). Heads are never matched one to one across models: they are not
 comparable that way (see docs/attention.md).
 """
@@ -25,14 +26,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ctxvec.metrics.heads import STATISTICS, combine_statistics
+from ctxvec.metrics.heads import (
+    DEPTH_BINS,
+    STATISTICS,
+    combine_statistics,
+    depth_bin,
+    depth_bin_means,
+)
 from ctxvec.metrics.stats import correlation_table
 from ctxvec.study.units import UnitResult
 
 if TYPE_CHECKING:
     from ctxvec.study.shards import ShardResult
 
-DEPTH_BINS = ("lower", "middle", "upper", "last")
 # The statistics correlated with the score (the uniform baseline is the input length's, not a
 # head's); the QA shares only where the task has a question and a context.
 CORRELATED = (
@@ -58,8 +64,8 @@ COLUMNS = [
 
 
 def merge_heads(parts: Sequence[ShardResult]) -> dict[str, Any]:
-    """A unit's attention statistics from its shards (in shard order, so in the unit's)."""
-    parts = sorted(parts, key=lambda p: p.shard.index)
+    """A unit's attention statistics from its shards, given in shard order (so the inputs are
+    in the unit's order)."""
     heads = [p.heads for p in parts if p.heads is not None]
     per_input = [s for h in heads for s in h.per_input]
     table = combine_statistics(per_input) if per_input else None
@@ -71,14 +77,6 @@ def merge_heads(parts: Sequence[ShardResult]) -> dict[str, Any]:
         # Lists of Python floats: JSON keeps them exactly (the unit cache stores the summary).
         "table": None if table is None else table.to_dict("list"),
     }
-
-
-def depth_bin(layer: int, n_layers: int) -> str:
-    """The bin of a 1-based layer of a model with ``n_layers`` layers (module docstring)."""
-    if layer == n_layers:
-        return "last"
-    depth = layer / n_layers
-    return "lower" if depth <= 1 / 3 else "middle" if depth <= 2 / 3 else "upper"
 
 
 def attention_table(results: Sequence[UnitResult]) -> pd.DataFrame:
@@ -117,9 +115,8 @@ def _head_order(column: pd.Series) -> pd.Series:
 def depth_points(attention: pd.DataFrame, subsets: pd.DataFrame, score: str) -> pd.DataFrame:
     """Per (model, subset): the score and each statistic's value in each depth bin, in columns
     ``{statistic}:{bin}`` (NaN where the model has no layer in the bin)."""
-    means = attention[attention["head"] == "mean"]
-    stats = [s for s in CORRELATED if s in means and means[s].notna().any()]
-    binned = means.groupby(["model", "subset", "depth_bin"], sort=False)[stats].mean()
+    stats = [s for s in CORRELATED if s in attention and attention[s].notna().any()]
+    binned = depth_bin_means(attention, stats).set_index(["model", "subset", "depth_bin"])
     wide = binned.unstack("depth_bin")
     wide.columns = [f"{stat}:{b}" for stat, b in wide.columns]
     wide = wide.reset_index()
