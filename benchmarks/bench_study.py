@@ -197,13 +197,14 @@ STARTUP_CODE = """
 import json, sys, time
 t0 = time.perf_counter()
 import ctxvec
-from ctxvec import ModelSpec, load_model, resolve_model
+from ctxvec import ModelSpec, get_task, load_model, resolve_model
 t1 = time.perf_counter()
 args = json.loads(sys.argv[1])
 sys.path.insert(0, args["bench_dir"])
 import common
 path, untrained = common.model_dir(args["model"], args["task"], common.workdir())
-lm = load_model(resolve_model(ModelSpec(path)), args["task"], args["device"], args["dtype"],
+head = get_task(args["task"]).head
+lm = load_model(resolve_model(ModelSpec(path)), head, args["device"], args["dtype"],
                 allow_untrained_head=untrained)
 t2 = time.perf_counter()
 if args["task"] == "qa":
@@ -272,20 +273,22 @@ def main() -> None:
 
     import transformers
 
-    from ctxvec import ModelSpec, load_model, resolve_model
+    from ctxvec import ModelSpec, get_task, load_model, resolve_model
 
     transformers.logging.set_verbosity_error()
     device = torch.device(args.device)
     path, untrained = common.model_dir(args.model, args.task, common.workdir())
     lms = {
-        d: load_model(resolve_model(ModelSpec(path)), args.task, args.device, d, untrained)
+        d: load_model(
+            resolve_model(ModelSpec(path)), get_task(args.task).head, args.device, d, untrained
+        )
         for d in dtypes
     }
     any_lm = next(iter(lms.values()))
     tok = any_lm.tokenizer
     # The baseline runs the very same weights (untrained heads included) on the eager path.
     reference = load_model(
-        resolve_model(ModelSpec(path)), args.task, args.device, "float32", untrained
+        resolve_model(ModelSpec(path)), get_task(args.task).head, args.device, "float32", untrained
     )
     base_model = copy.deepcopy(reference.model)
     base_model.set_attn_implementation("eager")

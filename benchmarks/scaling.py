@@ -64,6 +64,7 @@ def main() -> None:
     )
     from ctxvec.inference.batching import collate, length_sorted_batches
     from ctxvec.metrics.context import context_vector_metrics
+    from ctxvec.tasks import get_task
 
     transformers.logging.set_verbosity_error()
     device = torch.device(args.device)
@@ -71,7 +72,9 @@ def main() -> None:
 
     def load(task: str):
         path, untrained = common.model_dir(args.model, task, common.workdir())
-        return load_model(resolve_model(ModelSpec(path)), task, args.device, args.dtype, untrained)
+        return load_model(
+            resolve_model(ModelSpec(path)), get_task(task).head, args.device, args.dtype, untrained
+        )
 
     limits: list[tuple[str, common.MatmulLimit, float]] = []
 

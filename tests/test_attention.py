@@ -41,6 +41,7 @@ from ctxvec.metrics.heads import (
     combine_statistics,
     input_statistics,
 )
+from ctxvec.tasks import get_task
 from ctxvec.tasks.classify import match_labels, predict_cls
 from ctxvec.tasks.qa import QASettings, predict_qa
 
@@ -207,7 +208,9 @@ def test_xlnet_special_tokens_are_last_and_found_by_mask(qa_attention) -> None:
 @pytest.mark.parametrize("family", FAMILIES)
 def test_qa_prediction_matches_the_study_pass(family, qa_attention, tiny_model) -> None:
     attn, _ = qa_attention[family]
-    lm = load_model(resolve_model(ModelSpec(str(tiny_model(family, "qa")))), "qa", device="cpu")
+    lm = load_model(
+        resolve_model(ModelSpec(str(tiny_model(family, "qa")))), get_task("qa").head, device="cpu"
+    )
     rows = predict_qa(lm, [QAExample("x", QUESTION_TEXT, CONTEXT_TEXT)], progress=False).rows
     assert attn.prediction == rows["prediction"].iloc[0]
     assert attn.na_prob == pytest.approx(rows["na_prob"].iloc[0], abs=1e-4)
@@ -220,7 +223,7 @@ def test_cls_label_and_probability_match_the_study_pass(family, tiny_model) -> N
     path = str(tiny_model(family, "cls"))
     lm = load_for_attention(path, "cls", device="cpu")
     attn = attend(lm, text="I loved this movie!")
-    study_lm = load_model(resolve_model(ModelSpec(path)), "cls", device="cpu")
+    study_lm = load_model(resolve_model(ModelSpec(path)), get_task("cls").head, device="cpu")
     data = TextDataset([TextExample("x", "I loved this movie!", 1)], "t", ["neg", "pos"])
     labels = match_labels(study_lm.model.config.id2label, data)
     row = predict_cls(study_lm, data.examples, labels, progress=False).rows.iloc[0]

@@ -85,14 +85,17 @@ def test_a_worker_loads_a_hub_model_from_its_own_hub_cache(tmp_path, tiny_model,
 
     from ctxvec.study.shards import load_unit_model
     from ctxvec.study.units import Unit
+    from ctxvec.tasks import get_task
+    from ctxvec.tasks.qa import QASettings
 
     repo, sha = "tiny-org/bert-squad2", "89abcdef0123456789abcdef0123456789abcdef"
     source = tiny_model("bert", "qa")
     worker_cache = hub_cache(tmp_path / "worker-hub", repo, source, sha)
     unit = Unit(
-        task="qa", model=ModelSpec(repo), model_path=str(tmp_path / "driver-hub" / "gone"),
-        model_revision=sha, model_fingerprint=f"{repo}@{sha}", subset=0, data="d", split="s",
-        data_fingerprint="f", example_ids=("a",), settings={}, device="cpu", dtype="float32",
+        task=get_task("qa"), model=ModelSpec(repo),
+        model_path=str(tmp_path / "driver-hub" / "gone"), model_revision=sha,
+        model_fingerprint=f"{repo}@{sha}", subset=0, data="d", split="s", data_fingerprint="f",
+        example_ids=("a",), settings=QASettings(), device="cpu", dtype="float32",
         allow_untrained_head=False,
     )  # fmt: skip
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(worker_cache))

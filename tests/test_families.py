@@ -22,6 +22,7 @@ from ctxvec.data import QAExample, TextDataset, TextExample
 from ctxvec.errors import CtxvecError
 from ctxvec.inference.forward import PassSettings, run_forward
 from ctxvec.loading import ModelSpec, load_model, resolve_model
+from ctxvec.tasks import get_task
 from ctxvec.tasks.classify import ClsSettings, match_labels, predict_cls
 from ctxvec.tasks.qa import QASettings, encode_qa, predict_qa
 
@@ -69,7 +70,9 @@ def family(request) -> str:
 
 
 def load(tiny_model, family: str, task: str):
-    return load_model(resolve_model(ModelSpec(str(tiny_model(family, task)))), task, "cpu")
+    return load_model(
+        resolve_model(ModelSpec(str(tiny_model(family, task)))), get_task(task).head, "cpu"
+    )
 
 
 def text_features(lm) -> list[dict]:
@@ -92,7 +95,7 @@ def test_batched_metrics_equal_unpadded_formula(tiny_model, family: str) -> None
                 got = run_forward(
                     sided,
                     [features[i] for i in perm],
-                    "cls",
+                    get_task("cls").keep,
                     PassSettings(batch_size),
                     progress=False,
                 )
@@ -105,7 +108,7 @@ def test_exclude_special_tokens_drops_exactly_the_special_positions(tiny_model, 
     lm = load(tiny_model, family, "cls")
     features = text_features(lm)[1:3]
     settings = PassSettings(batch_size=2, exclude_special_tokens=True)
-    got = run_forward(lm, features, "cls", settings, progress=False)
+    got = run_forward(lm, features, get_task("cls").keep, settings, progress=False)
     with torch.no_grad():
         for i, f in enumerate(features):
             inputs = {n: torch.tensor([f[n]]) for n in lm.input_names if n != "attention_mask"}
@@ -191,7 +194,9 @@ def test_every_layer_and_every_metric_equal_the_unpadded_formulas(tiny_model, fa
     lm = load(tiny_model, family, "cls")
     features = text_features(lm)
     states = unpadded_states(lm, features)
-    got = run_forward(lm, features, "cls", PassSettings(batch_size=3, layers="all"), progress=False)
+    got = run_forward(
+        lm, features, get_task("cls").keep, PassSettings(batch_size=3, layers="all"), progress=False
+    )
     assert got.layers == (0, 1, 2)
     for i, per_layer in enumerate(states):
         for k, layer in enumerate(got.layers):
@@ -214,7 +219,9 @@ def test_every_layer_and_every_metric_equal_the_unpadded_formulas(tiny_model, fa
         np.testing.assert_allclose(got.sentence["summary"][i], summary, atol=1e-5)
         np.testing.assert_allclose(got.sentence["mean"][i], h.mean(0), atol=1e-5)
     # The token sample is seeded per feature: batching does not change it.
-    again = run_forward(lm, features, "cls", PassSettings(len(features)), progress=False)
+    again = run_forward(
+        lm, features, get_task("cls").keep, PassSettings(len(features)), progress=False
+    )
     order = np.lexsort((np.arange(len(got.token_feature)), got.token_feature))
     order_again = np.lexsort((np.arange(len(again.token_feature)), again.token_feature))
     np.testing.assert_array_equal(got.token_feature[order], again.token_feature[order_again])
@@ -227,13 +234,18 @@ def test_attention_output_representation(tiny_model, family: str) -> None:
     features = text_features(lm)
     states = unpadded_states(lm, features, "attention-output")
     settings = PassSettings(batch_size=2, layer=1, layers="all", representation="attention-output")
-    got = run_forward(lm, features, "cls", settings, progress=False)
+    got = run_forward(lm, features, get_task("cls").keep, settings, progress=False)
     assert got.layers == (1, 2)
     for i, per_layer in enumerate(states):
         assert got.variance[i] == pytest.approx(baseline_variance(per_layer[1]), abs=1e-5)
         assert got.layer_metrics["cse"][i, 1] == pytest.approx(baseline_cse(per_layer[2]), abs=1e-5)
     with pytest.raises(CtxvecError, match="layer 0 is out of range"):
-        run_forward(lm, features, "cls", PassSettings(layer=0, representation="attention-output"))
+        run_forward(
+            lm,
+            features,
+            get_task("cls").keep,
+            PassSettings(layer=0, representation="attention-output"),
+        )
 
 
 def test_wider_padding_changes_nothing(tiny_model, family: str) -> None:
@@ -256,7 +268,9 @@ def test_wider_padding_changes_nothing(tiny_model, family: str) -> None:
 def test_models_shorter_than_the_window_keep_its_proportions(tiny_model) -> None:
     # 128 positions: the default 384/128 windows become 128/42 instead of failing on the stride.
     lm = load_model(
-        resolve_model(ModelSpec(str(tiny_model("bert", "qa", max_positions=128)))), "qa", "cpu"
+        resolve_model(ModelSpec(str(tiny_model("bert", "qa", max_positions=128)))),
+        get_task("qa").head,
+        "cpu",
     )
     long = QAExample("long", "Who discovered polonium?", " ".join([CONTEXT] * 6), ("Curie",))
     rows = predict_qa(lm, [long], QASettings(), progress=False).rows

@@ -11,6 +11,7 @@ import torch
 
 from ctxvec import ModelSpec, load_model, resolve_model
 from ctxvec.data import QAExample
+from ctxvec.tasks import get_task
 from ctxvec.tasks.qa import QASettings, encode_qa, predict_qa
 
 CONTEXT = (
@@ -41,7 +42,9 @@ def threads():
 
 @pytest.mark.parametrize("family", ["bert", "xlnet"])
 def test_streams_match_one_stream_and_restore_threads(tiny_model, family, threads) -> None:
-    lm = load_model(resolve_model(ModelSpec(str(tiny_model(family, "qa")))), "qa", "cpu")
+    lm = load_model(
+        resolve_model(ModelSpec(str(tiny_model(family, "qa")))), get_task("qa").head, "cpu"
+    )
     settings = QASettings(batch_size=2, max_length=64, stride=16)
     torch.set_num_threads(1)
     one = predict_qa(lm, EXAMPLES, settings, progress=False).rows
@@ -63,12 +66,14 @@ def test_streams_match_one_stream_and_restore_threads(tiny_model, family, thread
 def test_qa_logits_are_cut_to_each_feature(tiny_model, threads) -> None:
     from ctxvec.inference.forward import PassSettings, run_forward
 
-    lm = load_model(resolve_model(ModelSpec(str(tiny_model("bert", "qa")))), "qa", "cpu")
+    lm = load_model(
+        resolve_model(ModelSpec(str(tiny_model("bert", "qa")))), get_task("qa").head, "cpu"
+    )
     features, _, _ = encode_qa(lm, EXAMPLES, QASettings(max_length=64, stride=16))
     torch.set_num_threads(2)
-    out = run_forward(lm, features, "qa", PassSettings(batch_size=4), progress=False)
+    out = run_forward(lm, features, get_task("qa").keep, PassSettings(batch_size=4), progress=False)
     with torch.inference_mode():
-        for f, start in zip(features, out.start_logits, strict=True):
+        for f, start in zip(features, out.outputs["start_logits"], strict=True):
             inputs = {n: torch.tensor([f[n]]) for n in lm.input_names if n != "attention_mask"}
             want = lm.model(**inputs).start_logits[0].numpy()
             assert start.shape == want.shape
@@ -76,7 +81,9 @@ def test_qa_logits_are_cut_to_each_feature(tiny_model, threads) -> None:
 
 
 def test_an_error_in_a_stream_surfaces_and_threads_are_restored(tiny_model, threads) -> None:
-    lm = load_model(resolve_model(ModelSpec(str(tiny_model("bert", "qa")))), "qa", "cpu")
+    lm = load_model(
+        resolve_model(ModelSpec(str(tiny_model("bert", "qa")))), get_task("qa").head, "cpu"
+    )
     calls = []
 
     def fail_on_second(*_) -> None:

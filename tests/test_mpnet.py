@@ -29,6 +29,7 @@ from ctxvec.errors import CtxvecError
 from ctxvec.loading import load_model, resolve_model
 from ctxvec.loading.panels import mpnet_dir
 from ctxvec.metrics.heads import CONTEXT, SPECIAL
+from ctxvec.tasks import get_task
 from ctxvec.tasks.classify import match_labels, predict_cls
 
 IMDB_TEST = SHARED_DATA / "imdb" / "test.parquet"
@@ -72,7 +73,9 @@ def short_reviews(n: int) -> list[TextExample]:
 
 def test_batched_padded_metrics_equal_the_unpadded_formula(weights) -> None:
     spec = ModelSpec(str(weights), NAME)
-    lm = load_model(resolve_model(spec), "cls", "cpu", "float32", allow_untrained_head=True)
+    lm = load_model(
+        resolve_model(spec), get_task("cls").head, "cpu", "float32", allow_untrained_head=True
+    )
     # Only the absent classification head is new: the encoder is the checkpoint's.
     assert lm.loading_notes and all("classifier." in note for note in lm.loading_notes)
     assert lm.input_names == ("input_ids", "attention_mask") and lm.max_positions == 512

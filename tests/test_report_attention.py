@@ -22,8 +22,9 @@ from sample_data import squad_json
 from scipy import stats
 
 from ctxvec import ModelSpec, QASettings, StudyConfig, run_study
+from ctxvec.metrics.registry import HEAD_STATISTICS, label
 from ctxvec.report import load_run, report_html
-from ctxvec.report.attention import STATISTICS, head_grid
+from ctxvec.report.attention import head_grid
 from ctxvec.report.run import Run
 
 # (family, name, layers, heads): lower has 3 models, middle and last 4, upper 2 (left out).
@@ -170,11 +171,11 @@ def hover_lines(browser, plot, x: float, y: float) -> list[str]:
         lambda _: not plot.find_elements(By.CSS_SELECTOR, "g.hovertext")
     )
     move_to(x, y)
-    label = WebDriverWait(browser, 10).until(
+    hover = WebDriverWait(browser, 10).until(
         lambda _: plot.find_elements(By.CSS_SELECTOR, "g.hovertext")
     )[0]
     return browser.execute_script(
-        "return [...arguments[0].querySelectorAll('tspan.line')].map(t => t.textContent)", label
+        "return [...arguments[0].querySelectorAll('tspan.line')].map(t => t.textContent)", hover
     )
 
 
@@ -187,13 +188,11 @@ def test_heatmap_cells_are_the_model_level_r(run_dir: Path, browser) -> None:
         "return {z: t.z, x: t.x, y: t.y, text: t.text};"
     )
     table = cells(run_dir)
-    names = {label: stat for stat, label in STATISTICS.items()}
-    assert [names[label] for label in trace["y"]] == list(table)
+    names = {label(stat): stat for stat in HEAD_STATISTICS}
+    assert [names[row] for row in trace["y"]] == list(table)
     assert trace["x"] == ["lower", "middle", "upper", "last"]
-    for (i, label), (j, depth_bin) in itertools.product(
-        enumerate(trace["y"]), enumerate(trace["x"])
-    ):
-        cell = table[names[label]].get(depth_bin)
+    for (i, row), (j, depth_bin) in itertools.product(enumerate(trace["y"]), enumerate(trace["x"])):
+        cell = table[names[row]].get(depth_bin)
         if cell is None:
             assert trace["z"][i][j] is None and trace["text"][i][j] == ""
             continue
@@ -206,13 +205,13 @@ def test_heatmap_cells_are_the_model_level_r(run_dir: Path, browser) -> None:
     plot = browser.find_element(By.ID, "attention-r")
     pixel = plot_area(browser, plot)
     lines = hover_lines(
-        browser, plot, *pixel(trace["x"].index(depth_bin), trace["y"].index(STATISTICS[statistic]))
+        browser, plot, *pixel(trace["x"].index(depth_bin), trace["y"].index(label(statistic)))
     )
     model = cell["model_level"]
     low, high = model["pearson_ci_low"], model["pearson_ci_high"]
     interval = "n/a" if low is None else f"[{low:.2f}, {high:.2f}]"  # none with 3 models
     assert lines == [
-        f"{STATISTICS[statistic]}, {depth_bin} layers",
+        f"{label(statistic)}, {depth_bin} layers",
         f"r {model['pearson_r']:.2f}, 95% CI {interval}",
         f"Spearman rho {model['spearman_rho']:.2f}",
         f"permutation p {cell['model_permutation']['p']:.2f}",
@@ -232,7 +231,7 @@ def test_hovering_each_scatter_point_names_its_model(run_dir: Path, browser, tmp
     open_section(browser, run_dir)
     plot = browser.find_element(By.ID, "attention-strongest")
     title = browser.execute_script("return arguments[0].layout.title.text", plot)
-    assert STATISTICS[statistic] in title and f"{depth_bin} layers" in title
+    assert label(statistic) in title and f"{depth_bin} layers" in title
     pixel = plot_area(browser, plot)
     checked = []
     for model, subset, x, y in targets:

@@ -9,28 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from ctxvec import files
-from ctxvec.metrics.stats import correlation_table
-from ctxvec.report import load_run, write_report
-from ctxvec.report.figures import (
-    model_styles,
-    scatter_figure,
-    scatter_png,
-    shorten,
-    split_step,
-)
+from ctxvec.report import write_report
+from ctxvec.report.figures import scatter
+from ctxvec.report.interactive import scatter_figure
+from ctxvec.report.plots import scatter_png
 from ctxvec.report.run import Run
+from ctxvec.report.styles import model_styles, shorten, split_step
 
-CLS_METRICS = [
-    "variance", "cse", "self_similarity", "intra_similarity", "effective_rank", "isoscore",
-    "self_similarity_adjusted", "fisher_ratio_summary", "silhouette_summary",
-    "probe_accuracy_summary", "fisher_ratio_mean", "silhouette_mean", "probe_accuracy_mean",
-]  # fmt: skip
-EXAMPLE_METRICS = ["variance", "cse", "self_similarity", "intra_similarity", "effective_rank"]
 ZOO_30 = [
     f"{family}-step{step}"
     for family in ("bert", "roberta", "albert", "electra", "deberta", "xlnet", "minilm")
@@ -38,61 +25,9 @@ ZOO_30 = [
 ] + ["sentence-transformers/all-MiniLM-L6-v2", "deepset/deberta-v3-large-squad2"]
 
 
-def write_synthetic_run(
-    out: Path, names: list[str], task: str = "cls", subsets: int = 4, seed: int = 0
-) -> Run:
-    """A run folder as a study writes it, with made-up numbers and real correlations."""
-    rng = np.random.default_rng(seed)
-    score = "accuracy" if task == "cls" else "f1"
-    metrics = CLS_METRICS if task == "cls" else CLS_METRICS[:7]
-    rows = []
-    for i, name in enumerate(names):
-        quality = rng.uniform(50, 90)
-        for k in range(subsets):
-            row = {"model": name, "subset": k, "n": 100, score: quality + rng.normal(0, 3)}
-            row["f1"] = row.get("f1", quality + rng.normal(0, 4))
-            for j, metric in enumerate(metrics):
-                row[metric] = 0.9 - 0.004 * quality + 0.01 * j + rng.normal(0, 0.02) + 0.001 * i
-            rows.append(row)
-    points = pd.DataFrame(rows)
-    model_rows = []
-    for name, group in points.groupby("model", sort=False):
-        row = {"model": name, "n": 100 * subsets}
-        for column in ("f1", score, *EXAMPLE_METRICS):
-            value = float(group[column].mean())
-            spread = 2.0 if column in ("f1", score) else 0.01
-            row.update({column: value, f"{column}_ci_low": value - spread,
-                        f"{column}_ci_high": value + spread})  # fmt: skip
-        model_rows.append(row)
-    models = pd.DataFrame(model_rows)
-    correlations = {
-        "score": score,
-        "n_models": len(names),
-        "n_points": len(points),
-        "metrics": correlation_table(points, score, metrics),
-        "layers": {},
-    }
-    manifest = {
-        "config": {"task": task, "subsets": subsets, "subset_size": 100, "seed": 0,
-                   "settings": {"layer": -1}, "score": score},
-        "models": [{"name": n, "id": f"/zoo/{n}", "revision": None, "fingerprint": "0" * 16}
-                   for n in names],
-        "dataset": {"source": "synthetic", "split": "test", "fingerprint": "f" * 16,
-                    "n_examples": 100 * subsets},
-        "device": "cpu",
-        "dtype": "float32",
-    }  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
-    points.to_csv(out / "subsets.csv", index=False)
-    models.to_csv(out / "models.csv", index=False)
-    files.write_json(out / "correlations.json", correlations)
-    files.write_json(out / "manifest.json", manifest)
-    return load_run(out)
-
-
 @pytest.fixture(scope="module")
-def zoo_run(tmp_path_factory) -> Run:
-    return write_synthetic_run(tmp_path_factory.mktemp("legend") / "run", ZOO_30)
+def zoo_run(tmp_path_factory, synthetic_run) -> Run:
+    return synthetic_run(tmp_path_factory.mktemp("legend") / "run", ZOO_30)
 
 
 def test_names_split_into_family_and_step() -> None:
@@ -146,7 +81,7 @@ def test_a_panel_without_steps_never_repeats_a_look() -> None:
 
 
 def test_plotly_legend_is_grouped_and_the_figure_holds_it(zoo_run: Run) -> None:
-    fig = scatter_figure(zoo_run, "variance")
+    fig = scatter_figure(scatter(zoo_run.subsets, zoo_run.score, "variance"))
     assert len(fig.data) == 30  # one trace per checkpoint, its mean included
     titles = [t.legendgrouptitle.text for t in fig.data if t.legendgrouptitle.text]
     assert titles == ["bert", "roberta", "albert", "electra", "deberta", "xlnet", "minilm"]
@@ -158,7 +93,7 @@ def test_plotly_legend_is_grouped_and_the_figure_holds_it(zoo_run: Run) -> None:
 
 
 def test_static_scatter_is_a_small_png(zoo_run: Run) -> None:
-    png = scatter_png(zoo_run, "variance")
+    png = scatter_png(scatter(zoo_run.subsets, zoo_run.score, "variance"))
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 200_000
 
 

@@ -50,7 +50,7 @@ def study_heads(result, model: str, subset: int) -> tuple[pd.DataFrame, list[str
     rows = table[(table["model"] == model) & (table["subset"] == subset)]
     rows = rows[rows["head"] != "mean"].reset_index(drop=True)
     unit = next(u for u in result.units if u.unit.model.label == model and u.unit.subset == subset)
-    return rows, unit.summary["attention"]["used"]
+    return rows, unit.summary.attention["used"]
 
 
 def assert_same_heads(study: pd.DataFrame, oracle: pd.DataFrame) -> None:
@@ -95,10 +95,10 @@ def test_every_model_of_a_subset_is_measured_on_the_same_examples(qa_study) -> N
     result, _, _ = qa_study
     for subset in (0, 1):
         samples = {
-            tuple(u.summary["attention"]["used"]) for u in result.units if u.unit.subset == subset
+            tuple(u.summary.attention["used"]) for u in result.units if u.unit.subset == subset
         }
         assert len(samples) == 1
-    first = {u.unit.subset: u.summary["attention"]["used"] for u in result.units}
+    first = {u.unit.subset: u.summary.attention["used"] for u in result.units}
     assert first[0] != first[1]
 
 
@@ -237,5 +237,5 @@ def test_the_option_on_the_command_line(tmp_path, tiny_model, capsys) -> None:
 
 
 def test_a_negative_count_is_refused_in_the_api() -> None:
-    with pytest.raises(CtxvecError, match="--attention-stats"):
+    with pytest.raises(CtxvecError, match="attention_stats must be at least 0"):
         StudyConfig(task="qa", models=(), data="x", attention_stats=-1)

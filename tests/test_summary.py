@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from sample_data import squad_json
-from test_report_legend import ZOO_30, write_synthetic_run
+from test_report_legend import ZOO_30
 
 from ctxvec import ModelSpec, QASettings, StudyConfig, run_study
 from ctxvec.report import load_run, summary_markdown
@@ -86,7 +86,7 @@ def _check_numbers(run: Run, summary: str) -> None:
             m = models.loc[name]
             expected = (m[column], m[f"{column}_ci_low"], m[f"{column}_ci_high"])
             assert cell == tuple(f"{x:.{digits}f}" for x in expected)
-    label = {"accuracy": "Accuracy", "f1": "F1"}[score]
+    label = {"accuracy": "accuracy", "f1": "F1"}[score]
     correlations = _rows(summary, f"{label} vs")
     levels = {"models": "model_level", "subsets": "subset_level", "within": "within_model"}
     seen = set()
@@ -130,8 +130,8 @@ def test_real_study_summary_fits_and_matches(study_dir: Path) -> None:
     ],
     ids=["zoo", "hub", "middle"],
 )
-def test_thirty_long_names_fit(tmp_path: Path, names: list[str]) -> None:
-    run = write_synthetic_run(tmp_path / "run", names)
+def test_thirty_long_names_fit(tmp_path: Path, names: list[str], synthetic_run) -> None:
+    run = synthetic_run(tmp_path / "run", names)
     summary = summary_markdown(run)
     assert max(len(line) for line in summary.splitlines()) <= WIDTH, summary
     if names[0].startswith("x"):
@@ -148,13 +148,13 @@ def test_display_names() -> None:
     assert display_names(["a" * 30 + "1", "a" * 30 + "2"], 4) is None
 
 
-def test_notebook_html_has_tables_scatter_and_report(study_dir: Path) -> None:
+def test_notebook_html_has_tables_scatter_and_report(study_dir: Path, synthetic_run) -> None:
     run = load_run(study_dir)
     page = summary_html(run)
     assert page.count("<table") == 3  # per model, headline correlations, every metric
     assert 'src="data:image/png;base64,' in page
     assert "report.html" in page and "deberta-v2-step300" in page
-    hostile = write_synthetic_run(study_dir.parent / "hostile", ["<b>x</b>-step1", "<b>x</b>-step2",
-                                                                 "plain"])  # fmt: skip
+    hostile = synthetic_run(study_dir.parent / "hostile", ["<b>x</b>-step1", "<b>x</b>-step2",
+                                                           "plain"])  # fmt: skip
     page = summary_html(hostile)
     assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page

@@ -16,6 +16,8 @@ from ctxvec.data import load_qa_dataset, load_text_dataset
 from ctxvec.offline import synth, training, zoo
 from ctxvec.offline.families import ALL_FAMILIES, build_tokenizer
 from ctxvec.offline.zoo import Member, ZooSettings
+from ctxvec.tasks import get_task
+from ctxvec.tasks.qa import training_windows
 
 TINY = ZooSettings(max_length=96, stride=32, vocab_size=300)
 
@@ -37,7 +39,7 @@ def test_qa_training_targets_point_at_the_answer(family, data):
     tokenizer = build_tokenizer(family, [e.context for e in examples], 300, 96)
     # A short window forces answers out of some windows: those target the [CLS] token.
     settings = ZooSettings(max_length=96, stride=32)
-    features = training.qa_features(tokenizer, examples, settings)
+    features = training_windows(tokenizer, examples, settings.max_length, settings.stride)
     enc = tokenizer(
         [e.question.lstrip() for e in examples],
         [e.context for e in examples],
@@ -135,9 +137,9 @@ def test_training_is_deterministic_for_a_seed(tmp_path, data):
 
 def test_dev_split_keeps_paragraphs_together(data):
     dataset = load_qa_dataset(data["qa"])
-    train, dev = training.split_dev(dataset, 0.2, 1000, seed=0)
+    train, dev = training.split_dev(get_task("qa"), dataset, 0.2, 1000, seed=0)
     assert len(train) + len(dev) == len(dataset)
     assert not {e.context for e in train} & {e.context for e in dev}
     texts = load_text_dataset(data["cls"])
-    train, dev = training.split_dev(texts, 0.25, 1000, seed=0)
+    train, dev = training.split_dev(get_task("cls"), texts, 0.25, 1000, seed=0)
     assert len(dev) == 20 and not {e.id for e in train} & {e.id for e in dev}

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ctxvec.report.run import LABELS
+from ctxvec.metrics.registry import REGISTRY, label
 
-# The report's names, and the separability metrics it leaves as column names.
+# The registry's labels, with the separability metrics named as docs/real-data.md names them.
 METRICS = {
-    **LABELS,
+    **{name: label(name) for name in REGISTRY},
     **{
         f"{name}_{pooling}": f"{label} ({where})"
         for name, label in (

@@ -29,9 +29,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from ctxvec import files
-from ctxvec.data import load_dataset
 from ctxvec.offline.training import MINILM, MPNET
 from ctxvec.offline.zoo import Member, ZooSettings, build_member
+from ctxvec.tasks import load_dataset
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 IMDB_TRAIN = SHARED / "imdb" / "train.parquet"
@@ -73,7 +73,7 @@ def train(task: str, member: Member, seed: int, settings: ZooSettings, data: str
     """Worker entry: one member, returning its checkpoint names, log lines and wall time."""
     started = time.perf_counter()
     lines: list[str] = []
-    dataset = load_dataset(task, data, "train")  # type: ignore[arg-type]
+    dataset = load_dataset(task, data, "train")
     checkpoints = build_member(member, task, dataset, out, seed, settings, lines.append)
     return [c.name for c in checkpoints], lines, round(time.perf_counter() - started, 1)
 

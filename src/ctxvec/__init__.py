@@ -25,7 +25,10 @@ _EXPORTS = {
     "predict_cls": "ctxvec.tasks.classify",
     "QASettings": "ctxvec.tasks.qa",
     "predict_qa": "ctxvec.tasks.qa",
-    "load_dataset": "ctxvec.data",
+    "load_dataset": "ctxvec.tasks",
+    "Task": "ctxvec.tasks",
+    "get_task": "ctxvec.tasks",
+    "register_task": "ctxvec.tasks",
     "load_qa_dataset": "ctxvec.data",
     "load_text_dataset": "ctxvec.data",
     "select_subsets": "ctxvec.data",
@@ -44,11 +47,12 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__
-    from ctxvec.data import load_dataset, load_qa_dataset, load_text_dataset, select_subsets  # noqa: F401
+    from ctxvec.data import load_qa_dataset, load_text_dataset, select_subsets  # noqa: F401
     from ctxvec.errors import CtxvecError, MetricUndefinedError  # noqa: F401
     from ctxvec.loading import ModelSpec, load_model, resolve_model  # noqa: F401
     from ctxvec.metrics.context import context_vector_metrics  # noqa: F401
     from ctxvec.study import StudyConfig, StudyResult, Unit, run_study, run_unit  # noqa: F401
+    from ctxvec.tasks import Task, get_task, load_dataset, register_task  # noqa: F401
     from ctxvec.tasks.classify import ClsSettings, match_labels, predict_cls  # noqa: F401
     from ctxvec.tasks.qa import QASettings, predict_qa  # noqa: F401
 

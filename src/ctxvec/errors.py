@@ -14,6 +14,8 @@ Conditions inside the pipeline that a caller handles are not user errors and do 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable, Sequence
 
 
 class CtxvecError(Exception):
@@ -46,19 +48,39 @@ def first_line(error: BaseException) -> str:
     return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
-def require_at_least(flag: str, value: int, low: int = 1) -> None:
-    """Stop with one line unless ``value >= low``; ``flag`` names the option (``--batch-size``)."""
+class ParameterError(CtxvecError):
+    """An impossible value of one named parameter (``batch_size``, ``subset_starts``, ...).
+
+    The library names its parameters; the command line prints the same line with the option's
+    spelling instead (``--batch-size``), through :meth:`spelled`.
+    """
+
+    def __init__(self, parameter: str, problem: str, others: Sequence[str] = ()) -> None:
+        super().__init__(f"{parameter} {problem}")
+        self.parameter, self.problem, self.others = parameter, problem, tuple(others)
+
+    def spelled(self, spell: Callable[[str], str]) -> str:
+        """The message with the parameter's name, and the ``others`` its problem names, written
+        by ``spell`` (e.g. as flags)."""
+        problem = self.problem
+        for name in self.others:
+            problem = re.sub(rf"\b{re.escape(name)}\b", spell(name), problem)
+        return CtxvecError(f"{spell(self.parameter)} {problem}").args[0]
+
+
+def require_at_least(parameter: str, value: int, low: int = 1) -> None:
+    """Stop with one line unless ``value >= low``."""
     if value < low:
-        raise CtxvecError(f"{flag} must be at least {low}, got {value}")
+        raise ParameterError(parameter, f"must be at least {low}, got {value}")
 
 
-def require_finite(flag: str, value: float) -> None:
+def require_finite(parameter: str, value: float) -> None:
     """Stop with one line unless ``value`` is a finite number."""
     if not math.isfinite(value):
-        raise CtxvecError(f"{flag} must be a finite number, got {value}")
+        raise ParameterError(parameter, f"must be a finite number, got {value}")
 
 
-def require_one_of(flag: str, value: object, choices: tuple) -> None:
+def require_one_of(parameter: str, value: object, choices: Sequence) -> None:
     """Stop with one line unless ``value`` is one of ``choices``."""
     if value not in choices:
-        raise CtxvecError(f"{flag} '{value}' is not one of {', '.join(map(str, choices))}")
+        raise ParameterError(parameter, f"'{value}' is not one of {', '.join(map(str, choices))}")

@@ -7,7 +7,7 @@
 and :mod:`~ctxvec.attention.viewer` writes the offline HTML viewer.
 """
 
-from ctxvec.attention.inputs import example_inputs, parse_token_range, resolve_inputs, select_tokens
+from ctxvec.attention.inputs import parse_token_range, resolve_inputs, select_tokens
 from ctxvec.attention.statistics import SubsetStatistics, subset_statistics
 from ctxvec.attention.weights import Attention, attend, load_for_attention
 
@@ -15,7 +15,6 @@ __all__ = [
     "Attention",
     "SubsetStatistics",
     "attend",
-    "example_inputs",
     "load_for_attention",
     "parse_token_range",
     "resolve_inputs",

@@ -12,18 +12,11 @@ from typing import Literal
 import numpy as np
 
 from ctxvec.attention.weights import Attention
-from ctxvec.data import QAExample, Task, TextExample, load_dataset
 from ctxvec.errors import CtxvecError
 from ctxvec.metrics.heads import CONTEXT
+from ctxvec.tasks import get_task, load_dataset, task_names
 
 Region = Literal["all", "question-answer"]
-
-
-def example_inputs(example: QAExample | TextExample) -> dict[str, str]:
-    """:func:`~ctxvec.attention.weights.attend`'s keyword arguments for a dataset example."""
-    if isinstance(example, QAExample):
-        return {"question": example.question, "context": example.context}
-    return {"text": example.text}
 
 
 def resolve_inputs(
@@ -34,28 +27,25 @@ def resolve_inputs(
     example_id: str | None = None,
     task: str = "qa",
     split: str | None = None,
-) -> tuple[Task, dict[str, str]]:
-    """The task and the ``attend`` keyword arguments from what a user gave.
+) -> tuple[str, dict[str, str]]:
+    """The task's name and the ``attend`` keyword arguments from what a user gave.
 
-    A text means classification and a question or context means QA; otherwise ``example_id``
-    is looked up in ``data`` (loaded with the study's loaders for ``task``).
+    The fields given name the task (a text: classification; a question or context: QA);
+    otherwise ``example_id`` is looked up in ``data`` (loaded with ``task``'s loader).
     """
-    if text is not None:
-        task = "cls"
-    elif question is not None or context is not None:
-        task = "qa"
-    if task not in ("qa", "cls"):
-        raise CtxvecError(f"task must be qa or cls, got '{task}'")
+    fields = {"question": question, "context": context, "text": text}
+    given = {k: v for k, v in fields.items() if v is not None}
     if example_id is None:
-        if task == "qa":
-            return "qa", {"question": question, "context": context}
-        return "cls", {"text": text}
-    if data is None or question or context or text:
+        named = [get_task(n) for n in task_names() if set(get_task(n).input_fields) & set(given)]
+        chosen = named[0] if named else get_task(task)
+        return chosen.name, {k: given.get(k) for k in chosen.input_fields}
+    if data is None or given:
         raise CtxvecError("--example needs --data and no --question/--context/--text")
-    for e in load_dataset(task, data, split).examples:
-        if e.id == example_id:
-            return task, example_inputs(e)
-    raise CtxvecError(f"no example with id '{example_id}' in '{data}'; check the id")
+    chosen = get_task(task)
+    example = chosen.find_example(load_dataset(chosen, data, split), example_id)
+    if example is None:
+        raise CtxvecError(f"no example with id '{example_id}' in '{data}'; check the id")
+    return chosen.name, chosen.inputs_of(example)
 
 
 def parse_token_range(text: str) -> tuple[int, int]:
@@ -83,7 +73,7 @@ def select_tokens(
     n = len(attn.tokens)
     keep = np.ones(n, bool)
     if region == "question-answer":
-        if attn.task != "qa":
+        if not (attn.segment == CONTEXT).any():
             raise CtxvecError("the question-answer crop needs a QA input (question + context)")
         keep = attn.segment != CONTEXT
         if attn.span is not None:

@@ -159,7 +159,7 @@ def plot_overview(attn: Attention) -> Figure:
 
 def plot_statistics(table: pd.DataFrame, title: str = "") -> Figure:
     """Layer x head heatmaps of each statistic in a table from
-    :func:`ctxvec.attention.combine_statistics`, values written in the cells when few."""
+    :func:`ctxvec.metrics.heads.combine_statistics`, values written in the cells when few."""
     names = [s for s in available_statistics(table) if s in STAT_TITLES]
     n_layers, n_heads = int(table["layer"].max()), int(table["head"].max())
     cols = min(3, len(names))

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ctxvec.data import load_dataset, select_subsets
+from ctxvec.data import select_subsets
 from ctxvec.errors import CtxvecError
 from ctxvec.loading import LoadedModel
-from ctxvec.tasks.heads import head_inputs, head_task
+from ctxvec.tasks import load_dataset, task_of_model
+from ctxvec.tasks.heads import head_inputs
 
 
 @dataclass
@@ -45,9 +46,11 @@ def subset_statistics(
     and ``start``) of the data of the model's task. Inputs longer than the model takes are
     skipped and listed; with ``truncate``, texts are cut at the limit instead.
     """
-    examples: Sequence = load_dataset(head_task(lm), data, split).examples
+    task = task_of_model(lm)
+    examples: Sequence = load_dataset(task, data, split).examples
     (indices,) = select_subsets(len(examples), 1, size, seed, starts=[start])
-    found = head_inputs(lm, [examples[int(i)] for i in indices], max_length, truncate)
+    picked = [examples[int(i)] for i in indices]
+    found = head_inputs(lm, task.encode_one, picked, max_length, truncate)
     if not found.per_input:
         raise CtxvecError(
             f"all {size} examples are longer than '{lm.resolved.spec.label}' takes; "

@@ -7,7 +7,8 @@ first, one window, no truncation) or one text and returns an :class:`Attention`:
 ``[layers, heads, n, n]`` (rows are queries, columns keys), the token strings, which tokens are
 special and which belong to the question or the context (from the tokenizer's sequence ids and
 special-tokens mask, never from positions: XLNet puts its special tokens last), and the prediction
-(the answer span through :func:`ctxvec.qa.best_span`, or the label with its probability).
+(the task's :meth:`~ctxvec.tasks.base.Task.read`: the answer span through
+:func:`ctxvec.tasks.windows.best_span`, or the label with its probability).
 Encoding an input and the eager forward pass are shared with the study's ``--attention-stats``
 and live in :mod:`ctxvec.tasks.heads`.
 
@@ -26,27 +27,18 @@ query stream and attention to memory, and gradient-based attributions. Figures l
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from ctxvec.data import Task
 from ctxvec.errors import CtxvecError
-from ctxvec.inference.kernels import cpu_kernels
 from ctxvec.loading import DTypeName, LoadedModel, ModelSpec, load_model, resolve_model
 from ctxvec.metrics.heads import CONTEXT, SPECIAL, combine_statistics, input_statistics
-from ctxvec.tasks.heads import (
-    attention_weights,
-    encode_pair,
-    encode_text,
-    forward_attentions,
-    head_task,
-    input_limit,
-    switch_to_eager,
-)
-from ctxvec.tasks.qa import best_span
+from ctxvec.tasks import Task, get_task, task_names, task_of_model
+from ctxvec.tasks.heads import attention_weights, input_limit, switch_to_eager
 
 
 @dataclass
@@ -55,7 +47,7 @@ class Attention:
 
     Attributes:
         model: the model's label.
-        task: ``qa`` (question + context) or ``cls`` (one text).
+        task: the task's name: ``qa`` (question + context) or ``cls`` (one text).
         weights: ``[layers, heads, n_tokens, n_tokens]`` float32; row ``i`` is query token ``i``
             and sums to 1 over the keys.
         tokens: ``[n_tokens]`` token strings as the tokenizer writes them.
@@ -69,7 +61,7 @@ class Attention:
     """
 
     model: str
-    task: Task
+    task: str
     weights: np.ndarray
     tokens: list[str]
     segment: np.ndarray
@@ -112,7 +104,7 @@ class Attention:
 
     def describe(self) -> str:
         """The prediction as one line."""
-        if self.task == "cls":
+        if self.na_prob is None:  # a label, not an answer span
             return f"{self.model}: label {self.prediction} (probability {self.probability:.3f})"
         if not self.prediction:
             return f"{self.model}: no answer (null score - best span score = {self.na_prob:.3f})"
@@ -176,7 +168,7 @@ def _index(number: int, count: int, what: str, model: str) -> int:
 
 def load_for_attention(
     model: str | ModelSpec,
-    task: Task,
+    task: str | Task,
     device: str = "auto",
     dtype: DTypeName = "float32",
     allow_untrained_head: bool = False,
@@ -187,7 +179,7 @@ def load_for_attention(
         CtxvecError: the checkpoint cannot be loaded or cannot switch to eager attention.
     """
     spec = model if isinstance(model, ModelSpec) else ModelSpec(model)
-    lm = load_model(resolve_model(spec), task, device, dtype, allow_untrained_head)
+    lm = load_model(resolve_model(spec), get_task(task).head, device, dtype, allow_untrained_head)
     switch_to_eager(lm)
     return lm
 
@@ -213,79 +205,60 @@ def attend(
     Raises:
         CtxvecError: wrong combination of inputs, input too long, or no attentions returned.
     """
-    limit = input_limit(lm, max_length)
-    if (question is None) != (context is None) or (text is None) == (question is None):
-        raise CtxvecError("give either a question and a context (QA) or a text (classification)")
-    task: Task = "cls" if text is not None else "qa"
-    head = head_task(lm)
-    if head != task:
-        what = {"qa": "a question and a context", "cls": "a text"}
-        raise CtxvecError(
-            f"model '{lm.resolved.spec.label}' was loaded with a {head} head but got "
-            f"{what[task]}; load it with task='{task}'"
-        )
-    if task == "qa":
-        return _attend_qa(lm, question, context, limit, n_best, max_answer_length, na_threshold)
-    return _attend_cls(lm, text, limit)
+    given = {"question": question, "context": context, "text": text}
+    return attend_inputs(
+        lm,
+        {k: v for k, v in given.items() if v is not None},
+        max_length,
+        n_best=n_best,
+        max_answer_length=max_answer_length,
+        na_threshold=na_threshold,
+    )
 
 
-def _attend_qa(
-    lm: LoadedModel,
-    question: str,
-    context: str,
-    limit: int,
-    n_best: int,
-    max_answer_length: int,
-    na_threshold: float,
+def attend_inputs(
+    lm: LoadedModel, inputs: dict[str, str], max_length: int | None = None, **options: Any
 ) -> Attention:
-    encoded = encode_pair(lm, question, context, limit)
-    feature, segment = encoded.feature, encoded.segment
-    with cpu_kernels(lm.model):
-        out = forward_attentions(lm, feature)
-    start = out.start_logits[0].float().cpu().numpy()
-    end = out.end_logits[0].float().cpu().numpy()
-    offsets = feature["offsets"]
-    cls = feature["cls_index"]
-    null = float(start[cls] + end[cls])
-    best = best_span(start, end, offsets, n_best, max_answer_length)
-    span, probability, na_prob, answer = None, 0.0, float("inf"), ""
-    if best is not None:
-        score, a, b = best
-        first = next(i for i, o in enumerate(offsets) if o is not None and o[0] == a)
-        last = max(i for i, o in enumerate(offsets) if o is not None and o[1] == b)
-        span = (first, last)
-        p_start = torch.softmax(torch.from_numpy(start).double(), -1)[first]
-        p_end = torch.softmax(torch.from_numpy(end).double(), -1)[last]
-        probability = float(p_start * p_end)
-        na_prob = null - score
-        answer = context[a:b].strip() if na_prob <= na_threshold else ""
+    """:func:`attend` for any task: ``inputs`` are the fields of the task of ``lm``'s head
+    (:attr:`~ctxvec.tasks.base.Task.input_fields`); ``options`` are the task's reading options
+    it takes (the QA span search's, for instance)."""
+    task = task_of_model(lm)
+    wanted = task_for_inputs(inputs)
+    if wanted is not task:
+        raise CtxvecError(
+            f"model '{lm.resolved.spec.label}' was loaded with a {task.name} head but got "
+            f"{_fields(wanted.input_fields)}; load it with task='{wanted.name}'"
+        )
+    accepted = inspect.signature(task.read).parameters
+    reading = task.read(
+        lm,
+        inputs,
+        input_limit(lm, max_length),
+        **{k: v for k, v in options.items() if k in accepted},
+    )
     return Attention(
         model=lm.resolved.spec.label,
-        task="qa",
-        weights=attention_weights(out),
-        tokens=lm.tokenizer.convert_ids_to_tokens(feature["input_ids"]),
-        segment=segment,
-        prediction=answer,
-        probability=probability,
-        span=span,
-        na_prob=na_prob,
-        inputs={"question": question, "context": context},
+        task=task.name,
+        weights=attention_weights(reading.output),
+        tokens=lm.tokenizer.convert_ids_to_tokens(reading.encoded.feature["input_ids"]),
+        segment=reading.encoded.segment,
+        prediction=reading.prediction,
+        probability=reading.probability,
+        span=reading.span,
+        na_prob=reading.na_prob,
+        inputs=dict(inputs),
     )
 
 
-def _attend_cls(lm: LoadedModel, text: str, limit: int) -> Attention:
-    encoded = encode_text(lm, text, limit)
-    with cpu_kernels(lm.model):
-        out = forward_attentions(lm, encoded.feature)
-    probs = torch.softmax(out.logits[0].double().cpu(), -1)
-    label = int(torch.argmax(probs))
-    return Attention(
-        model=lm.resolved.spec.label,
-        task="cls",
-        weights=attention_weights(out),
-        tokens=lm.tokenizer.convert_ids_to_tokens(encoded.feature["input_ids"]),
-        segment=encoded.segment,
-        prediction=str(lm.model.config.id2label.get(label, label)),
-        probability=float(probs[label]),
-        inputs={"text": text},
-    )
+def task_for_inputs(inputs: dict[str, str]) -> Task:
+    """The task whose input fields are exactly the ones given."""
+    for name in task_names():
+        task = get_task(name)
+        if set(task.input_fields) == set(inputs):
+            return task
+    kinds = " or ".join(_fields(get_task(n).input_fields) for n in task_names())
+    raise CtxvecError(f"give either {kinds}")
+
+
+def _fields(names: tuple[str, ...]) -> str:
+    return " and ".join(f"a {n}" for n in names)

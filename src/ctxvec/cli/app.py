@@ -21,8 +21,9 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from ctxvec.cli.attention import attention
 from ctxvec.cli.offline import data_app, demo, zoo_app
+from ctxvec.cli.options import flag_of
 from ctxvec.cli.study import panels, report, study_app
-from ctxvec.errors import CtxvecError
+from ctxvec.errors import CtxvecError, ParameterError
 
 app = typer.Typer(
     help="Do better encoders have more discriminative context vectors? Run the study.",
@@ -87,6 +88,9 @@ def main() -> None:
     except typer.Abort:
         typer.echo("ctxvec: interrupted; finished units are kept and a rerun resumes", err=True)
         sys.exit(130)
+    except ParameterError as e:
+        typer.echo(f"ctxvec: error: {e.spelled(flag_of)}", err=True)
+        sys.exit(2)
     except CtxvecError as e:
         typer.echo(f"ctxvec: error: {e}", err=True)
         sys.exit(2)

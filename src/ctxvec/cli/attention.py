@@ -21,9 +21,7 @@ def attention(
     example: Annotated[
         str | None, typer.Option(help="Id of the example in --data to show.")
     ] = None,
-    task: Annotated[
-        Literal["qa", "cls"], typer.Option(help="For --example / --data alone.")
-    ] = "qa",
+    task: Annotated[str, typer.Option(help="Task of --example / --data alone: qa or cls.")] = "qa",
     name: Annotated[
         str, typer.Option(help="Model label in figures (default: folder name or hub id).")
     ] = "",

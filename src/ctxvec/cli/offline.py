@@ -2,39 +2,52 @@
 
 # No `from __future__ import annotations`: typer reads these annotations as objects.
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
 from ctxvec.cli.options import Workers, flag
 
 data_app = typer.Typer(help="The built-in synthetic benchmark.", no_args_is_help=True)
+make_app = typer.Typer(
+    help="Generate a deterministic synthetic dataset of one task.", no_args_is_help=True
+)
+data_app.add_typer(make_app, name="make")
 zoo_app = typer.Typer(help="Train a panel of encoders at several steps.", no_args_is_help=True)
-SynthTask = Annotated[Literal["qa", "cls"], typer.Argument(help="qa (SQuAD 2.0 JSON) or cls.")]
+Seed = Annotated[int, typer.Option(help="Same seed, same data.")]
 
 
-@data_app.command("make")
-def data_make(
-    task: SynthTask,
-    out: Annotated[Path, typer.Option(help="File to write: .json for qa, .parquet for cls.")],
-    n: Annotated[int, typer.Option(help="Questions (qa) or texts (cls, even).")] = 3000,
-    seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 0,
-    unanswerable: Annotated[float, typer.Option(help="qa: share of unanswerable.")] = 1 / 3,
-    label_noise: Annotated[float, typer.Option(help="cls: share of flipped labels.")] = 0.0,
+@make_app.command("qa")
+def make_qa(
+    out: Annotated[Path, typer.Option(help="SQuAD 2.0 JSON file to write.")],
+    n: Annotated[int, typer.Option(help="Questions.")] = 3000,
+    seed: Seed = 0,
+    unanswerable: Annotated[float, typer.Option(help="Share of unanswerable questions.")] = 1 / 3,
 ) -> None:
-    """Generate a deterministic synthetic QA or review-classification dataset."""
+    """Extractive QA in SQuAD 2.0 JSON."""
     from ctxvec.offline import synth
 
-    if task == "qa":
-        path = synth.write_qa(out, n, seed, unanswerable)
-    else:
-        path = synth.write_cls(out, n, seed, label_noise)
-    typer.echo(f"ctxvec: wrote {n} {task} examples to {path}")
+    path = synth.write_qa(out, n, seed, unanswerable)
+    typer.echo(f"ctxvec: wrote {n} qa examples to {path}")
+
+
+@make_app.command("cls")
+def make_cls(
+    out: Annotated[Path, typer.Option(help="Parquet file to write (text, label).")],
+    n: Annotated[int, typer.Option(help="Texts (even).")] = 3000,
+    seed: Seed = 0,
+    label_noise: Annotated[float, typer.Option(help="Share of flipped labels.")] = 0.0,
+) -> None:
+    """Review classification (positive/negative) as parquet."""
+    from ctxvec.offline import synth
+
+    path = synth.write_cls(out, n, seed, label_noise)
+    typer.echo(f"ctxvec: wrote {n} cls examples to {path}")
 
 
 @zoo_app.command("build")
 def zoo_build(
-    task: Annotated[Literal["qa", "cls"], typer.Argument(help="qa or cls.")],
+    task: Annotated[str, typer.Argument(help="qa or cls.")],
     data: Annotated[str, typer.Option(help="Training data: any file the study reads, or hub id.")],
     out: Annotated[Path, typer.Option(help="Zoo folder (an existing zoo is reused).")],
     seed: Annotated[int, typer.Option(help="Seeds the dev split, init and batch order.")] = 0,

@@ -13,6 +13,24 @@ from typing import Annotated, Literal
 
 import typer
 
+from ctxvec.errors import ParameterError
+
+
+def flag_of(parameter: str) -> str:
+    """The option that sets a library parameter: ``batch_size`` -> ``--batch-size``. The one
+    place where the command line's spelling meets the API's names (errors name parameters)."""
+    return "--" + parameter.replace("_", "-")
+
+
+def parse_integers(parameter: str, text: str | None) -> tuple[int, ...] | None:
+    """Comma-separated integers (``"0,1000,2000"``) as a tuple; None or empty text is None."""
+    if not text:
+        return None
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise ParameterError(parameter, f"'{text}' must be comma-separated integers") from None
+
 
 def flag(name: str, text: str) -> typer.models.OptionInfo:
     """A boolean option that is off unless given: ``--name`` only, no ``--no-name`` twin."""
@@ -29,7 +47,7 @@ Models = Annotated[
 ]
 Panel = Annotated[
     str | None,
-    typer.Option(help="Built-in panel (squad2-base, imdb-base, minilm) or a panel TOML file."),
+    typer.Option(help="Built-in panel (squad2-base, imdb-base, minilm, mpnet) or a TOML file."),
 ]
 Subsets = Annotated[int | None, typer.Option(help="Number of subsets K (default: 4).")]
 Starts = Annotated[

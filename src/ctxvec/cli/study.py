@@ -47,8 +47,8 @@ from ctxvec.cli.options import (
     Strict,
     Subsets,
     Untrained,
+    parse_integers,
 )
-from ctxvec.errors import CtxvecError
 
 study_app = typer.Typer(
     help="Run a study: a panel of models x K subsets of one dataset.", no_args_is_help=True
@@ -86,7 +86,7 @@ def shared_options(
     """The options of every study command: only its signature is used."""
 
 
-def study_command(task: Literal["qa", "cls"]) -> Callable[[Callable], Callable]:
+def study_command(task: str) -> Callable[[Callable], Callable]:
     """A study command from a function of the task's own options.
 
     The function returns ``{option: value}`` for options it converts (e.g. a comma-separated
@@ -169,26 +169,21 @@ def study_cls(
     return {"label_names": names}
 
 
-def _run(task: Literal["qa", "cls"], options: dict[str, object]) -> None:
+def _run(task: str, options: dict[str, object]) -> None:
     """Turn a study command's options into a :class:`~ctxvec.study.StudyConfig` and run it."""
+    from ctxvec.inference.measured import parse_layers
     from ctxvec.loading.panels import assemble_panel
     from ctxvec.study import StudyConfig, run_study
     from ctxvec.study.executors import make_executor
-    from ctxvec.tasks.classify import ClsSettings
-    from ctxvec.tasks.qa import QASettings
+    from ctxvec.tasks import get_task
 
-    settings_class = QASettings if task == "qa" else ClsSettings
+    settings_class = get_task(task).settings_type
     fields = {f.name for f in dataclasses.fields(settings_class)}
+    # Parsed here, at the edge: the library holds typed values.
+    options = {**options, "layers": parse_layers(options["layers"])}
     settings = settings_class(**{k: v for k, v in options.items() if k in fields})
     rest = {k: v for k, v in options.items() if k not in fields}
-    starts = None
-    if rest["subset_starts"]:
-        try:
-            starts = tuple(int(s) for s in rest["subset_starts"].split(","))
-        except ValueError:
-            raise CtxvecError(
-                f"--subset-starts '{rest['subset_starts']}' must be comma-separated integers"
-            ) from None
+    starts = parse_integers("subset_starts", rest["subset_starts"])
     # Impossible values (--subsets 0, ...) are refused by StudyConfig, in the API's words.
     config = StudyConfig(
         task=task,

@@ -9,16 +9,17 @@ and ``label`` columns, or an ``aclImdb``-style folder (``pos/*.txt``, ``neg/*.tx
 Every loader returns the same small container (:class:`QADataset` or :class:`TextDataset`) with a
 content fingerprint, so downstream code never special-cases a source. Malformed input raises
 :class:`~ctxvec.errors.CtxvecError` with one line. Tokenisation, length filtering and the label
-mapping to a model belong to the task modules, not here.
+mapping to a model belong to the task modules, not here; which loader a task uses is the task's
+own (:meth:`ctxvec.tasks.base.Task.load_data`).
 """
 
 from __future__ import annotations
 
 from ctxvec.data.examples import (
-    TASKS,
+    Dataset,
+    Example,
     QADataset,
     QAExample,
-    Task,
     TextDataset,
     TextExample,
     fingerprint,
@@ -27,33 +28,14 @@ from ctxvec.data.qa import load_qa_dataset
 from ctxvec.data.subsets import select_subsets
 from ctxvec.data.text import load_text_dataset
 
-# The split a hub dataset is read from when none is given.
-DEFAULT_SPLIT: dict[Task, str] = {"qa": "validation", "cls": "test"}
-
-
-def load_dataset(
-    task: Task, source: str, split: str | None = None, strict: bool = False
-) -> QADataset | TextDataset:
-    """A task's data from a local file or folder, or the hub (split default: ``DEFAULT_SPLIT``).
-
-    ``strict`` refuses QA answers whose ``answer_start`` does not point at their text.
-    """
-    split = split or DEFAULT_SPLIT[task]
-    if task == "qa":
-        return load_qa_dataset(source, split, strict)
-    return load_text_dataset(source, split)
-
-
 __all__ = [
-    "DEFAULT_SPLIT",
-    "TASKS",
+    "Dataset",
+    "Example",
     "QADataset",
     "QAExample",
-    "Task",
     "TextDataset",
     "TextExample",
     "fingerprint",
-    "load_dataset",
     "load_qa_dataset",
     "load_text_dataset",
     "select_subsets",

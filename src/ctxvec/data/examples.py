@@ -2,18 +2,34 @@
 
 A dataset is a list of examples, where it came from, and a short hash of its content, so that
 downstream code never special-cases a source and a cached result is reused only for the same
-data. ``Task`` names the two tasks everywhere in ctxvec.
+data.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Protocol
 
-Task = Literal["qa", "cls"]
-TASKS: tuple[Task, ...] = ("qa", "cls")
+
+class Example(Protocol):
+    """What every task's example has: an id unique in its dataset."""
+
+    id: str
+
+
+class Dataset(Protocol):
+    """What every loader returns: examples, where they came from, a content fingerprint, and
+    notes for the user (problems found in the data that did not stop loading it)."""
+
+    examples: Sequence[Example]
+    source: str
+    fingerprint: str
+    notes: tuple[str, ...]
+
+    def __len__(self) -> int: ...
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,9 +42,9 @@ from ctxvec.inference.batching import (
 )
 from ctxvec.inference.kernels import KERNEL_CHOICES, KernelChoice, cpu_kernels
 from ctxvec.inference.measured import (
-    LAYER_METRICS,
-    METRICS,
+    Layers,
     MetricSet,
+    check_layers,
     check_metric_set,
     resolve_layers,
 )
@@ -57,6 +57,7 @@ from ctxvec.inference.streams import cpu_streams
 from ctxvec.loading import LoadedModel
 from ctxvec.metrics.context import context_vector_metrics
 from ctxvec.metrics.geometry import effective_rank
+from ctxvec.metrics.registry import EXAMPLE_METRICS, LAYER_METRICS
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ class PassSettings:
     Attributes:
         batch_size: most features per forward.
         layer: the chosen layer (see :func:`resolve_layers`; -1 = last).
-        layers: extra layers for per-layer curves: ``""``, ``"all"`` or ``"0,3,6"``.
+        layers: extra layers for per-layer curves: none ``()``, ``"all"``, or numbers such as
+            ``(0, 3, 6)``.
         representation: ``"hidden"`` states or ``"attention-output"`` (pre-residual).
         metrics: ``"all"``, or ``"core"`` for the four metrics of one fused kernel only.
         exclude_special_tokens: leave [CLS]/[SEP]-like tokens out of the metrics.
@@ -76,7 +78,7 @@ class PassSettings:
 
     batch_size: int = 32
     layer: int = -1
-    layers: str = ""
+    layers: Layers = ()
     representation: Representation = "hidden"
     metrics: MetricSet = "all"
     exclude_special_tokens: bool = False
@@ -84,10 +86,29 @@ class PassSettings:
 
     def __post_init__(self) -> None:
         """Refuse impossible values at once, in the API as in the CLI (the same line)."""
-        require_at_least("--batch-size", self.batch_size)
+        require_at_least("batch_size", self.batch_size)
         check_metric_set(self.metrics)
-        require_one_of("--kernels", self.kernels, KERNEL_CHOICES)
-        require_one_of("--representation", self.representation, REPRESENTATIONS)
+        require_one_of("kernels", self.kernels, KERNEL_CHOICES)
+        require_one_of("representation", self.representation, REPRESENTATIONS)
+        check_layers(self.layers)
+
+
+@dataclass(frozen=True)
+class Keep:
+    """What a task keeps of the model's output besides the metrics.
+
+    Attributes:
+        per_token: output fields cut to each feature's real tokens (QA: ``start_logits``,
+            ``end_logits``), one ``[n_tokens]`` array per feature.
+        per_feature: output fields kept whole per feature (classification: ``logits``),
+            one ``[n_features, ...]`` array each.
+        sentence: the head's summary token and the mean of the measured tokens per feature
+            (what the class-separability metrics pool).
+    """
+
+    per_token: tuple[str, ...] = ()
+    per_feature: tuple[str, ...] = ()
+    sentence: bool = False
 
 
 @dataclass
@@ -96,7 +117,7 @@ class ForwardOutput:
 
     Attributes:
         metrics: ``{name: [n_features]}`` float64 values at the chosen layer (NaN where
-            undefined), for every name in :data:`METRICS` (``"all"``) or
+            undefined), for every name in :data:`EXAMPLE_METRICS` (``"all"``) or
             :data:`LAYER_METRICS` (``"core"``).
         n_tokens: ``[n_features]`` tokens the metrics were computed over.
         layers: the extra layers measured (absolute indices), possibly empty.
@@ -106,10 +127,11 @@ class ForwardOutput:
             (None with ``metrics="core"``).
         token_feature: ``[n_sampled]`` the feature each sampled token comes from.
         token_rank: ``[n_sampled]`` its rank among that feature's measured tokens.
-        sentence: classification with ``metrics="all"`` only; ``{"summary" | "mean":
+        sentence: with :attr:`Keep.sentence` and ``metrics="all"`` only; ``{"summary" | "mean":
             [n_features, hidden]}`` float32.
-        start_logits, end_logits: QA only; one ``[feature_length]`` float32 array per feature.
-        logits: classification only; ``[n_features, n_labels]`` float32.
+        outputs: the fields of :class:`Keep`: per-token ones as a list of one
+            ``[feature_length]`` float32 array per feature, per-feature ones as one
+            ``[n_features, ...]`` float32 array.
         kernels: which :mod:`ctxvec.inference.kernels` replacements ran (all False off the CPU).
     """
 
@@ -121,9 +143,7 @@ class ForwardOutput:
     token_feature: np.ndarray | None = None
     token_rank: np.ndarray | None = None
     sentence: dict[str, np.ndarray] | None = None
-    start_logits: list[np.ndarray] | None = None
-    end_logits: list[np.ndarray] | None = None
-    logits: np.ndarray | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
     kernels: dict[str, bool] = field(default_factory=dict)
 
     @property
@@ -141,7 +161,7 @@ class _Plan:
 
     lm: LoadedModel
     features: Sequence[Feature]
-    head: Literal["qa", "cls"]
+    keep: Keep
     primary: int
     extra: tuple[int, ...]
     hidden: bool
@@ -164,8 +184,8 @@ class _Batch:
     token_feature: np.ndarray | None = None  # [n_sampled]
     token_rank: np.ndarray | None = None  # [n_sampled]
     sentence: dict[str, np.ndarray] = field(default_factory=dict)  # {pooling: [batch, hidden]}
-    logits: np.ndarray | None = None  # cls: [batch, n_labels]
-    spans: tuple[list[np.ndarray], list[np.ndarray]] | None = None  # qa: start, end per row
+    per_feature: dict[str, np.ndarray] = field(default_factory=dict)  # {name: [batch, ...]}
+    per_token: dict[str, list[np.ndarray]] = field(default_factory=dict)  # {name: [n_tokens] x b}
 
 
 def _run_batch(plan: _Plan, idx: list[int], take) -> _Batch:
@@ -206,27 +226,23 @@ def _run_batch(plan: _Plan, idx: list[int], take) -> _Batch:
             result.tokens, result.token_feature, result.token_rank = _sample_tokens(
                 h, mask, idx, plan.seeds, plan.token_sample
             )
-        if plan.head == "cls":
-            if plan.all_metrics:
-                summary_last = getattr(lm.model.config, "summary_type", None) == "last"
-                result.sentence = _sentence_vectors(h, real, mask, summary_last)
-            result.logits = out.logits.float().cpu().numpy()
-            return result
-        # Real positions are contiguous in every row: cut the flat real logits by length.
+        if plan.keep.sentence and plan.all_metrics:
+            summary_last = getattr(lm.model.config, "summary_type", None) == "last"
+            result.sentence = _sentence_vectors(h, real, mask, summary_last)
+        result.per_feature = {k: out[k].float().cpu().numpy() for k in plan.keep.per_feature}
+        # Real positions are contiguous in every row: cut the flat real values by length.
         real = real.cpu()
         cuts = np.cumsum(real.sum(1).numpy())[:-1]
-        start, end = (
-            np.split(x.float().cpu()[real].numpy(), cuts)
-            for x in (out.start_logits, out.end_logits)
-        )
-        result.spans = (start, end)
+        result.per_token = {
+            k: np.split(out[k].float().cpu()[real].numpy(), cuts) for k in plan.keep.per_token
+        }
         return result
 
 
 def run_forward(
     lm: LoadedModel,
     features: Sequence[Feature],
-    head: Literal["qa", "cls"],
+    keep: Keep,
     settings: PassSettings = PassSettings(),
     *,
     desc: str = "",
@@ -240,7 +256,7 @@ def run_forward(
         lm: the loaded model.
         features: tokenised inputs; each has ``input_ids``, ``special_tokens_mask`` and the
             other names in ``lm.input_names``.
-        head: which outputs to keep (span logits or class logits).
+        keep: which of the head's outputs to keep (span logits, class logits, ...).
         settings: batch size, layers, representation, metric set and kernels.
         desc: label of the progress bar.
         progress: show a progress bar.
@@ -250,7 +266,7 @@ def run_forward(
     """
     metrics = settings.metrics
     check_metric_set(metrics)
-    names = METRICS if metrics == "all" else LAYER_METRICS
+    names = EXAMPLE_METRICS if metrics == "all" else LAYER_METRICS
     primary, extra = resolve_layers(lm, settings.layer, settings.layers, settings.representation)
     # On a GPU each new input shape can cost a kernel plan (cuDNN attention builds one per
     # shape, ~0.1 s), which padding does not: there, fixed-size batches and widths rounded up
@@ -259,7 +275,7 @@ def run_forward(
     plan = _Plan(
         lm=lm,
         features=features,
-        head=head,
+        keep=keep,
         primary=primary,
         extra=extra,
         hidden=settings.representation == "hidden",
@@ -282,8 +298,7 @@ def run_forward(
         if extra
         else {},
     )
-    if head == "qa":
-        result.start_logits, result.end_logits = [None] * n, [None] * n
+    result.outputs = {k: [None] * n for k in keep.per_token}
     samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     lengths = [len(f["input_ids"]) for f in features]
     batches = length_sorted_batches(
@@ -308,19 +323,19 @@ def run_forward(
             result.n_tokens[idx] = batch.metrics["n_tokens"].numpy()
             if batch.tokens is not None:
                 samples.append((batch.tokens, batch.token_feature, batch.token_rank))
-            if batch.spans is not None:
+            for name, values in batch.per_token.items():
                 for row, i in enumerate(idx):
-                    result.start_logits[i] = batch.spans[0][row]
-                    result.end_logits[i] = batch.spans[1][row]
-            if batch.logits is not None:
-                if result.logits is None:
-                    result.logits = np.zeros((n, batch.logits.shape[1]), np.float32)
-                    result.sentence = {
-                        k: np.zeros((n, v.shape[1]), np.float32) for k, v in batch.sentence.items()
-                    } or None
-                result.logits[idx] = batch.logits
-                for key, values in batch.sentence.items():
-                    result.sentence[key][idx] = values
+                    result.outputs[name][i] = values[row]
+            for name, values in batch.per_feature.items():
+                if name not in result.outputs:
+                    result.outputs[name] = np.zeros((n, *values.shape[1:]), np.float32)
+                result.outputs[name][idx] = values
+            for key, values in batch.sentence.items():
+                if result.sentence is None:
+                    result.sentence = {}
+                if key not in result.sentence:
+                    result.sentence[key] = np.zeros((n, values.shape[1]), np.float32)
+                result.sentence[key][idx] = values
     result.kernels = used
     if samples:
         parts = zip(*samples, strict=True)

@@ -28,11 +28,12 @@ from ctxvec.loading.names import (
 )
 
 # Names of the torch-side module, imported on first use.
-_LAZY = {"DTYPES", "LoadedModel", "load_model", "resolve_device", "resolve_dtype"}
+_LAZY = {"DTYPES", "Head", "LoadedModel", "load_model", "resolve_device", "resolve_dtype"}
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__
     from ctxvec.loading.load import (
         DTYPES,
+        Head,
         LoadedModel,
         load_model,
         resolve_device,
@@ -45,6 +46,7 @@ __all__ = [
     "SMALL_FILE_BYTES",
     "DTypeName",
     "DeviceName",
+    "Head",
     "LoadedModel",
     "ModelSpec",
     "ResolvedModel",

@@ -13,21 +13,32 @@ from __future__ import annotations
 import inspect
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import torch
 
 from ctxvec.errors import CtxvecError, first_line
 from ctxvec.loading.names import DeviceName, DTypeName, ResolvedModel
 
-if TYPE_CHECKING:
-    from ctxvec.data import Task
-
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # RoBERTa-style embeddings number positions from padding_idx + 1, so the table holds that many
 # more rows than tokens fit (MPNet too: its 514 positions take 512 tokens; a 513th would index
 # past the table).
 _PADDING_OFFSET_TYPES = frozenset({"roberta", "xlm-roberta", "camembert", "longformer", "mpnet"})
+
+
+@dataclass(frozen=True)
+class Head:
+    """The task head a model is loaded with: a transformers auto class (by name, so that this
+    module imports transformers only when it loads) and how a message names the head."""
+
+    auto_class: str  # e.g. "AutoModelForQuestionAnswering"
+    words: str  # e.g. "question-answering"
+
+    @property
+    def class_suffix(self) -> str:
+        """What the concrete classes' names end with (``ForQuestionAnswering``)."""
+        return self.auto_class.removeprefix("AutoModel")
 
 
 @dataclass
@@ -45,6 +56,8 @@ class LoadedModel:
     # Left padding shifts default absolute position ids; such models get them from the mask.
     positions_from_mask: bool = False
     loading_notes: tuple[str, ...] = ()
+    # The task head it was loaded with.
+    head: Head | None = None
 
 
 def resolve_device(device: DeviceName = "auto") -> torch.device:
@@ -78,12 +91,12 @@ def resolve_dtype(dtype: DTypeName, device: torch.device) -> torch.dtype:
 
 def load_model(
     resolved: ResolvedModel,
-    task: Task,
+    head: Head,
     device: DeviceName = "auto",
     dtype: DTypeName = "auto",
     allow_untrained_head: bool = False,
 ) -> LoadedModel:
-    """Load tokenizer and model with the task's head, in eval mode on ``device``.
+    """Load tokenizer and model with a task's ``head``, in eval mode on ``device``.
 
     Raises:
         CtxvecError: the checkpoint cannot be loaded, has no head class for the task, or its head
@@ -94,11 +107,8 @@ def load_model(
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     logging.getLogger("transformers").setLevel(logging.ERROR)
-    auto_class = {
-        "qa": transformers.AutoModelForQuestionAnswering,
-        "cls": transformers.AutoModelForSequenceClassification,
-    }[task]
-    task_words = {"qa": "question-answering", "cls": "sequence-classification"}[task]
+    auto_class = getattr(transformers, head.auto_class)
+    task_words = head.words
     name = resolved.spec.label
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
@@ -154,6 +164,7 @@ def load_model(
         max_positions=_max_positions(model.config),
         positions_from_mask=positions_from_mask,
         loading_notes=tuple(notes),
+        head=head,
     )
 
 

@@ -25,20 +25,14 @@ import numpy as np
 import pandas as pd
 
 from ctxvec.errors import CtxvecError
+from ctxvec.metrics.registry import HEAD_STATISTICS
 
 # Clark et al. (2019) mix this much of the uniform distribution into every row before the log.
 ENTROPY_SMOOTHING = 1e-4
 # Segment codes per token.
 SPECIAL, QUESTION, CONTEXT = -1, 0, 1
-STATISTICS = (
-    "entropy",
-    "uniform_entropy",
-    "entropy_ratio",
-    "mean_distance",
-    "special_share",
-    "question_to_context",
-    "context_to_question",
-)
+# attention.csv's statistics, declared (with labels) in ctxvec.metrics.registry.
+STATISTICS = HEAD_STATISTICS
 
 
 def input_statistics(weights: np.ndarray, segment: np.ndarray) -> dict[str, np.ndarray]:

@@ -23,6 +23,8 @@ import numpy as np
 
 from ctxvec.errors import CtxvecError
 
+# Every task score is reported as a percentage, as the official SQuAD script reports its own.
+PERCENT = 100.0
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -216,3 +217,18 @@ def bootstrap_ci(
             rng=np.random.default_rng(seed),
         )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def put_estimate(
+    row: dict[str, Any],
+    name: str,
+    *samples: Sequence[float],
+    statistic: Callable[..., float] = np.mean,
+    scale: float = 1.0,
+) -> None:
+    """Put ``statistic`` of ``samples`` (x ``scale``) in ``row[name]``, with its bootstrap
+    interval (:func:`bootstrap_ci`) in ``row[name + "_ci_low"]`` and ``row[name + "_ci_high"]``."""
+    arrays = [np.asarray(s, np.float64) for s in samples]
+    low, high = bootstrap_ci(*arrays, statistic=statistic)
+    row[name] = scale * float(statistic(*arrays, axis=-1))
+    row[f"{name}_ci_low"], row[f"{name}_ci_high"] = scale * low, scale * high

@@ -34,8 +34,7 @@ from ctxvec.offline import synth, zoo
 from ctxvec.offline.families import FAMILIES
 from ctxvec.report import load_run, write_report
 from ctxvec.study import StudyConfig, StudyResult, run_study
-from ctxvec.tasks.classify import ClsSettings
-from ctxvec.tasks.qa import QASettings
+from ctxvec.tasks import get_task
 
 # Classification is scored by accuracy: the barely trained checkpoints answer one class for
 # everything, which positive-class F1 would reward with 67 at 50% accuracy.
@@ -87,7 +86,7 @@ def run_demo(
 ) -> DemoResult:
     """Generate data, build (or reuse) the zoo, run both studies into ``out_dir``.
 
-    ``members`` is the panel for both tasks (default: :data:`ctxvec.zoo.DEFAULT_PANELS`).
+    ``members`` is the panel for both tasks (default: :data:`ctxvec.offline.zoo.DEFAULT_PANELS`).
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -125,7 +124,7 @@ def run_demo(
             subset_size=sizes.subset_size,
             seed=seed,
             score=SCORES[task],
-            settings=QASettings(layers="all") if task == "qa" else ClsSettings(layers="all"),
+            settings=get_task(task).settings_type(layers="all"),
             attention_stats=sizes.attention_stats,
         )
         studies[task] = run_study(config, out_dir / f"study-{task}", progress=progress, log=log)

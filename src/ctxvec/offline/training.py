@@ -11,7 +11,7 @@ by the study's own prediction and scoring code. Choosing members and saving chec
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,13 +19,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ctxvec.data import QADataset, QAExample, Task, TextDataset, TextExample
+from ctxvec.data import Dataset
 from ctxvec.errors import CtxvecError
-from ctxvec.loading import ModelSpec, load_model, resolve_model
 from ctxvec.loading.panels import minilm_dir, mpnet_dir
-from ctxvec.tasks.classify import ClsSettings, cls_scores, match_labels, predict_cls
-from ctxvec.tasks.qa import QASettings, predict_qa, qa_scores
-from ctxvec.tasks.windows import encode_windows
+from ctxvec.tasks import Task
 
 if TYPE_CHECKING:
     from ctxvec.offline.zoo import Member, ZooSettings
@@ -43,16 +40,17 @@ PRETRAINED: dict[str, tuple[Callable[[str], Path], str]] = {
 
 
 def split_dev(
-    dataset: QADataset | TextDataset, fraction: float, max_dev: int, seed: int
+    task: Task, dataset: Dataset, fraction: float, max_dev: int, seed: int
 ) -> tuple[list, list]:
-    """Seeded (train, dev) split; QA questions of one paragraph stay on one side.
+    """Seeded (train, dev) split; the examples of one group (:meth:`Task.group_of`: QA
+    questions of one paragraph) stay on one side.
 
     Returns:
         the train examples and at most ``max_dev`` dev examples.
     """
     groups: dict[str, list] = {}
     for e in dataset.examples:
-        key = e.context if isinstance(e, QAExample) else e.id
+        key = task.group_of(e)
         groups.setdefault(key, []).append(e)
     keys = list(groups)
     order = np.random.default_rng(seed).permutation(len(keys))
@@ -64,84 +62,20 @@ def split_dev(
     return train, dev
 
 
-# ----------------------------------------------------------------------------- features
-
-
-def qa_features(tokenizer, examples: Sequence[QAExample], settings: ZooSettings) -> list[dict]:
-    """Training windows with start/end token positions (the [CLS] token where no answer)."""
-    enc = encode_windows(tokenizer, examples, settings.max_length, settings.stride)
-    names = [n for n in tokenizer.model_input_names if n in enc]
-    features = []
-    for i, owner in enumerate(enc["overflow_to_sample_mapping"]):
-        example = examples[owner]
-        ids = enc["input_ids"][i]
-        seq = enc.sequence_ids(i)
-        cls = ids.index(tokenizer.cls_token_id)
-        start = end = cls
-        if example.answers:
-            first = example.answer_starts[0]
-            last = first + len(example.answers[0])
-            offsets = enc["offset_mapping"][i]
-            tokens = [
-                t
-                for t, ((a, b), s) in enumerate(zip(offsets, seq, strict=True))
-                if s == 1 and a < last and b > first
-            ]
-            # A window holding only part of the answer is trained as "no answer" in it.
-            if tokens and offsets[tokens[0]][0] <= first and offsets[tokens[-1]][1] >= last:
-                start, end = tokens[0], tokens[-1]
-        feature = {n: enc[n][i] for n in names}
-        feature["start_positions"] = start
-        feature["end_positions"] = end
-        features.append(feature)
-    return features
-
-
-def cls_features(
-    tokenizer, examples: Sequence[TextExample], to_id: dict, settings: ZooSettings
-) -> list[dict]:
-    enc = tokenizer([e.text for e in examples], truncation=True, max_length=settings.max_length)
-    names = [n for n in tokenizer.model_input_names if n in enc]
-    return [
-        {**{n: enc[n][i] for n in names}, "labels": to_id[e.label]} for i, e in enumerate(examples)
-    ]
-
-
-def label_names(dataset: TextDataset) -> dict[int | str, str]:
-    """Dataset label -> the name a model's ``id2label`` gets for it."""
-    values = sorted({e.label for e in dataset.examples}, key=str)
-    if all(isinstance(v, int) for v in values):
-        if dataset.label_names:
-            return {v: dataset.label_names[v] for v in values}
-        if values != list(range(len(values))):
-            raise CtxvecError(
-                f"{dataset.source}: integer labels must be 0..K-1, got {values}; renumber them"
-            )
-        return {v: f"LABEL_{v}" for v in values}
-    return {v: str(v) for v in values}
-
-
 # ----------------------------------------------------------------------------- training
 
 
-def new_model(member: Member, task: Task, train_texts: list[str], labels, settings, seed):
+def new_model(
+    member: Member, task: Task, train_texts: list[str], head: dict, settings: ZooSettings, seed: int
+):
+    """A new tokenizer and model with ``task``'s head (config fields ``head``): a pretrained
+    member's weights, or a family's tokenizer trained on ``train_texts`` and a fresh model."""
     import transformers
-    from transformers import (
-        AutoModelForQuestionAnswering,
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-    )
+    from transformers import AutoTokenizer
 
     from ctxvec.offline import families
 
-    auto = AutoModelForQuestionAnswering if task == "qa" else AutoModelForSequenceClassification
-    head = {}
-    if task == "cls":
-        head = {
-            "num_labels": len(labels),
-            "id2label": dict(enumerate(labels)),
-            "label2id": {n: i for i, n in enumerate(labels)},
-        }
+    auto = getattr(transformers, task.head.auto_class)
     torch.manual_seed(seed)
     transformers.logging.set_verbosity_error()  # the expected "head newly initialised" report
     transformers.utils.logging.disable_progress_bar()
@@ -220,22 +154,6 @@ def fit(
 
 
 # ------------------------------------------------------------------------------ scoring
-
-
-def dev_score(
-    path: Path, task: Task, dev: list, dataset, settings: ZooSettings
-) -> dict[str, float]:
-    """The saved checkpoint's dev score, by the study's own prediction and scoring code."""
-    lm = load_model(resolve_model(ModelSpec(str(path))), task, "cpu", "float32")
-    if task == "qa":
-        qa = QASettings(max_length=settings.max_length, stride=settings.stride)
-        rows = predict_qa(lm, dev, qa, progress=False).rows
-        return {"metric": "f1", "value": round(qa_scores(rows)["f1"], 3), "n": len(rows)}
-    labels = match_labels(lm.model.config.id2label, dataset)
-    cls = ClsSettings(max_length=settings.max_length)
-    rows = predict_cls(lm, dev, labels, cls, progress=False).rows
-    accuracy = cls_scores(rows, None)["accuracy"]
-    return {"metric": "accuracy", "value": round(accuracy, 3), "n": len(rows)}
 
 
 @contextmanager

@@ -33,21 +33,19 @@ from pathlib import Path
 from typing import Any
 
 from ctxvec import files
-from ctxvec.data import QADataset, Task, TextDataset, fingerprint, load_dataset
+from ctxvec.data import Dataset, fingerprint
 from ctxvec.errors import CtxvecError
+from ctxvec.loading import ModelSpec, load_model, resolve_model
 from ctxvec.offline.families import FAMILIES
 from ctxvec.offline.training import (
     MINILM,
     PRETRAINED,
-    cls_features,
-    dev_score,
     fit,
-    label_names,
     new_model,
     one_thread,
-    qa_features,
     split_dev,
 )
+from ctxvec.tasks import Task, get_task
 
 ZOO_FORMAT = 1
 CARD = "card.json"
@@ -57,8 +55,8 @@ CARD = "card.json"
 class Member:
     """One model of the panel and the training steps at which it is saved.
 
-    ``family`` is one of :data:`ctxvec.families.FAMILIES` (trained from scratch at the given size)
-    or a pretrained one of :data:`ctxvec.offline.training.PRETRAINED` (``"minilm"``:
+    ``family`` is one of :data:`ctxvec.offline.families.FAMILIES` (trained from scratch at the
+    given size) or a pretrained one of :data:`ctxvec.offline.training.PRETRAINED` (``"minilm"``:
     all-MiniLM-L6-v2; ``"mpnet"``: all-mpnet-base-v2), whose size fields are then ignored.
     """
 
@@ -125,7 +123,7 @@ def _identity(member: Member, task: Task, data_fp: str, seed: int, settings: Zoo
         {
             "format": ZOO_FORMAT,
             "member": dataclasses.asdict(member),
-            "task": task,
+            "task": task.name,
             "data": data_fp,
             "seed": seed,
             "settings": dataclasses.asdict(settings),
@@ -153,14 +151,15 @@ def _reusable(directory: Path, member: Member, identity: str) -> list[Checkpoint
 
 def build_member(
     member: Member,
-    task: Task,
-    dataset: QADataset | TextDataset,
+    task: str | Task,
+    dataset: Dataset,
     out_dir: str | Path,
     seed: int = 0,
     settings: ZooSettings = ZooSettings(),
     log: Callable[[str], None] = print,
 ) -> list[Checkpoint]:
     """Train one member (or reuse its saved checkpoints) and return its checkpoints."""
+    task = get_task(task)
     out_dir = Path(out_dir)
     identity = _identity(member, task, dataset.fingerprint, seed, settings)
     reused = _reusable(out_dir, member, identity)
@@ -168,23 +167,12 @@ def build_member(
         log(f"  {member.name}: reused {len(reused)} checkpoint(s)")
         return reused
     started = time.perf_counter()
-    train, dev = split_dev(dataset, settings.dev_fraction, settings.max_dev, seed)
-    if task == "qa":
-        texts = [e.question for e in train] + sorted({e.context for e in train})
-        labels = None
-    else:
-        texts = [e.text for e in train]
-        names = label_names(dataset)
-        labels = [names[v] for v in sorted(names, key=str)]
-    tokenizer, model = new_model(member, task, texts, labels, settings, seed)
-    cls_id = tokenizer.cls_token_id
-    if task == "qa":
-        features = qa_features(tokenizer, train, settings)
-        if not member.unanswerable:
-            features = [f for f in features if f["input_ids"][f["start_positions"]] != cls_id]
-    else:
-        order = sorted(names, key=str)
-        features = cls_features(tokenizer, train, {v: i for i, v in enumerate(order)}, settings)
+    train, dev = split_dev(task, dataset, settings.dev_fraction, settings.max_dev, seed)
+    texts = task.training_texts(train)
+    tokenizer, model = new_model(member, task, texts, task.head_config(dataset), settings, seed)
+    features = task.training_features(
+        tokenizer, train, dataset, settings.max_length, settings.stride, member.unanswerable
+    )
     n_params = sum(p.numel() for p in model.parameters())
     checkpoints = []
 
@@ -196,7 +184,7 @@ def build_member(
         card = {
             "name": path.name,
             "family": member.family,
-            "task": task,
+            "task": task.name,
             "pretrained": PRETRAINED[member.family][1] if member.family in PRETRAINED else None,
             "size": {
                 "parameters": n_params,
@@ -215,7 +203,7 @@ def build_member(
                 "n_train": len(train),
                 "n_dev": len(dev),
             },
-            "dev_score": dev_score(path, task, dev, dataset, settings),
+            "dev_score": _dev_score(path, task, dev, dataset, settings),
             "train_seconds": round(time.perf_counter() - started, 1),
             "settings": dataclasses.asdict(settings),
             "identity": identity,
@@ -230,6 +218,14 @@ def build_member(
     return checkpoints
 
 
+def _dev_score(
+    path: Path, task: Task, dev: list, dataset: Dataset, settings: ZooSettings
+) -> dict[str, Any]:
+    """The saved checkpoint's dev score, by the study's own prediction and scoring code."""
+    lm = load_model(resolve_model(ModelSpec(str(path))), task.head, "cpu", "float32")
+    return task.dev_score(lm, dev, dataset, settings.max_length, settings.stride)
+
+
 def _build_quietly(member: Member, task: Task, dataset, out_dir, seed, settings) -> tuple:
     """Worker-process entry: build one member, returning its checkpoints and its log lines."""
     lines: list[str] = []
@@ -237,7 +233,7 @@ def _build_quietly(member: Member, task: Task, dataset, out_dir, seed, settings)
 
 
 def build_zoo(
-    task: Task,
+    task: str | Task,
     data: str | Path,
     out_dir: str | Path,
     members: Sequence[Member] | None = None,
@@ -262,10 +258,11 @@ def build_zoo(
         workers: parallel training processes (default: the number of CPU cores); 1 trains in
             this process.
     """
-    members = DEFAULT_PANELS[task] if members is None else members
+    task = get_task(task)
+    members = DEFAULT_PANELS[task.name] if members is None else members
     if len({m.name for m in members}) != len(members):
         raise CtxvecError("zoo members need distinct names")
-    dataset = load_dataset(task, str(data), split)
+    dataset = task.load_data(str(data), split)
     for note in dataset.notes:
         log(f"ctxvec zoo: warning: {note}")
     out_dir = Path(out_dir)
@@ -299,7 +296,7 @@ def build_zoo(
                 for line in lines:
                     log(line)
     checkpoints = [c for m in members for c in done[m.name]]
-    lines = [f'task = "{task}"', ""]
+    lines = [f'task = "{task.name}"', ""]
     for c in checkpoints:
         lines += ["[[models]]", f'id = "{c.name}"', f'name = "{c.name}"', ""]
     files.write_text(out_dir / "panel.toml", "\n".join(lines))

@@ -1,10 +1,14 @@
 """The study's report, built from a finished run folder alone.
 
-:mod:`~ctxvec.report.run` reads the folder and lays out its tables, :mod:`~ctxvec.report.figures`
-draws the interactive plotly figures, :mod:`~ctxvec.report.attention` the section "Attention
-against the score" (runs with attention statistics), :mod:`~ctxvec.report.html` writes
-``report.html``, :mod:`~ctxvec.report.summary` the terminal's summary (80 columns), and
-:mod:`~ctxvec.report.plots` the static matplotlib scatter plots a study writes beside them.
+:mod:`~ctxvec.report.run` reads the folder and lays out its tables. Each figure is defined once
+in :mod:`~ctxvec.report.figures` (models styled by :mod:`~ctxvec.report.styles`) and drawn by
+two renderers: :mod:`~ctxvec.report.interactive` (plotly, the report) and
+:mod:`~ctxvec.report.plots` (matplotlib: the PNG and SVG files a study writes, and the
+notebook's image). :mod:`~ctxvec.report.attention` draws the section "Attention against the
+score" (runs with attention statistics), :mod:`~ctxvec.report.html` makes every HTML page from
+its templates (``report.html``, the notebook view), :mod:`~ctxvec.report.summary` the
+terminal's summary (80 columns) and the notebook view, and :mod:`~ctxvec.report.numbers`
+writes every number they print.
 """
 
 from ctxvec.report.html import report_html, write_report

@@ -26,27 +26,16 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ctxvec.metrics.heads import depth_bin_means
-from ctxvec.report.figures import (
-    SCATTER_HEIGHT,
-    legend_height,
-    legend_order,
-    model_styles,
-    shorten,
-)
-from ctxvec.report.run import LABELS, Run
+from ctxvec.metrics.registry import label
+from ctxvec.report.figures import LEGEND_TITLE
+from ctxvec.report.interactive import SCATTER_HEIGHT, legend_entry, legend_height
+from ctxvec.report.numbers import number
+from ctxvec.report.run import Run
+from ctxvec.report.styles import MEAN_SYMBOL, legend_order, model_styles, shorten
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-# Row labels of the heatmap, in the study's order of its correlated statistics.
-STATISTICS = {
-    "entropy": "entropy",
-    "entropy_ratio": "entropy / uniform",
-    "mean_distance": "mean distance",
-    "special_share": "share on special tokens",
-    "question_to_context": "question → context",
-    "context_to_question": "context → question",
-}
 GRID_TITLE_WIDTH = 30
 # Pixels per layer row of a head grid, and the grid's title and axes around it.
 _ROW_PX, _GRID_FRAME_PX = 16, 110
@@ -86,26 +75,16 @@ def strongest_cell(run: Run) -> tuple[str, str] | None:
     return best
 
 
-def critical_note(run: Run) -> str:
-    """The small-panel caution: the |r| a model-level r needs for p < 0.05, per panel size."""
+def critical_values(run: Run) -> list[tuple[int, float]]:
+    """``(models, |r|)``: the |r| a model-level r needs for p < 0.05, per panel size, largest
+    panel first (the page's small-panel caution)."""
     needed = {
         cell["critical_r"]["n"]: cell["critical_r"]["r"]
         for bins in _cells(run).values()
         for cell in bins.values()
         if cell.get("critical_r", {}).get("r") is not None
     }
-    if not needed:
-        return ""
-    sizes = sorted(needed, reverse=True)
-    parts = [f"|r| > {needed[n]:.2f} with {n} models" for n in sizes]
-    return (
-        f"For p < 0.05 a model-level r needs {' and '.join(parts)}; a cell below that cannot "
-        "be told apart from no relationship with this panel."
-    )
-
-
-def _format(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+    return [(n, needed[n]) for n in sorted(needed, reverse=True)]
 
 
 def correlation_heatmap(run: Run) -> go.Figure | None:
@@ -129,17 +108,17 @@ def correlation_heatmap(run: Run) -> go.Figure | None:
             p = cell.get("model_permutation", {}).get("p")
             r = model["pearson_r"]
             z_row.append(None if r is None or math.isnan(r) else r)
-            text_row.append(f"r={_format(r)}<br>perm p={_format(p)}")
+            text_row.append(f"r={number(r)}<br>perm p={number(p)}")
             ci = (
-                f"[{_format(model['pearson_ci_low'])}, {_format(model['pearson_ci_high'])}]"
+                f"[{number(model['pearson_ci_low'])}, {number(model['pearson_ci_high'])}]"
                 if model["pearson_ci_low"] is not None
                 else "n/a"
             )
-            hover_row.append([ci, _format(model["spearman_rho"]), _format(p), cell["n_models"]])
+            hover_row.append([ci, number(model["spearman_rho"]), number(p), cell["n_models"]])
         z.append(z_row)
         text.append(text_row)
         hover.append(hover_row)
-    labels = [STATISTICS.get(s, s) for s in cells]
+    labels = [label(s) for s in cells]
     fig = go.Figure(
         go.Heatmap(
             z=z,
@@ -161,7 +140,7 @@ def correlation_heatmap(run: Run) -> go.Figure | None:
         )
     )
     fig.update_layout(
-        title=f"Model-level Pearson r of {LABELS.get(run.score, run.score)} with each statistic",
+        title=f"Model-level Pearson r of {label(run.score)} with each statistic",
         xaxis_title="depth bin (relative depth layer / layers)",
         yaxis={"autorange": "reversed"},  # the first statistic on top, as in the table order
         template="plotly_white",
@@ -184,24 +163,22 @@ def strongest_scatter(run: Run) -> go.Figure | None:
     score = run.score
     points = bin_points(run, statistic, depth_bin)
     means = points.groupby("model", sort=False)[[score, "value"]].mean()
-    name = f"{STATISTICS.get(statistic, statistic)} ({depth_bin} layers)"
-    score_name = LABELS.get(score, score)
+    name = f"{label(statistic)} ({depth_bin} layers)"
+    score_name = label(score)
     styles = model_styles(list(points["model"]))
     fig = go.Figure()
-    titled: set[str] = set()  # families whose legend group has its title already
+    titled: set[str] = set()
     for model in legend_order(styles):
         style, rows = styles[model], points[points["model"] == model]
         # As in the report's other scatter plots: checkpoints of a family under its title.
-        group = f"family:{style.family}" if style.group else f"model:{model}"
-        title = style.group if style.group and style.family not in titled else None
-        titled.add(style.family)
+        entry = legend_entry(model, style, titled)
         fig.add_trace(
             go.Scatter(
                 x=rows["value"],
                 y=rows[score],
                 mode="markers",
-                name=style.label,
-                legendgroup=group,
+                name=entry["name"],
+                legendgroup=entry["legendgroup"],
                 showlegend=False,
                 opacity=0.4,
                 marker={"color": style.colour, "size": 7, "symbol": style.symbol},
@@ -215,13 +192,11 @@ def strongest_scatter(run: Run) -> go.Figure | None:
                 x=[means.loc[model, "value"]],
                 y=[means.loc[model, score]],
                 mode="markers",
-                name=style.label,
-                legendgroup=group,
-                legendgrouptitle_text=title,
+                **entry,
                 marker={
                     "color": style.colour,
                     "size": 14,
-                    "symbol": "diamond",
+                    "symbol": MEAN_SYMBOL[0],
                     "line": {"color": "black", "width": 1},
                 },
                 customdata=[[model]],
@@ -231,8 +206,8 @@ def strongest_scatter(run: Run) -> go.Figure | None:
         )
     permutation = cell.get("model_permutation", {}).get("p")
     fig.update_layout(
-        title=f"{score_name} vs {name}: r = {_format(cell['model_level']['pearson_r'])}, "
-        f"permutation p = {_format(permutation)} ({cell['n_models']} models)",
+        title=f"{score_name} vs {name}: r = {number(cell['model_level']['pearson_r'])}, "
+        f"permutation p = {number(permutation)} ({cell['n_models']} models)",
         xaxis_title=name,
         yaxis_title=score_name,
         template="plotly_white",
@@ -240,7 +215,7 @@ def strongest_scatter(run: Run) -> go.Figure | None:
         # The legend lives inside the plot area's height: make room for all of it.
         height=max(SCATTER_HEIGHT, legend_height(styles) + 110),
         margin={"l": 60, "r": 20, "t": 50, "b": 50},
-        legend={"title": {"text": "model (diamond: mean)"}, "font": {"size": 11}},
+        legend={"title": {"text": LEGEND_TITLE}, "font": {"size": 11}},
     )
     return fig
 
@@ -271,7 +246,7 @@ def head_grid_figures(run: Run) -> list[tuple[str, go.Figure]]:
                 zmax=1,
                 colorbar={"thickness": 10, "len": 0.9},
                 hovertemplate=f"{model}<br>layer %{{y}}, head %{{x}}<br>"
-                "entropy / uniform %{z:.4f}<extra></extra>",
+                f"{label('entropy_ratio')} %{{z:.4f}}<extra></extra>",
             )
         )
         fig.update_layout(
@@ -323,5 +298,5 @@ def section(run: Run) -> dict[str, Any] | None:
             for i, (_, figure) in enumerate(head_grid_figures(run))
         ],
         "bins": run.correlations["attention"]["bins"],
-        "critical": critical_note(run),
+        "critical": critical_values(run),
     }

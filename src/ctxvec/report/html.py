@@ -1,41 +1,58 @@
-"""The study's report: one self-contained HTML page.
+"""The study's HTML: the report page, and the one way every HTML view of a run is made.
 
-:func:`load_run` reads a finished run folder (``manifest.json``, ``subsets.csv``,
-``models.csv``, ``correlations.json``, and ``attention.csv`` and attention figures under
-``attention/`` when present);
-:func:`write_report` turns it into ``report.html``: the question, the panel and data,
-interactive scatter plots of score against each metric (plotly, its script inlined so the page
-works offline from ``file://``), the correlation table with intervals and tests, the per-model
-table, with attention statistics (``--attention-stats``) the section "Attention against the
-score" (:mod:`~ctxvec.report.attention`), the attention figures and the manifest. The
-terminal's summary of the same numbers is :func:`ctxvec.report.summary.summary_markdown`.
+:func:`render` fills a Jinja template of ``ctxvec/assets`` (autoescaped, with
+:func:`~ctxvec.report.numbers.number` as the filter ``number``); the report page and the
+notebook view (:func:`ctxvec.report.summary.summary_html`) are both made by it.
+
+:func:`write_report` turns a run folder (:func:`~ctxvec.report.run.load_run`) into
+``report.html``: the question, the panel and data, interactive scatter plots of score against
+each metric (plotly, its script inlined so the page works offline from ``file://``), the
+correlation over depth, the correlation table with intervals and tests, the per-model table,
+with attention statistics (``--attention-stats``) the section "Attention against the score"
+(:mod:`~ctxvec.report.attention`), the attention figures and the manifest.
 
 It reads only the run folder, so a report can be rebuilt at any time (``ctxvec report RUN``)
-without the models or the data; it computes no statistic of its own.
+without the models or the data; it computes no statistic of its own. Left out: the attention
+viewer's page (:mod:`ctxvec.attention.viewer`).
 """
 
 from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import json
-from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ctxvec import files
+from ctxvec.metrics.registry import label
+from ctxvec.report import numbers
 from ctxvec.report.attention import section as attention_section
-from ctxvec.report.figures import layer_figure, scatter_figure
-from ctxvec.report.run import (
-    LABELS,
-    TASK_NAMES,
-    Run,
-    correlation_frame,
-    model_frame,
-    number,
-    warnings_for,
-)
+from ctxvec.report.figures import depth, scatter
+from ctxvec.report.interactive import depth_figure, scatter_figure
+from ctxvec.report.run import Run, correlation_frame, model_frame, warnings_for
+
+if TYPE_CHECKING:
+    import jinja2
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("ctxvec", "assets"), autoescape=True
+    )
+    environment.filters["number"] = numbers.number
+    return environment
+
+
+def render(template: str, **context: Any) -> str:
+    """``ctxvec/assets/{template}`` filled with ``context``; text is escaped, ``| safe`` not."""
+    return _environment().get_template(template).render(**context)
 
 
 def _attention_images(run_dir: Path) -> list[tuple[str, str]]:
@@ -49,12 +66,8 @@ def _attention_images(run_dir: Path) -> list[tuple[str, str]]:
     ]  # fmt: skip
 
 
-# ------------------------------------------------------------------------------ output
-
-
 def report_html(run: Run) -> str:
     """The whole page as one string (plotly's script inlined once)."""
-    import jinja2
     import plotly.io as pio
 
     config = run.manifest["config"]
@@ -62,7 +75,7 @@ def report_html(run: Run) -> str:
     for i, metric in enumerate(run.metrics):
         figures.append(
             pio.to_html(
-                scatter_figure(run, metric),
+                scatter_figure(scatter(run.subsets, run.score, metric)),
                 full_html=False,
                 include_plotlyjs=i == 0,
                 div_id=f"scatter-{metric}",
@@ -76,11 +89,10 @@ def report_html(run: Run) -> str:
     )
     attention_score = attention_section(run)
     layer = config["settings"].get("layer", -1)
-    template = jinja2.Environment(autoescape=True).from_string(
-        resources.files("ctxvec").joinpath("assets/report.html.jinja").read_text("utf-8")
-    )
-    return template.render(
-        title=f"Context vectors and {TASK_NAMES[config['task']].split(' (')[0]}",
+    curves = depth(run.correlations.get("layers") or {}, run.score)
+    return render(
+        "report.html.jinja",
+        title=f"Context vectors and {run.task.split(' (')[0]}",
         run_dir=str(run.path),
         written=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         sections=[
@@ -97,21 +109,23 @@ def report_html(run: Run) -> str:
         n_subsets=config["subsets"],
         subset_size=config["subset_size"],
         seed=config["seed"],
-        task_name=f"{TASK_NAMES[config['task']]}, score {LABELS.get(run.score, run.score)}",
+        task_name=f"{run.task}, score {label(run.score)}",
         dataset=run.manifest["dataset"],
         device=run.manifest["device"],
         dtype=run.manifest["dtype"],
         panel_table=panel.to_html(index=False, na_rep=""),
         scatter=figures,
         layer_figure=(
-            pio.to_html(figure, full_html=False, include_plotlyjs=False, div_id="layers-plot")
-            if (figure := layer_figure(run)) is not None
+            pio.to_html(
+                depth_figure(curves), full_html=False, include_plotlyjs=False, div_id="layers-plot"
+            )
+            if curves is not None
             else None
         ),
         layer_text="the last" if layer == -1 else f"layer {layer}",
         warnings=warnings_for(run),
         correlation_table=correlation_frame(run).to_html(
-            index=False, na_rep="", float_format=number
+            index=False, na_rep="", float_format=numbers.cell
         ),
         model_table=model_frame(run).to_html(index=False),
         attention_score=attention_score,

@@ -1,37 +1,36 @@
-"""Scatter plots of task score against context-vector metrics, one point per (model, subset).
+"""The static rendering (matplotlib) of the figures :mod:`~ctxvec.report.figures` defines: the
+PNG and SVG files a study writes beside its tables, and the notebook's small scatter image.
 
-Points are coloured by model, with each model's mean drawn as a larger outlined marker, so the
-reader sees both the within-model spread and the across-model trend the correlation is about.
-Figures are written as PNG and SVG, atomically. Attention figures live elsewhere.
+A scatter draws each model's points and its mean (a larger outlined diamond) in the model's
+colour and marker, with the legend beside the plot: a family's checkpoints under its bold title,
+never split across legend columns. In an SVG, each model's points are the group ``points MODEL``
+and its mean ``mean MODEL``, so a reader (or a test) finds a model's marks by name. Files are
+written atomically. Left out: what is drawn (the definitions), and the interactive report.
+
+matplotlib is imported inside the functions: importing it takes a second, and only figures need
+it. A bare ``Figure`` needs no pyplot backend, so a notebook keeps its own.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from matplotlib import colormaps
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from ctxvec import files
+from ctxvec.report.figures import Depth, Scatter, depth, scatter
+from ctxvec.report.styles import MEAN_SYMBOL
 
-LABELS = {
-    "f1": "F1",
-    "exact": "EM",
-    "best_f1": "best-threshold F1",
-    "accuracy": "accuracy",
-    "macro_f1": "macro F1",
-    "variance": "Variance",
-    "cse": "CSE",
-    "self_similarity": "self-similarity",
-    "intra_similarity": "intra-sentence similarity",
-    "effective_rank": "effective rank",
-    "isoscore": "IsoScore",
-    "self_similarity_adjusted": "self-similarity - random baseline",
-}
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+DASHES = {"solid": "-", "dot": ":"}
+FILE_DPI = 150
 
 
 def plot_score_vs_metrics(
@@ -45,43 +44,14 @@ def plot_score_vs_metrics(
     """Write ``{score}_vs_{metric}.{fmt}`` for every metric; return the paths written.
 
     Args:
-        points: one row per (model, subset) with ``model``, ``score`` and the metric columns.
+        points: one row per (model, subset) with ``model``, ``subset``, the score and the
+            metric columns.
+        title: put before each figure's title (the study's task), or nothing.
     """
-    out_dir = Path(out_dir)
     written = []
-    models = list(dict.fromkeys(points["model"]))
-    colours = colormaps["tab10" if len(models) <= 10 else "tab20"]
     for metric in metrics:
-        # A bare Figure needs no pyplot backend, so notebooks keep theirs.
-        fig = Figure(figsize=(5.5, 4.2), dpi=150)
-        ax = fig.subplots()
-        for i, model in enumerate(models):
-            rows = points[points["model"] == model]
-            colour = colours(i % colours.N)
-            ax.scatter(rows[metric], rows[score], color=colour, label=model, s=28, alpha=0.8)
-            ax.scatter(
-                rows[metric].mean(),
-                rows[score].mean(),
-                color=colour,
-                s=110,
-                marker="D",
-                edgecolors="black",
-                linewidths=0.8,
-            )
-        ax.set_xlabel(LABELS.get(metric, metric))
-        ax.set_ylabel(LABELS.get(score, score))
-        ax.set_title(
-            f"{title}: {LABELS.get(score, score)} vs {LABELS.get(metric, metric)}"
-            if title
-            else None
-        )
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best", title="model (diamond: mean)", title_fontsize=7)
-        fig.tight_layout()
-        for fmt in formats:
-            path = out_dir / f"{score}_vs_{metric}.{fmt}"
-            files.write_with(path, functools.partial(fig.savefig, format=fmt))
-            written.append(path)
+        figure = scatter_figure(scatter(points, score, metric, title), dpi=FILE_DPI)
+        written += _save(figure, Path(out_dir) / f"{score}_vs_{metric}", formats)
     return written
 
 
@@ -94,32 +64,159 @@ def plot_correlation_by_layer(
     """``correlation_by_layer.{fmt}``: Pearson r of score vs each metric at each layer.
 
     Args:
-        layers: ``correlations.json``'s ``layers``: per metric, one entry per layer with
-            ``subset_level`` and ``model_level`` correlations.
+        layers: ``correlations.json``'s ``layers`` (see :func:`~ctxvec.report.figures.depth`);
+            nothing is written when it is empty.
     """
-    fig = Figure(figsize=(9.0, 3.8), dpi=150)
-    axes = fig.subplots(1, 2, sharey=True)
-    colours = colormaps["tab10"]
-    for ax, level, title in zip(
-        axes, ("model_level", "subset_level"), ("per-model means", "(model, subset) points"),
-        strict=True,
-    ):  # fmt: skip
-        for i, (metric, entries) in enumerate(layers.items()):
-            x = [e["layer"] for e in entries]
-            y = [e[level]["pearson_r"] for e in entries]
-            ax.plot(x, y, marker="o", color=colours(i), label=LABELS.get(metric, metric))
-        ax.axhline(0.0, color="grey", lw=0.8)
-        ax.set_xlabel("layer (0 = embeddings)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(f"r over {title}", fontsize=9)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel(f"Pearson r with {LABELS.get(score, score)}")
-    axes[0].set_ylim(-1.05, 1.05)
-    axes[1].legend(fontsize=7, loc="best")
+    spec = depth(layers, score)
+    if spec is None:
+        return []
+    return _save(depth_figure(spec), Path(out_dir) / "correlation_by_layer", formats)
+
+
+def scatter_png(spec: Scatter, width: float = 8.0, dpi: int = 96, rows: int = 22) -> bytes:
+    """A small PNG of the scatter (a notebook shows it inline)."""
+    buffer = io.BytesIO()
+    scatter_figure(spec, width, dpi, rows).savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _save(figure: Figure, stem: Path, formats: Sequence[str]) -> list[Path]:
+    paths = [stem.with_name(f"{stem.name}.{fmt}") for fmt in formats]
+    for path, fmt in zip(paths, formats, strict=True):
+        files.write_with(path, functools.partial(figure.savefig, format=fmt))
+    return paths
+
+
+def _legend_columns(spec: Scatter, rows: int) -> list[list[tuple[str | None, str]]]:
+    """Legend rows ``(model, text)`` per column (``model`` is ``None`` for a family's title),
+    at most ``rows`` a column; a family is never split across columns."""
+    blocks: list[list[tuple[str | None, str]]] = []
+    previous = None
+    for series in spec.series:
+        style = series.style
+        if style.group is None or style.family != previous:
+            blocks.append([(None, style.group)] if style.group is not None else [])
+        blocks[-1].append((series.model, style.label))
+        previous = style.family if style.group is not None else None
+    columns: list[list[tuple[str | None, str]]] = [[]]
+    for block in blocks:
+        if columns[-1] and len(columns[-1]) + len(block) > rows:
+            columns.append([])
+        columns[-1].extend(block[:rows])
+    return columns
+
+
+def scatter_figure(spec: Scatter, width: float = 8.0, dpi: int = 96, rows: int = 22) -> Figure:
+    """The scatter with its legend beside the plot, at most ``rows`` rows a legend column;
+    ``width`` (inches) holds the plot and one legend column."""
+    from matplotlib.figure import Figure
+
+    columns = _legend_columns(spec, rows)
+    tallest = max(len(c) for c in columns)
+    size = (width + 1.7 * (len(columns) - 1), max(3.4, 0.17 * tallest + 0.9))
+    fig = Figure(figsize=size, dpi=dpi)
+    ax = fig.subplots()
+    for series in spec.series:
+        style = series.style
+        ax.scatter(
+            series.x,
+            series.y,
+            color=style.colour,
+            marker=style.marker,
+            s=26,
+            edgecolors="white",
+            linewidths=0.4,
+            zorder=2,
+            gid=f"points {series.model}",
+        )
+        ax.scatter(
+            *series.mean,
+            color=style.colour,
+            marker=MEAN_SYMBOL[1],
+            s=70,
+            edgecolors="black",
+            linewidths=0.7,
+            zorder=3,
+            gid=f"mean {series.model}",
+        )
+    ax.set_xlabel(spec.x_label)
+    ax.set_ylabel(spec.y_label)
+    ax.set_title(spec.title, fontsize=10)
+    ax.grid(alpha=0.3)
+    _legend(ax, spec, columns)
+    # The layout makes room for the legend beside the plot, so every format of a figure has
+    # the same geometry (a tight box at saving would be measured again by each backend).
     fig.tight_layout()
-    written = []
-    for fmt in formats:
-        path = Path(out_dir) / f"correlation_by_layer.{fmt}"
-        files.write_with(path, functools.partial(fig.savefig, format=fmt))
-        written.append(path)
-    return written
+    return fig
+
+
+def _legend(ax: Axes, spec: Scatter, columns: list[list[tuple[str | None, str]]]) -> None:
+    """The scatter's legend beside the plot, a family's title in bold above its steps."""
+    from matplotlib.lines import Line2D
+
+    styles, tallest = spec.styles, max(len(c) for c in columns)
+    handles, labels, headers = [], [], []
+    for column in columns:  # matplotlib fills a legend column by column: pad each to tallest
+        for model, text in [*column, *[("", "")] * (tallest - len(column))]:
+            style = styles.get(model) if model else None
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    linestyle="none",
+                    marker=style.marker,
+                    color=style.colour,
+                    markersize=6,
+                    markeredgecolor="white",
+                    markeredgewidth=0.4,
+                )
+                if style is not None
+                else Line2D([], [], linestyle="none")
+            )
+            labels.append(text)
+            headers.append(model is None)
+    legend = ax.legend(
+        handles,
+        labels,
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        ncols=len(columns),
+        title=spec.legend_title,
+        title_fontsize=7,
+        frameon=False,
+        handletextpad=0.3,
+        borderaxespad=0.0,
+        alignment="left",
+    )
+    for text, header in zip(legend.get_texts(), headers, strict=True):
+        if header:
+            text.set_fontweight("bold")
+
+
+def depth_figure(spec: Depth) -> Figure:
+    """A line per metric and level, on the definition's whole-layer ticks."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 4.2), dpi=FILE_DPI)
+    ax = fig.subplots()
+    for curve in spec.curves:
+        ax.plot(
+            curve.layers,
+            curve.r,
+            marker="o",
+            markersize=4,
+            color=curve.colour,
+            linestyle=DASHES[curve.dash],
+            label=curve.name,
+        )
+    ax.axhline(0.0, color="grey", lw=0.8)
+    ax.set_xticks(spec.ticks)
+    ax.set_xlabel(spec.x_label)
+    ax.set_ylabel(spec.y_label)
+    ax.set_ylim(*spec.y_range)
+    ax.set_title(spec.title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig

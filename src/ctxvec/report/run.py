@@ -17,12 +17,10 @@ from typing import Any
 import pandas as pd
 
 from ctxvec.errors import CtxvecError
-from ctxvec.report import plots
+from ctxvec.metrics.registry import label
+from ctxvec.report.numbers import interval, number
 
-LABELS = {**plots.LABELS, "exact": "EM", "accuracy": "Accuracy"}
-TASK_NAMES = {"qa": "extractive QA (SQuAD 2.0 scoring)", "cls": "sequence classification"}
 LEVELS = {"subset_level": "subsets", "model_level": "models"}
-LINE_STYLES = (("model_level", "solid", "models"), ("subset_level", "dot", "subsets"))
 
 
 @dataclass
@@ -41,6 +39,13 @@ class Run:
     @property
     def metrics(self) -> list[str]:
         return list(self.correlations["metrics"])
+
+    @property
+    def task(self) -> str:
+        """The task as the report names it (the manifest's description; its name for a run
+        written before the manifest kept one)."""
+        task = self.manifest.get("task") or {}
+        return task.get("description") or self.manifest["config"]["task"]
 
     @property
     def score(self) -> str:
@@ -76,11 +81,11 @@ def correlation_frame(run: Run) -> pd.DataFrame:
         for key, level in LEVELS.items():
             c = levels[key]
             row = {
-                "metric": LABELS.get(metric, metric),
+                "metric": label(metric),
                 "level": level,
                 "n": c["n"],
                 "pearson r": c["pearson_r"],
-                "95% CI": _interval(c["pearson_ci_low"], c["pearson_ci_high"]),
+                "95% CI": interval(c["pearson_ci_low"], c["pearson_ci_high"]),
                 "p": c["pearson_p"],
                 "spearman rho": c["spearman_rho"],
                 "rho p": c["spearman_p"],
@@ -93,7 +98,7 @@ def correlation_frame(run: Run) -> pd.DataFrame:
         if within:
             rows.append(
                 {
-                    "metric": LABELS.get(metric, metric),
+                    "metric": label(metric),
                     "level": "within models",
                     "n": within["n"],
                     "pearson r": within["r"],
@@ -110,19 +115,12 @@ def model_frame(run: Run) -> pd.DataFrame:
     for column in run.models.columns:
         if column in {"model", "n"} or column.endswith(("_ci_low", "_ci_high")):
             continue
-        values = run.models[column]
-        low = run.models.get(f"{column}_ci_low")
-        high = run.models.get(f"{column}_ci_high")
         digits = 2 if column in {"f1", "exact", "accuracy"} else 4
-        out[LABELS.get(column, column)] = [
-            f"{v:.{digits}f}" + (f" [{lo:.{digits}f}, {hi:.{digits}f}]" if low is not None else "")
-            for v, lo, hi in zip(
-                values,
-                low if low is not None else values,
-                high if high is not None else values,
-                strict=True,
-            )
-        ]
+        cells = []
+        for _, row in run.models.iterrows():
+            band = interval(row.get(f"{column}_ci_low"), row.get(f"{column}_ci_high"), digits)
+            cells.append(number(row[column], f".{digits}f") + (f" {band}" if band else ""))
+        out[label(column)] = cells
     return out
 
 
@@ -140,25 +138,11 @@ def warnings_for(run: Run) -> list[str]:
         critical = levels.get("critical_r", {}).get("r", math.nan)
         r = levels["model_level"]["pearson_r"]
         if r is not None and not math.isnan(critical) and abs(r) <= critical:
-            short.append(f"{LABELS.get(metric, metric)} (r = {r:.2f})")
+            short.append(f"{label(metric)} (r = {number(r)})")
     if not short:
         return []
     return [
-        f"With {n} models a model-level Pearson r needs |r| > {critical:.2f} for p < 0.05. "
+        f"With {n} models a model-level Pearson r needs |r| > {number(critical)} for p < 0.05. "
         f"These metrics do not reach it, so this panel cannot show their relationship with the "
         f"score to be different from none: {', '.join(short)}."
     ]
-
-
-def blank_missing(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.astype(object).where(frame.notna(), "")
-
-
-def _interval(low: float | None, high: float | None) -> str:
-    if low is None or high is None or math.isnan(low) or math.isnan(high):
-        return ""
-    return f"[{low:.2f}, {high:.2f}]"
-
-
-def number(value: float) -> str:
-    return "" if value is None or math.isnan(value) else f"{value:.3g}"

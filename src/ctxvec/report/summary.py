@@ -7,14 +7,12 @@ points and within models, and the plain caution of a small panel. Tables are ali
 (Markdown's "simple tables"), and no line is longer than 80 characters, whatever the panel: long
 model names are shortened in the middle. Every other metric, level and statistic stays in the
 run's files and its report. :func:`summary_html` shows the same in a notebook, with the full
-per-model table and a small scatter plot.
+per-model table and a small scatter plot (template ``assets/notebook.html.jinja``).
 """
 
 from __future__ import annotations
 
 import base64
-import html
-import math
 import os
 import textwrap
 from collections.abc import Sequence
@@ -22,45 +20,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from ctxvec.report.figures import scatter_png, shorten
-from ctxvec.report.run import (
-    LABELS,
-    TASK_NAMES,
-    Run,
-    correlation_frame,
-    model_frame,
-    number,
-    warnings_for,
-)
+from ctxvec.metrics.registry import label
+from ctxvec.report.figures import scatter
+from ctxvec.report.html import render
+from ctxvec.report.numbers import cell, interval, number, p_value
+from ctxvec.report.plots import scatter_png
+from ctxvec.report.run import Run, correlation_frame, model_frame, warnings_for
+from ctxvec.report.styles import shorten
 
 WIDTH = 80
 HEADLINE = ("variance", "cse")
 GAP = "  "
 MIN_NAME = 12
 LEVELS = (("model_level", "models"), ("subset_level", "subsets"), ("within_model", "within"))
-
-
-# ------------------------------------------------------------------------------ numbers
-
-
-def _missing(value: float | None) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _fixed(value: float | None, digits: int) -> str:
-    return "n/a" if _missing(value) else f"{value:.{digits}f}"
-
-
-def _p(value: float | None) -> str:
-    if _missing(value):
-        return "n/a"
-    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
-
-
-def _interval(low: float | None, high: float | None, digits: int) -> str:
-    if _missing(low) or _missing(high):
-        return ""
-    return f"[{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def headline_metrics(run: Run) -> list[str]:
@@ -84,17 +56,11 @@ def model_cells(run: Run) -> pd.DataFrame:
         for model in order:
             if column in models.columns and model in models.index:
                 row = models.loc[model]
-                cells.append(
-                    (
-                        _fixed(row[column], digits),
-                        _interval(
-                            row.get(f"{column}_ci_low"), row.get(f"{column}_ci_high"), digits
-                        ),
-                    )
-                )
+                low, high = row.get(f"{column}_ci_low"), row.get(f"{column}_ci_high")
+                cells.append((number(row[column], f".{digits}f"), interval(low, high, digits)))
             else:
                 value = means[column].get(model) if column in means else None
-                cells.append((_fixed(value, digits), ""))
+                cells.append((number(value, f".{digits}f"), ""))
         columns[column] = cells
     return pd.DataFrame(columns, index=pd.Index(order, name="model"))
 
@@ -112,21 +78,21 @@ def headline_correlations(run: Run) -> list[dict[str, str]]:
             r, p = (c.get("r"), c.get("p")) if within else (c.get("pearson_r"), c.get("pearson_p"))
             permutation = ""
             if key == "model_level" and "model_permutation" in levels:
-                permutation = _p(levels["model_permutation"].get("p"))
+                permutation = p_value(levels["model_permutation"].get("p"))
             rows.append(
                 {
-                    "metric": LABELS.get(metric, metric),
+                    "metric": label(metric),
                     "level": level,
                     "n": str(c.get("n", "")),
-                    "r": _fixed(r, 2),
+                    "r": number(r),
                     "95% CI": (
                         ""
                         if within
-                        else _interval(c.get("pearson_ci_low"), c.get("pearson_ci_high"), 2)
+                        else interval(c.get("pearson_ci_low"), c.get("pearson_ci_high"))
                     ),
-                    "p": _p(p),
+                    "p": p_value(p),
                     "perm. p": permutation,
-                    "rho": "" if within else _fixed(c.get("spearman_rho"), 2),
+                    "rho": "" if within else number(c.get("spearman_rho")),
                 }
             )
     return rows
@@ -186,7 +152,7 @@ def display_names(names: Sequence[str], width: int) -> list[str] | None:
 
 def _model_lines(run: Run) -> list[str]:
     cells = model_cells(run)
-    header = [LABELS.get(c, c) for c in cells.columns]
+    header = [label(c) for c in cells.columns]
     names = [str(m) for m in cells.index]
     right = [False, *([True] * len(header))]
     for compact in (False, True):
@@ -214,7 +180,7 @@ def _correlation_lines(run: Run) -> list[str]:
     rows = headline_correlations(run)
     if not rows:
         return []
-    score = LABELS.get(run.score, run.score)
+    score = label(run.score)
     header = [f"{score} vs", "level", "n", "r", "95% CI", "p", "perm. p", "rho"]
     keys = ["metric", "level", "n", "r", "95% CI", "p", "perm. p", "rho"]
     return _table(
@@ -242,9 +208,9 @@ def _count(n: int, what: str) -> str:
 def summary_markdown(run: Run) -> str:
     """The panel's scores and headline correlations as 80-column text, for the terminal."""
     config = run.manifest["config"]
-    score = LABELS.get(run.score, run.score)
+    score = label(run.score)
     n_models = run.correlations.get("n_models", len(run.models))
-    lines = _wrap(f"## ctxvec: {TASK_NAMES[config['task']]}, score {score}")
+    lines = _wrap(f"## ctxvec: {run.task}, score {score}")
     lines += _wrap(
         f"{_count(n_models, 'model')} x {_count(config['subsets'], 'subset')} of "
         f"{config['subset_size']} examples; [ ]: 95% bootstrap interval over examples"
@@ -273,20 +239,6 @@ def summary_markdown(run: Run) -> str:
 
 # ------------------------------------------------------------------------------ HTML
 
-_STYLE = """
-.ctxvec-study table { border-collapse: collapse; font-size: 12px; margin: .3rem 0 .6rem; }
-.ctxvec-study th, .ctxvec-study td { border: 1px solid #d8dce5; padding: 2px 6px;
-  text-align: right; white-space: nowrap; }
-.ctxvec-study th { background: #f2f4f8; }
-.ctxvec-study td:first-child, .ctxvec-study th:first-child { text-align: left; }
-.ctxvec-study .scroll { overflow-x: auto; max-width: 100%; }
-.ctxvec-study .row { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
-.ctxvec-study .warning { background: #fff4d6; border-left: 4px solid #e0a800;
-  padding: .3rem .6rem; max-width: 60rem; }
-.ctxvec-study img { max-width: 100%; height: auto; }
-.ctxvec-study .muted { color: #667; }
-"""
-
 
 def _href(path: Path) -> str:
     """Relative to the kernel's folder when the run is below it (a notebook opens that)."""
@@ -300,39 +252,28 @@ def _href(path: Path) -> str:
 def summary_html(run: Run, metric: str = "variance") -> str:
     """The run in a notebook: per-model table, headline correlations, a scatter, the report."""
     config = run.manifest["config"]
-    score = LABELS.get(run.score, run.score)
-    n_models = run.correlations.get("n_models", len(run.models))
+    score = label(run.score)
     rows = headline_correlations(run)
-    correlation = (
-        pd.DataFrame(rows).rename(columns={"metric": f"{score} vs"}).to_html(index=False)
-        if rows
-        else ""
-    )
-    every = correlation_frame(run).to_html(index=False, na_rep="", float_format=number)
-    image = ""
+    image = None
     if metric in run.metrics and len(run.subsets):
-        png = base64.b64encode(scatter_png(run, metric)).decode("ascii")
-        label = html.escape(f"{score} vs {LABELS.get(metric, metric)}")
-        image = f'<div><img alt="{label}" src="data:image/png;base64,{png}"></div>'
-    warnings = "".join(f'<p class="warning">{html.escape(w)}</p>' for w in warnings_for(run))
+        spec = scatter(run.subsets, run.score, metric)
+        image = (spec.title, base64.b64encode(scatter_png(spec)).decode("ascii"))
     report = run.path / "report.html"
-    where = (
-        f'Report: <a href="{html.escape(_href(report))}" target="_blank">'
-        f"<code>{html.escape(str(report))}</code></a> (open it in a browser). "
-        if report.is_file()
-        else ""
-    ) + f"Tables: <code>{html.escape(str(run.path))}</code>."
-    title = html.escape(f"ctxvec study: {TASK_NAMES[config['task']]}, score {score}")
-    return (
-        f'<div class="ctxvec-study"><style>{_STYLE}</style>'
-        f"<h3>{title}</h3>"
-        f'<p class="muted">{_count(n_models, "model")} x {_count(config["subsets"], "subset")} '
-        f"of {config['subset_size']} examples; brackets: 95% bootstrap intervals over "
-        "examples.</p>"
-        f'<div class="scroll">{model_frame(run).to_html(index=False)}</div>'
-        f'<div class="row">{image}<div><h4>Correlations with {html.escape(score)}</h4>'
-        f"{correlation}{warnings}"
-        f"<details><summary>Every metric and level</summary>"
-        f'<div class="scroll">{every}</div></details></div></div>'
-        f"<p>{where}</p></div>"
+    return render(
+        "notebook.html.jinja",
+        title=f"ctxvec study: {run.task}, score {score}",
+        score=score,
+        counts=f"{_count(run.correlations.get('n_models', len(run.models)), 'model')} x "
+        f"{_count(config['subsets'], 'subset')} of {config['subset_size']} examples",
+        model_table=model_frame(run).to_html(index=False),
+        image=image,
+        correlation_table=(
+            pd.DataFrame(rows).rename(columns={"metric": f"{score} vs"}).to_html(index=False)
+            if rows
+            else ""
+        ),
+        warnings=warnings_for(run),
+        every_table=correlation_frame(run).to_html(index=False, na_rep="", float_format=cell),
+        report=(str(report), _href(report)) if report.is_file() else None,
+        run_dir=str(run.path),
     )

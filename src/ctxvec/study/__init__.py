@@ -7,14 +7,13 @@
 (panels of models: :mod:`ctxvec.loading.panels`).
 """
 
-from ctxvec.study.config import SCORES, StudyConfig
+from ctxvec.study.config import StudyConfig
 from ctxvec.study.result import StudyResult
 from ctxvec.study.run import run_study
 from ctxvec.study.shards import run_unit
 from ctxvec.study.units import Unit, UnitResult, plan_units
 
 __all__ = [
-    "SCORES",
     "StudyConfig",
     "StudyResult",
     "Unit",

@@ -10,8 +10,10 @@ name, a stale format) is reported in one line and the unit is recomputed, so a d
 never stops a study and never feeds wrong rows into its results.
 
 Shards of a sharded unit (:mod:`ctxvec.study.shards`) are stored the same way, under
-``shards/``, with their pooled sample and their attention sample's per-input statistics as
-``.npz`` beside the rows.
+``shards/``, with their arrays (the pooled sample, the attention sample's per-input statistics)
+as ``.npz`` beside the rows. One serialiser turns a result into (rows, arrays, JSON) and back:
+:func:`shard_to_stored` and :func:`shard_from_stored`; a unit's summary has its own
+``to_json``/``from_json``.
 
 Two studies may share a cache folder: every write is atomic and every read verified.
 """
@@ -23,6 +25,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,10 +34,10 @@ import pyarrow
 from ctxvec import files
 from ctxvec.inference.summaries import PooledSample
 from ctxvec.study.shards import Shard, ShardResult
-from ctxvec.study.units import UNIT_FORMAT, Unit, UnitResult
+from ctxvec.study.units import UNIT_FORMAT, Unit, UnitResult, UnitSummary
 from ctxvec.tasks.heads import HeadInputs
 
-_HEADS = "heads_"  # prefix of the per-input attention statistics in a shard's .npz
+_SEP = "."  # joins the levels of a nested name in a shard's .npz ("sample.sentence.mean")
 
 
 def cache_paths(cache_dir: Path, unit: Unit) -> tuple[Path, Path]:
@@ -65,14 +68,17 @@ def load_cached(
     if not meta_path.is_file():
         return None
     try:
-        result = _verified(unit, rows_path, meta_path)
+        meta = _marker(meta_path, unit.key)
+        summary = UnitSummary.from_json(meta["summary"])
+        rows = _rows(rows_path, meta, unit.example_ids, summary.skipped_ids, "unit")
     except _Damaged as why:
         warn(
             f"ctxvec: cached unit {meta_path.name} is unusable ({why}); recomputing "
             f"{unit.model.label} subset {unit.subset}"
         )
         return None
-    return result
+    rows["model"] = unit.model.label  # the label may differ from the one cached
+    return UnitResult(unit, rows, summary, meta["seconds"], from_cache=True)
 
 
 class _Damaged(Exception):
@@ -92,96 +98,143 @@ def _marker(meta_path: Path, key: str) -> dict:
     return meta
 
 
-def _rows(rows_path: Path, meta: dict) -> pd.DataFrame:
-    """The rows file, if it is the one the marker vouches for."""
-    if not rows_path.is_file():
-        raise _Damaged(f"{rows_path.name} is missing")
-    if file_digest(rows_path) != meta.get("rows"):
-        raise _Damaged(f"{rows_path.name} is not the file its marker vouches for")
+def _vouched(path: Path, digest: object) -> None:
+    """Stop unless ``path`` is the file its marker vouches for (size and SHA-256)."""
+    if not path.is_file():
+        raise _Damaged(f"{path.name} is missing")
+    if file_digest(path) != digest:
+        raise _Damaged(f"{path.name} is not the file its marker vouches for")
+
+
+def _rows(
+    rows_path: Path, meta: dict, ids: tuple[str, ...], skipped: list[str], whose: str
+) -> pd.DataFrame:
+    """The rows file, if it is the one the marker vouches for and holds the examples ``ids``
+    (in order, less the ``skipped``)."""
+    _vouched(rows_path, meta.get("rows"))
     try:
-        return pd.read_parquet(rows_path)
+        rows = pd.read_parquet(rows_path)
     except (OSError, ValueError, pyarrow.ArrowException) as e:  # checksum collision: paranoia
         raise _Damaged(f"{rows_path.name} cannot be read ({type(e).__name__})") from None
+    left_out = set(skipped)
+    if "id" not in rows or rows["id"].tolist() != [i for i in ids if i not in left_out]:
+        raise _Damaged(f"{rows_path.name} holds other examples than this {whose}'s")
+    return rows
 
 
-def _verified(unit: Unit, rows_path: Path, meta_path: Path) -> UnitResult:
-    meta = _marker(meta_path, unit.key)
-    rows = _rows(rows_path, meta)
-    expected = [i for i in unit.example_ids if i not in set(meta["summary"]["skipped_ids"])]
-    if "id" not in rows or rows["id"].tolist() != expected:
-        raise _Damaged(f"{rows_path.name} holds other examples than this unit's")
-    rows["model"] = unit.model.label  # the label may differ from the one cached
-    return UnitResult(unit, rows, meta["summary"], meta["seconds"], from_cache=True)
+def _write_rows(path: Path, rows: pd.DataFrame) -> dict[str, int | str]:
+    with files.atomic_path(path) as tmp:
+        rows.to_parquet(tmp, index=False)
+        return file_digest(tmp)  # of what is written, whatever else writes the same name
 
 
 def store(cache_dir: Path, result: UnitResult) -> None:
     """Store a finished unit: rows first, then the marker that vouches for them."""
     rows_path, meta_path = cache_paths(cache_dir, result.unit)
-    with files.atomic_path(rows_path) as tmp:
-        result.rows.to_parquet(tmp, index=False)
-        rows = file_digest(tmp)  # of what is written, whatever else writes the same name
     files.write_json(
         meta_path,
         {
             "format": UNIT_FORMAT,
             "key": result.unit.key,
-            "rows": rows,
-            "unit": dataclasses.asdict(result.unit),
-            "summary": result.summary,
+            "rows": _write_rows(rows_path, result.rows),
+            "unit": result.unit.to_json(),
+            "summary": result.summary.to_json(),
             "seconds": result.seconds,
         },
     )
 
 
 def shard_paths(cache_dir: Path, shard: Shard) -> tuple[Path, Path, Path]:
-    """A shard's rows, pooled sample and completion marker."""
+    """A shard's rows, arrays and completion marker."""
     stem = f"{_safe(shard.unit.model.label)}__subset{shard.unit.subset}__{shard.key}"
     folder = cache_dir / "shards"
     return folder / f"{stem}.parquet", folder / f"{stem}.npz", folder / f"{stem}.json"
 
 
-def store_shard(cache_dir: Path, result: ShardResult) -> None:
-    """Store a finished shard: rows and sample first, then the marker that vouches for them."""
-    rows_path, sample_path, meta_path = shard_paths(cache_dir, result.shard)
-    with files.atomic_path(rows_path) as tmp:
-        result.rows.to_parquet(tmp, index=False)
-        rows = file_digest(tmp)
-    arrays: dict[str, np.ndarray] = {}
+def shard_to_stored(result: ShardResult) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """A shard's result, less its rows, as flat named arrays and JSON data."""
+    tree: dict[str, Any] = {}
     if result.sample is not None:
-        arrays.update(
-            tokens=result.sample.tokens,
-            keys=result.sample.keys,
-            examples=result.sample.examples,
-            **{f"sentence_{k}": v for k, v in result.sample.sentence.items()},
-        )
+        tree["sample"] = dataclasses.asdict(result.sample)
     heads = result.heads
     if heads is not None and heads.per_input:
-        arrays.update(
-            {_HEADS + k: np.stack([s[k] for s in heads.per_input]) for k in heads.per_input[0]}
-        )
-    sample = None
+        tree["heads"] = {k: np.stack([s[k] for s in heads.per_input]) for k in heads.per_input[0]}
+    fields = {
+        name: getattr(result, name)
+        for name in ("skipped", "kernels", "seconds", "state", "where", "heads_seconds")
+    }
+    fields["layers"] = list(result.layers)
+    fields["heads"] = None if heads is None else {"used": heads.used, "skipped": heads.skipped}
+    return _flatten(tree), fields
+
+
+def shard_from_stored(
+    shard: Shard, rows: pd.DataFrame, arrays: dict[str, np.ndarray], fields: dict[str, Any]
+) -> ShardResult:
+    """The inverse of :func:`shard_to_stored`."""
+    tree = _nest(arrays)
+    heads = None
+    if fields["heads"] is not None:
+        stacks = tree.get("heads", {})
+        per_input = [
+            {k: v[i] for k, v in stacks.items()} for i in range(len(fields["heads"]["used"]))
+        ]
+        heads = HeadInputs(per_input, fields["heads"]["used"], fields["heads"]["skipped"])
+    return ShardResult(
+        shard,
+        rows,
+        PooledSample(**tree["sample"]) if "sample" in tree else None,
+        fields["skipped"],
+        tuple(fields["layers"]),
+        fields["kernels"],
+        fields["seconds"],
+        fields["state"],
+        fields["where"],
+        from_cache=True,
+        heads=heads,
+        heads_seconds=fields["heads_seconds"],
+    )
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, np.ndarray]:
+    flat: dict[str, np.ndarray] = {}
+    for name, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{name}{_SEP}"))
+        else:
+            flat[prefix + name] = np.asarray(value)
+    return flat
+
+
+def _nest(flat: dict[str, np.ndarray]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, value in flat.items():
+        *path, leaf = name.split(_SEP)
+        node = tree
+        for part in path:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return tree
+
+
+def store_shard(cache_dir: Path, result: ShardResult) -> None:
+    """Store a finished shard: rows and arrays first, then the marker that vouches for them."""
+    rows_path, arrays_path, meta_path = shard_paths(cache_dir, result.shard)
+    arrays, fields = shard_to_stored(result)
+    digest = None
     if arrays:
-        with files.atomic_path(sample_path) as tmp:
+        with files.atomic_path(arrays_path) as tmp:
             with tmp.open("wb") as f:
                 np.savez(f, **arrays)
-            sample = file_digest(tmp)
+            digest = file_digest(tmp)
     files.write_json(
         meta_path,
         {
             "format": UNIT_FORMAT,
             "key": result.shard.key,
-            "rows": rows,
-            "sample": sample,
-            "skipped": result.skipped,
-            "layers": list(result.layers),
-            "kernels": result.kernels,
-            "seconds": result.seconds,
-            "positive": result.positive,
-            "where": result.where,
-            "has_sample": result.sample is not None,
-            "heads": None
-            if heads is None
-            else {"used": heads.used, "skipped": heads.skipped, "seconds": result.heads_seconds},
+            "rows": _write_rows(rows_path, result.rows),
+            "arrays": digest,
+            "result": fields,
         },
     )
 
@@ -190,44 +243,19 @@ def load_cached_shard(
     cache_dir: Path, shard: Shard, warn: Callable[[str], None] = print
 ) -> ShardResult | None:
     """The stored result of ``shard``, or None (with one line to ``warn`` when it is unusable)."""
-    rows_path, sample_path, meta_path = shard_paths(cache_dir, shard)
+    rows_path, arrays_path, meta_path = shard_paths(cache_dir, shard)
     if not meta_path.is_file():
         return None
     try:
         meta = _marker(meta_path, shard.key)
-        rows = _rows(rows_path, meta)
-        expected = [i for i in shard.example_ids if i not in set(meta["skipped"])]
-        if "id" not in rows or rows["id"].tolist() != expected:
-            raise _Damaged(f"{rows_path.name} holds other examples than this shard's")
-        sample, heads, arrays = None, None, {}
-        if meta["sample"] is not None:
-            if not sample_path.is_file() or file_digest(sample_path) != meta["sample"]:
-                raise _Damaged(f"{sample_path.name} is not the file its marker vouches for")
-            with np.load(sample_path) as z:
+        fields = meta["result"]
+        rows = _rows(rows_path, meta, shard.example_ids, fields["skipped"], "shard")
+        arrays: dict[str, np.ndarray] = {}
+        if meta["arrays"] is not None:
+            _vouched(arrays_path, meta["arrays"])
+            with np.load(arrays_path) as z:
                 arrays = {k: z[k] for k in z.files}
-        # Shards stored before attention statistics existed have neither field.
-        if meta.get("has_sample", meta["sample"] is not None):
-            sentence = {k[9:]: v for k, v in arrays.items() if k.startswith("sentence_")}
-            sample = PooledSample(arrays["tokens"], arrays["keys"], arrays["examples"], sentence)
-        if meta.get("heads") is not None:
-            stacks = {k[len(_HEADS) :]: v for k, v in arrays.items() if k.startswith(_HEADS)}
-            used = meta["heads"]["used"]
-            per_input = [{k: v[i] for k, v in stacks.items()} for i in range(len(used))]
-            heads = HeadInputs(per_input, used, meta["heads"]["skipped"])
     except _Damaged as why:
         warn(f"ctxvec: cached shard {meta_path.name} is unusable ({why}); recomputing it")
         return None
-    return ShardResult(
-        shard,
-        rows,
-        sample,
-        meta["skipped"],
-        tuple(meta["layers"]),
-        meta["kernels"],
-        meta["seconds"],
-        meta["positive"],
-        meta["where"],
-        from_cache=True,
-        heads=heads,
-        heads_seconds=meta["heads"]["seconds"] if heads is not None else 0.0,
-    )
+    return shard_from_stored(shard, rows, arrays, fields)

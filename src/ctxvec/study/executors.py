@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ctxvec.data import QADataset, TextDataset
+from ctxvec.data import Dataset
 from ctxvec.errors import CtxvecError, require_at_least
 from ctxvec.loading import LoadedModel
 from ctxvec.study.shards import Shard, ShardResult, compute, examples_of, load_unit_model
@@ -51,7 +51,7 @@ class LocalExecutor:
     def run(
         self,
         shards: Sequence[Shard],
-        dataset: QADataset | TextDataset,
+        dataset: Dataset,
         on_done: OnDone,
         progress: bool = True,
     ) -> None:
@@ -90,7 +90,7 @@ class RayExecutor:
     def run(
         self,
         shards: Sequence[Shard],
-        dataset: QADataset | TextDataset,
+        dataset: Dataset,
         on_done: OnDone,
         progress: bool = True,
     ) -> None:

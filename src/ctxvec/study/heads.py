@@ -33,6 +33,7 @@ from ctxvec.metrics.heads import (
     depth_bin,
     depth_bin_means,
 )
+from ctxvec.metrics.registry import CORRELATED_HEAD_STATISTICS
 from ctxvec.metrics.stats import correlation_table
 from ctxvec.study.units import UnitResult
 
@@ -41,14 +42,7 @@ if TYPE_CHECKING:
 
 # The statistics correlated with the score (the uniform baseline is the input length's, not a
 # head's); the QA shares only where the task has a question and a context.
-CORRELATED = (
-    "entropy",
-    "entropy_ratio",
-    "mean_distance",
-    "special_share",
-    "question_to_context",
-    "context_to_question",
-)
+CORRELATED = CORRELATED_HEAD_STATISTICS
 COLUMNS = [
     "model",
     "subset",
@@ -83,7 +77,7 @@ def attention_table(results: Sequence[UnitResult]) -> pd.DataFrame:
     """``attention.csv``: per unit, one row per (layer, head), then per layer its mean."""
     frames = []
     for r in results:
-        entry = r.summary.get("attention")
+        entry = r.summary.attention
         if not entry or entry["table"] is None:
             continue
         heads = pd.DataFrame(entry["table"])

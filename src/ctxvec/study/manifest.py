@@ -1,8 +1,9 @@
 """``manifest.json``: everything needed to reproduce a study's numbers.
 
-The resolved config, each model's path, revision and fingerprint, the dataset's fingerprint,
-device, dtype, threads, package versions, the executor (and a cluster's resources), and per
-unit its key, timing, skipped examples, which CPU kernels ran, its shards and where each ran.
+The resolved config, the task's title and description, each model's path, revision and
+fingerprint, the dataset's fingerprint, device, dtype, threads, package versions, the executor
+(and a cluster's resources), and per unit its key, timing, skipped examples, which CPU kernels
+ran, its shards and where each ran.
 """
 
 from __future__ import annotations
@@ -15,17 +16,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ctxvec.data import QADataset, TextDataset
+from ctxvec.data import Dataset
 from ctxvec.loading import ResolvedModel, resolve_device, resolve_dtype
 from ctxvec.study.config import StudyConfig
 from ctxvec.study.units import UNIT_FORMAT, UnitResult
+from ctxvec.tasks import get_task
 
 ATTENTION_RECORD = ("used", "skipped", "seconds")
 
 
 def manifest(
     config: StudyConfig,
-    dataset: QADataset | TextDataset,
+    dataset: Dataset,
     resolved: Sequence[ResolvedModel],
     results: Sequence[UnitResult],
     figures: Sequence[Path],
@@ -37,9 +39,12 @@ def manifest(
     import torch
 
     device = resolve_device(config.device)
+    task = get_task(config.task)
     return {
         "ctxvec_format": UNIT_FORMAT,
         "config": dataclasses.asdict(config),
+        # What the report says of the task, so that it can be rebuilt from the folder alone.
+        "task": {"name": task.name, "title": task.title, "description": task.description},
         "models": [
             {
                 "name": m.spec.label,
@@ -71,16 +76,16 @@ def manifest(
                 "key": r.unit.key,
                 "seconds": round(r.seconds, 3),
                 "from_cache": r.from_cache,
-                "n_skipped": r.summary.get("n_skipped", 0),
-                "skipped_ids": r.summary.get("skipped_ids", []),
-                "cpu_kernels": r.summary.get("kernels", {}),
-                "shards": r.summary.get("shards", 1),
+                "n_skipped": r.summary.n_skipped,
+                "skipped_ids": r.summary.skipped_ids,
+                "cpu_kernels": r.summary.kernels,
+                "shards": r.summary.shards,
                 # Where each shard ran and how often it was retried (this run's, not cached).
                 "ran_on": r.parts,
                 # --attention-stats: the sampled examples measured, those too long, the time.
                 **(
-                    {"attention": {k: r.summary["attention"][k] for k in ATTENTION_RECORD}}
-                    if "attention" in r.summary
+                    {"attention": {k: r.summary.attention[k] for k in ATTENTION_RECORD}}
+                    if r.summary.attention is not None
                     else {}
                 ),
             }

@@ -18,11 +18,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from ctxvec.data import Dataset
 from ctxvec.errors import CtxvecError
 from ctxvec.study.executors import here
 from ctxvec.study.shards import Shard, ShardResult, compute, load_unit_model
 
-INSTALL_HINT = 'Ray is not installed; pip install "ctxvec[ray]" (or ray[default]>=2.40)'
+INSTALL_HINT = 'Ray is not installed; pip install "ctxvec[ray]" (or ray[default]>=2.60,<3)'
 
 
 @contextmanager
@@ -115,7 +116,7 @@ def check_models_fit(ray: Any, shards: Sequence[Shard], gpus: float) -> None:
 _LOADED: dict[str, Any] = {}
 
 
-def _run_shard(shard: Shard, data: Any, attempt: int) -> ShardResult:
+def _run_shard(shard: Shard, data: Dataset, attempt: int) -> ShardResult:
     """A Ray task: one shard, with the worker process's model (loaded if it is another)."""
     import ray
 

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ctxvec import files
-from ctxvec.data import QADataset, TextDataset, load_dataset
+from ctxvec.data import Dataset
 from ctxvec.loading import ResolvedModel, resolve_model
 from ctxvec.metrics.stats import correlation_table, critical_r
 from ctxvec.report import load_run, summary_markdown, write_report
@@ -37,7 +37,8 @@ from ctxvec.study.tables import (
     subset_metrics,
     subset_table,
 )
-from ctxvec.study.units import Unit, UnitResult, plan_units
+from ctxvec.study.units import Unit, UnitResult, UnitSummary, plan_units
+from ctxvec.tasks import get_task
 
 
 def run_study(
@@ -64,10 +65,11 @@ def run_study(
     """
     started = time.perf_counter()
     config = config.resolved()
+    task = get_task(config.task)
     executor = executor or LocalExecutor()
     out_dir = Path(out_dir)
     cache = Path(cache_dir) if cache_dir else out_dir / "units"
-    dataset = load_dataset(config.task, config.data, config.split, config.strict)
+    dataset = task.load_data(config.data, config.split, config.strict)
     for note in dataset.notes:
         log(f"ctxvec: warning: {note}")
     resolved = [resolve_model(m) for m in config.models]
@@ -98,7 +100,7 @@ def run_study(
 
 def _compute(
     units: Sequence[Unit],
-    dataset: QADataset | TextDataset,
+    dataset: Dataset,
     cache: Path,
     executor: LocalExecutor | RayExecutor,
     shard_size: int | None,
@@ -164,8 +166,8 @@ def _panel_note(n_models: int) -> str:
 
 def _attention_note(results: Sequence[UnitResult]) -> str:
     """How many sampled inputs the attention statistics used, and how many were too long."""
-    used = sum(len(r.summary["attention"]["used"]) for r in results)
-    skipped = sum(len(r.summary["attention"]["skipped"]) for r in results)
+    used = sum(len(r.summary.attention["used"]) for r in results)
+    skipped = sum(len(r.summary.attention["skipped"]) for r in results)
     line = f"ctxvec: attention statistics of {used} sampled inputs in attention.csv"
     if skipped:
         line += (
@@ -175,25 +177,26 @@ def _attention_note(results: Sequence[UnitResult]) -> str:
     return line
 
 
-def _score_line(summary: dict[str, Any], score: str) -> str:
-    parts = [f"n={summary['n']}", f"{score}={summary[score]:.4g}"]
-    parts += [f"{k}={summary[k]:.4g}" for k in ("variance", "cse")]
+def _score_line(summary: UnitSummary, score: str) -> str:
+    parts = [f"n={summary.n}", f"{score}={summary.value(score):.4g}"]
+    parts += [f"{k}={summary.metrics[k]:.4g}" for k in ("variance", "cse")]
     return " ".join(parts)
 
 
 def _write_outputs(
     config: StudyConfig,
     out_dir: Path,
-    dataset: QADataset | TextDataset,
+    dataset: Dataset,
     resolved: Sequence[ResolvedModel],
     results: Sequence[UnitResult],
     started: float,
     execution: dict[str, Any],
     shard_size: int | None,
 ) -> StudyResult:
+    task = get_task(config.task)
     examples = pd.concat([r.rows for r in results], ignore_index=True)
-    subsets = subset_table(config.task, results)
-    metrics = subset_metrics(config.task, config.settings.metrics)
+    subsets = subset_table(task, results)
+    metrics = subset_metrics(task, config.settings.metrics)
     layers = layer_table(results, config.score)
     correlations = {
         "score": config.score,
@@ -206,8 +209,8 @@ def _write_outputs(
     if config.attention_stats:
         attention = attention_table(results)
         correlations["attention"] = attention_correlations(attention, subsets, config.score)
-    positives = {r.unit.model.label: r.summary.get("positive") for r in results}
-    models = model_table(config.task, examples, positives)
+    states = {r.unit.model.label: r.summary.state for r in results}
+    models = model_table(task, examples, states)
     files.write_parquet(out_dir / "examples.parquet", examples)
     files.write_csv(out_dir / "subsets.csv", subsets)
     files.write_csv(out_dir / "models.csv", models)
@@ -216,7 +219,7 @@ def _write_outputs(
     files.write_json(out_dir / "correlations.json", correlations)
     if attention is not None:
         files.write_csv(out_dir / "attention.csv", attention)
-    figures = plot_score_vs_metrics(subsets, config.score, metrics, out_dir, _title(config))
+    figures = plot_score_vs_metrics(subsets, config.score, metrics, out_dir, task.title)
     if correlations["layers"]:
         figures += plot_correlation_by_layer(correlations["layers"], config.score, out_dir)
     execution = {**execution, "shard_size": shard_size}
@@ -225,7 +228,3 @@ def _write_outputs(
     return StudyResult(
         out_dir, examples, subsets, models, correlations, record, list(results), attention
     )
-
-
-def _title(config: StudyConfig) -> str:
-    return "SQuAD-style QA" if config.task == "qa" else "Sequence classification"

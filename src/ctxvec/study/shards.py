@@ -26,16 +26,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ctxvec.data import QADataset, TextDataset, load_dataset
+from ctxvec.data import Dataset
 from ctxvec.errors import CtxvecError, require_at_least
-from ctxvec.inference.measured import LAYER_METRICS, METRICS
 from ctxvec.inference.summaries import PooledSample, pooled_metrics
 from ctxvec.loading import LoadedModel, ResolvedModel, load_model, resolve_model
+from ctxvec.metrics.registry import EXAMPLE_METRICS, LAYER_METRICS
 from ctxvec.study.heads import merge_heads
-from ctxvec.study.units import Unit, UnitResult
-from ctxvec.tasks.classify import ClsSettings, cls_scores, match_labels, predict_cls
+from ctxvec.study.units import Unit, UnitResult, UnitSummary
 from ctxvec.tasks.heads import HeadInputs, eager_attention, head_inputs
-from ctxvec.tasks.qa import QASettings, predict_qa, qa_scores
 
 
 @dataclass(frozen=True)
@@ -57,8 +55,9 @@ class Shard:
 
 @dataclass
 class ShardResult:
-    """One shard computed: its rows (example order), pooled sample, skipped ids, the model's
-    positive label id (classification) and its part of the attention sample's statistics."""
+    """One shard computed: its rows (example order), pooled sample, skipped ids, the task's
+    state of the model (:attr:`~ctxvec.tasks.base.Predictions.state`) and its part of the
+    attention sample's statistics."""
 
     shard: Shard
     rows: pd.DataFrame
@@ -67,7 +66,7 @@ class ShardResult:
     layers: tuple[int, ...]
     kernels: dict[str, bool]
     seconds: float
-    positive: int | None = None
+    state: dict[str, Any] = field(default_factory=dict)
     where: dict[str, Any] = field(default_factory=dict)  # which machine computed it
     from_cache: bool = False
     heads: HeadInputs | None = None
@@ -78,7 +77,7 @@ def split(unit: Unit, shard_size: int | None = None) -> list[Shard]:
     """The unit's shards: one, or consecutive blocks of ``shard_size`` examples."""
     ids = unit.example_ids
     size = len(ids) if shard_size is None else shard_size
-    require_at_least("--shard-size", size)
+    require_at_least("shard_size", size)
     starts = range(0, len(ids), size)
     return [
         Shard(unit, k, len(starts), start, tuple(ids[start : start + size]))
@@ -86,39 +85,27 @@ def split(unit: Unit, shard_size: int | None = None) -> list[Shard]:
     ]
 
 
-def examples_of(shard: Shard, dataset: QADataset | TextDataset) -> QADataset | TextDataset:
+def examples_of(shard: Shard, dataset: Dataset) -> Dataset:
     """The part of ``dataset`` a shard needs (what travels to a worker with it)."""
     by_id = {e.id: e for e in dataset.examples}
-    examples = [by_id[i] for i in shard.example_ids]
-    if isinstance(dataset, QADataset):
-        return QADataset(examples, dataset.source, fingerprint=dataset.fingerprint)
-    return TextDataset(examples, dataset.source, dataset.label_names, dataset.fingerprint)
+    return shard.unit.task.part(dataset, [by_id[i] for i in shard.example_ids])
 
 
-def compute(
-    shard: Shard, data: QADataset | TextDataset, lm: LoadedModel, progress: bool = True
-) -> ShardResult:
+def compute(shard: Shard, data: Dataset, lm: LoadedModel, progress: bool = True) -> ShardResult:
     """Run one shard's examples (``data``: from :func:`examples_of`) through the model."""
     started = time.perf_counter()
-    unit, positive = shard.unit, None
-    if unit.task == "qa":
-        settings = QASettings(**unit.settings)
-        pred = predict_qa(lm, data.examples, settings, progress, first_example=shard.first)
-    else:
-        settings = ClsSettings(**unit.settings)
-        labels = match_labels(lm.model.config.id2label, data, settings.label_names)
-        pred = predict_cls(lm, data.examples, labels, settings, progress, first_example=shard.first)
-        positive = labels.positive
+    unit = shard.unit
+    task, settings = unit.task, unit.settings
+    pred = task.predict(lm, data, settings, progress, first_example=shard.first)
     heads, heads_seconds = None, 0.0
     if unit.attention_ids:
         heads_started = time.perf_counter()
         wanted = set(unit.attention_ids)
         picked = [e for e in data.examples if e.id in wanted]  # in the unit's order
-        # Texts are cut where the metric pass cuts them; QA pairs are one whole window.
-        truncate = unit.task == "cls" and not settings.baseline_compat
+        limit, truncate = task.input_limit(settings)
         with eager_attention(lm):
             heads = head_inputs(
-                lm, picked, settings.max_length, truncate, kernels=settings.kernels == "auto"
+                lm, task.encode_one, picked, limit, truncate, kernels=settings.kernels == "auto"
             )
         heads_seconds = time.perf_counter() - heads_started
     return ShardResult(
@@ -129,7 +116,7 @@ def compute(
         pred.layers,
         pred.kernels,
         time.perf_counter() - started,
-        positive,
+        pred.state,
         heads=heads,
         heads_seconds=heads_seconds,
     )
@@ -139,35 +126,30 @@ def merge(unit: Unit, parts: Sequence[ShardResult]) -> UnitResult:
     """The unit's result from its shards' (in shard order): rows, scores and every metric."""
     parts = sorted(parts, key=lambda p: p.shard.index)
     rows = pd.concat([p.rows for p in parts], ignore_index=True)
-    skipped = [i for p in parts for i in p.skipped]
-    summary: dict[str, Any] = {"n": len(rows)}
-    if unit.task == "qa":
-        summary.update(qa_scores(rows, QASettings(**unit.settings).na_threshold))
-        labels = None
-    else:
-        positive = parts[0].positive
-        summary.update(
-            n_truncated=int(rows["truncated"].sum()),
-            positive=positive,
-            **cls_scores(rows, positive),
-        )
-        labels = rows["label"].tolist()
-    summary.update({name: float(rows[name].mean()) for name in METRICS if name in rows})
+    state = parts[0].state
+    metrics = {name: float(rows[name].mean()) for name in EXAMPLE_METRICS if name in rows}
     samples = [p.sample for p in parts if p.sample is not None]
     sample = PooledSample.merge(samples) if samples else None
     if len(rows):
-        summary.update(pooled_metrics(sample, float(rows["self_similarity"].mean()), labels))
+        labels = unit.task.class_labels(rows)
+        metrics.update(pooled_metrics(sample, float(rows["self_similarity"].mean()), labels))
     layers = parts[0].layers
-    summary["layers"] = list(layers)
-    summary["kernels"] = parts[0].kernels
-    summary["by_layer"] = {
-        name: np.mean(np.stack(rows[f"{name}_by_layer"]), axis=0).tolist()
-        for name in LAYER_METRICS
-        if layers and len(rows)
-    }
-    summary.update(n_skipped=len(skipped), skipped_ids=skipped, shards=len(parts))
-    if unit.attention_ids:
-        summary["attention"] = merge_heads(parts)
+    summary = UnitSummary(
+        n=len(rows),
+        scores=unit.task.subset_scores(rows, unit.settings, state),
+        metrics=metrics,
+        layers=list(layers),
+        by_layer={
+            name: np.mean(np.stack(rows[f"{name}_by_layer"]), axis=0).tolist()
+            for name in LAYER_METRICS
+            if layers and len(rows)
+        },
+        kernels=parts[0].kernels,
+        skipped_ids=[i for p in parts for i in p.skipped],
+        shards=len(parts),
+        state=state,
+        attention=merge_heads(parts) if unit.attention_ids else None,
+    )
     rows.insert(0, "subset", unit.subset)
     rows.insert(0, "model", unit.model.label)
     seconds = sum(p.seconds for p in parts)
@@ -176,7 +158,7 @@ def merge(unit: Unit, parts: Sequence[ShardResult]) -> UnitResult:
 
 def run_unit(
     unit: Unit,
-    dataset: QADataset | TextDataset | None = None,
+    dataset: Dataset | None = None,
     model: LoadedModel | None = None,
     progress: bool = True,
     shard_size: int | None = None,
@@ -184,7 +166,7 @@ def run_unit(
     """Compute one unit in this process, shard by shard. ``dataset`` and ``model`` are reused
     when given, else loaded from the unit's description."""
     if dataset is None:
-        dataset = load_dataset(unit.task, unit.data, unit.split)
+        dataset = unit.task.load_data(unit.data, unit.split)
     if dataset.fingerprint != unit.data_fingerprint:
         raise CtxvecError(
             f"data '{unit.data}' changed since the study was planned (fingerprint "
@@ -208,4 +190,4 @@ def load_unit_model(unit: Unit) -> LoadedModel:
                 f"model '{unit.model.label}' here is not the one the study planned with "
                 f"({resolved.fingerprint} != {unit.model_fingerprint}); give the same revision"
             )
-    return load_model(resolved, unit.task, unit.device, unit.dtype, unit.allow_untrained_head)
+    return load_model(resolved, unit.task.head, unit.device, unit.dtype, unit.allow_untrained_head)

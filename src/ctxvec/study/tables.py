@@ -8,72 +8,45 @@ over all its examples, with bootstrap intervals). Columns are documented in
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from ctxvec.data import Task
-from ctxvec.inference.measured import LAYER_METRICS, MetricSet
-from ctxvec.inference.measured import METRICS as EXAMPLE_METRICS
-from ctxvec.metrics.scoring import f1_scores
-from ctxvec.metrics.stats import bootstrap_ci, correlation_table
+from ctxvec.inference.measured import MetricSet
+from ctxvec.metrics.registry import EXAMPLE_METRICS, LAYER_METRICS, POOLED_METRICS, SEPARABILITY
+from ctxvec.metrics.stats import correlation_table, put_estimate
 from ctxvec.study.units import UnitResult
+from ctxvec.tasks import Task
 
-# Subset-level metrics of pooled vectors, beside the means of the per-example metrics.
-POOLED_METRICS = ("isoscore", "self_similarity_adjusted")
-SEPARABILITY = tuple(
-    f"{name}_{pooling}"
-    for pooling in ("summary", "mean")
-    for name in ("fisher_ratio", "silhouette", "probe_accuracy")
-)
-QA_SUBSET_COLUMNS = [
-    "model",
-    "subset",
-    "n",
-    "n_skipped",
-    "f1",
-    "exact",
-    "HasAns_f1",
-    "NoAns_f1",
-    "best_f1",
-    "best_f1_thresh",
-    "best_exact",
-    *EXAMPLE_METRICS,
-    "random_baseline",
-    *POOLED_METRICS,
-]
-CLS_SUBSET_COLUMNS = [
-    "model",
-    "subset",
-    "n",
-    "n_skipped",
-    "n_truncated",
-    "f1",
-    "accuracy",
-    "macro_f1",
-    *EXAMPLE_METRICS,
-    "random_baseline",
-    *POOLED_METRICS,
-    *SEPARABILITY,
-]
+
+def subset_columns(task: Task) -> list[str]:
+    """``subsets.csv``'s columns for a task."""
+    return [
+        "model",
+        "subset",
+        "n",
+        "n_skipped",
+        *task.columns,
+        *EXAMPLE_METRICS,
+        "random_baseline",
+        *POOLED_METRICS,
+        *(SEPARABILITY if task.labelled else ()),
+    ]
 
 
 def subset_table(task: Task, results: Sequence[UnitResult]) -> pd.DataFrame:
     """One row per unit: its scores and metric means, in ``subsets.csv``'s columns."""
-    columns = QA_SUBSET_COLUMNS if task == "qa" else CLS_SUBSET_COLUMNS
     return pd.DataFrame(
-        [{"model": r.unit.model.label, "subset": r.unit.subset, **r.summary} for r in results]
-    ).reindex(columns=columns)
+        [{"model": r.unit.model.label, "subset": r.unit.subset, **r.summary.row()} for r in results]
+    ).reindex(columns=subset_columns(task))
 
 
 def subset_metrics(task: Task, metrics: MetricSet = "all") -> tuple[str, ...]:
     """The metrics correlated with the score across (model, subset) points."""
     if metrics == "core":
         return LAYER_METRICS
-    return (*EXAMPLE_METRICS, *POOLED_METRICS, *(SEPARABILITY if task == "cls" else ()))
+    return (*EXAMPLE_METRICS, *POOLED_METRICS, *(SEPARABILITY if task.labelled else ()))
 
 
 def layer_table(results: Sequence[UnitResult], score: str) -> pd.DataFrame:
@@ -83,11 +56,11 @@ def layer_table(results: Sequence[UnitResult], score: str) -> pd.DataFrame:
             "model": r.unit.model.label,
             "subset": r.unit.subset,
             "layer": layer,
-            score: r.summary[score],
-            **{name: r.summary["by_layer"][name][k] for name in LAYER_METRICS},
+            score: r.summary.value(score),
+            **{name: r.summary.by_layer[name][k] for name in LAYER_METRICS},
         }
         for r in results
-        for k, layer in enumerate(r.summary.get("layers", []))
+        for k, layer in enumerate(r.summary.layers)
     ]
     return pd.DataFrame(rows, columns=["model", "subset", "layer", score, *LAYER_METRICS])
 
@@ -113,35 +86,17 @@ def layer_correlations(layers: pd.DataFrame, score: str) -> dict[str, list[dict[
 
 
 def model_table(
-    task: Task, examples: pd.DataFrame, positives: dict[str, int | None]
+    task: Task, examples: pd.DataFrame, states: Mapping[str, Mapping[str, Any]]
 ) -> pd.DataFrame:
-    """One row per model over all its examples: score and mean metrics with bootstrap 95% CIs.
-
-    QA scores are means of per-example EM/F1 (the official totals); classification F1 is the
-    positive-class F1 (macro F1 without a positive class), resampled as (label, prediction)
-    pairs. Scores are x100.
-    """
+    """One row per model over all its examples: the task's scores
+    (:meth:`~ctxvec.tasks.base.Task.model_scores`, given each model's state) and the mean
+    metrics, each with a bootstrap 95% CI."""
     rows = []
     for model, ex in examples.groupby("model", sort=False):
         row: dict[str, Any] = {"model": model, "n": len(ex)}
-        if task == "qa":
-            for name in ("f1", "exact"):
-                _put(row, name, ex[name], scale=100.0)
-        else:
-            labels, preds = ex["label"].to_numpy(), ex["prediction"].to_numpy()
-            f1 = functools.partial(f1_scores, positive=positives.get(model))
-            row["f1"] = 100.0 * float(f1(labels, preds))
-            low, high = bootstrap_ci(labels, preds, statistic=f1)
-            row["f1_ci_low"], row["f1_ci_high"] = 100.0 * low, 100.0 * high
-            _put(row, "accuracy", ex["correct"].astype(float), scale=100.0)
+        row.update(task.model_scores(ex, states.get(model, {})))
         for metric in EXAMPLE_METRICS:
             if metric in ex:
-                _put(row, metric, ex[metric])
+                put_estimate(row, metric, ex[metric])
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _put(row: dict[str, Any], name: str, values: pd.Series, scale: float = 1.0) -> None:
-    low, high = bootstrap_ci(values.to_numpy(np.float64))
-    row[name] = scale * float(values.mean())
-    row[f"{name}_ci_low"], row[f"{name}_ci_high"] = scale * low, scale * high

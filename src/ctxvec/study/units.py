@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ctxvec.data import QADataset, Task, TextDataset, select_subsets
+from ctxvec.data import Dataset, select_subsets
+from ctxvec.inference.forward import PassSettings
 from ctxvec.loading import (
     ModelSpec,
     ResolvedModel,
@@ -27,9 +29,11 @@ from ctxvec.loading import (
     resolve_dtype,
 )
 from ctxvec.study.config import StudyConfig
+from ctxvec.tasks import Task, get_task
 
-# Bumped whenever a change alters what a unit computes, so stale cached results are not reused.
-UNIT_FORMAT = 3
+# Bumped whenever a change alters what a unit computes or how its result is stored, so stale
+# cached results are not reused.
+UNIT_FORMAT = 4
 # Seeds the attention sample apart from the subsets' draw (any fixed number would do).
 _ATTENTION_STREAM = 0x617474
 
@@ -48,16 +52,26 @@ class Unit:
     split: str
     data_fingerprint: str
     example_ids: tuple[str, ...]
-    settings: dict[str, Any]
+    settings: PassSettings
     device: str
     dtype: str
     allow_untrained_head: bool
     # The examples whose per-head attention statistics the unit computes (--attention-stats).
     attention_ids: tuple[str, ...] = ()
 
+    def to_json(self) -> dict[str, Any]:
+        """The unit as JSON data (the task by its name, the settings as their fields)."""
+        blob = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        blob.update(
+            task=self.task.name,
+            model=dataclasses.asdict(self.model),
+            settings=dataclasses.asdict(self.settings),
+        )
+        return blob
+
     @property
     def key(self) -> str:
-        blob = dataclasses.asdict(self)
+        blob = self.to_json()
         blob["format"] = UNIT_FORMAT
         if not self.attention_ids:  # units without attention statistics keep their old keys
             blob.pop("attention_ids")
@@ -70,14 +84,69 @@ class Unit:
 
 
 @dataclass
+class UnitSummary:
+    """What a unit's rows add up to: the ``subsets.csv`` row and what the other outputs need.
+
+    Attributes:
+        n: examples that ran.
+        scores: the task's columns (:attr:`ctxvec.tasks.base.Task.columns`; scores x100).
+        metrics: means of the per-example metrics and the pooled subset metrics.
+        layers: the extra layers measured; ``by_layer``: per metric in
+            :data:`~ctxvec.metrics.registry.LAYER_METRICS`, its mean at each of them.
+        kernels: which CPU kernels ran.
+        skipped_ids: examples left out (baseline-compat mode), never silently.
+        shards: how many shards the unit was computed in.
+        state: the task's state of the model (:attr:`ctxvec.tasks.base.Predictions.state`).
+        attention: with ``attention_ids``, the attention sample's statistics
+            (:func:`ctxvec.study.heads.merge_heads`).
+    """
+
+    n: int
+    scores: dict[str, float]
+    metrics: dict[str, float]
+    layers: list[int] = field(default_factory=list)
+    by_layer: dict[str, list[float]] = field(default_factory=dict)
+    kernels: dict[str, bool] = field(default_factory=dict)
+    skipped_ids: list[str] = field(default_factory=list)
+    shards: int = 1
+    state: dict[str, Any] = field(default_factory=dict)
+    attention: dict[str, Any] | None = None
+
+    @property
+    def n_skipped(self) -> int:
+        return len(self.skipped_ids)
+
+    def row(self) -> dict[str, Any]:
+        """``subsets.csv``'s values (without the model and subset)."""
+        return {"n": self.n, "n_skipped": self.n_skipped, **self.scores, **self.metrics}
+
+    def value(self, name: str) -> float:
+        """A score or a metric by name."""
+        return self.scores[name] if name in self.scores else self.metrics[name]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, blob: dict[str, Any]) -> UnitSummary:
+        """The inverse of :meth:`to_json`; strict JSON wrote undefined values (NaN) as null."""
+        numbers = {k: _nan(v) for k, v in blob["metrics"].items()}
+        scores = {k: _nan(v) for k, v in blob["scores"].items()}
+        by_layer = {k: [_nan(v) for v in vs] for k, vs in blob["by_layer"].items()}
+        return cls(**{**blob, "metrics": numbers, "scores": scores, "by_layer": by_layer})
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+@dataclass
 class UnitResult:
-    """A computed (or cached) unit: its example rows and its summary (scores, metric means,
-    pooled metrics, layers, kernels, skipped ids and, with ``attention_ids``, the per-head
-    attention statistics under ``"attention"``)."""
+    """A computed (or cached) unit: its example rows and its summary."""
 
     unit: Unit
     rows: pd.DataFrame
-    summary: dict[str, Any]
+    summary: UnitSummary
     seconds: float
     from_cache: bool = False
     # Where each shard ran ({"node": ..., "pid": ..., "retries": ...}); empty for cached units.
@@ -86,14 +155,13 @@ class UnitResult:
 
 def plan_units(
     config: StudyConfig,
-    dataset: QADataset | TextDataset,
+    dataset: Dataset,
     models: Sequence[ResolvedModel],
 ) -> list[Unit]:
-    """The study's units, model by model, subset by subset."""
-    config = config.resolved()
-    pool = dataset.examples
-    if config.task == "qa" and config.settings.baseline_compat:
-        pool = [e for e in pool if e.answers]  # the baseline used answerable questions only
+    """The study's units, model by model, subset by subset (``config``: resolved,
+    :meth:`StudyConfig.resolved`)."""
+    task = get_task(config.task)
+    pool = task.pool(dataset, config.settings)
     subsets = select_subsets(
         len(pool), config.subsets, config.subset_size, config.seed, config.subset_starts
     )
@@ -101,7 +169,7 @@ def plan_units(
     dtype = str(resolve_dtype(config.dtype, device)).removeprefix("torch.")
     return [
         Unit(
-            task=config.task,
+            task=task,
             model=m.spec,
             model_path=m.path,
             model_revision=m.revision,
@@ -111,7 +179,7 @@ def plan_units(
             split=config.split,
             data_fingerprint=dataset.fingerprint,
             example_ids=tuple(pool[i].id for i in idx),
-            settings=dataclasses.asdict(config.settings),
+            settings=config.settings,
             device=str(device),
             dtype=dtype,
             allow_untrained_head=config.allow_untrained_head,

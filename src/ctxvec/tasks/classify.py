@@ -14,23 +14,32 @@ skips them instead, as the baseline did, and reports their ids. Scoring lives in
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ctxvec.data import TextDataset, TextExample
-from ctxvec.errors import CtxvecError, require_at_least
-from ctxvec.inference.forward import PassSettings, run_forward
+from ctxvec.data import TextDataset, TextExample, load_text_dataset
+from ctxvec.errors import CtxvecError, ParameterError, require_at_least
+from ctxvec.inference.forward import Keep, PassSettings, run_forward
+from ctxvec.inference.kernels import cpu_kernels
 from ctxvec.inference.summaries import PooledSample, check_defined, example_metrics
-from ctxvec.loading import LoadedModel
-from ctxvec.metrics.scoring import classification_scores
-from ctxvec.tasks.predictions import Predictions
+from ctxvec.loading import Head, LoadedModel
+from ctxvec.metrics.heads import QUESTION, SPECIAL
+from ctxvec.metrics.scoring import PERCENT, classification_scores, f1_scores
+from ctxvec.metrics.stats import put_estimate
+from ctxvec.tasks.base import Predictions, Reading, Task
+from ctxvec.tasks.heads import EncodedInput, forward_attentions, too_long
 
 SYNONYMS = {"neg": "negative", "pos": "positive"}
+# What the forward pass keeps of a classification head's output: the class logits, and the
+# sentence vectors the separability metrics pool.
+KEEP = Keep(per_feature=("logits",), sentence=True)
 
 
 @dataclass(frozen=True)
@@ -45,12 +54,12 @@ class ClsSettings(PassSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require_at_least("--max-length", self.max_length, 2)
+        require_at_least("max_length", self.max_length, 2)
         if self.label_names is not None and not all(
             isinstance(n, str) and n.strip() for n in self.label_names
         ):
-            raise CtxvecError(
-                f"--label-names {self.label_names} must be non-empty names, e.g. neg,pos"
+            raise ParameterError(
+                "label_names", f"{self.label_names} must be non-empty names, e.g. neg,pos"
             )
 
 
@@ -168,11 +177,12 @@ def predict_cls(
         kept.append(i)
     keys = [(first_example + i, 0) for i in kept]
     out = run_forward(
-        lm, features, "cls", settings, desc=lm.resolved.spec.label, progress=progress, seeds=keys
+        lm, features, KEEP, settings, desc=lm.resolved.spec.label, progress=progress, seeds=keys
     )
     rows = []
+    logits = out.outputs.get("logits")
     probs = (
-        torch.softmax(torch.from_numpy(out.logits).double(), -1).numpy()
+        torch.softmax(torch.from_numpy(logits).double(), -1).numpy()
         if features
         else np.zeros((0, 0))
     )
@@ -181,7 +191,7 @@ def predict_cls(
         metrics = example_metrics(out, [f])
         check_defined(metrics, example.id, lm.resolved.spec.label)
         gold = labels.to_model[example.label]
-        pred = int(np.argmax(out.logits[f]))
+        pred = int(np.argmax(logits[f]))
         rows.append(
             {
                 "id": example.id,
@@ -197,7 +207,9 @@ def predict_cls(
             }
         )
     sample = PooledSample.of_pass(out, keys, range(len(features))) if rows else None
-    return Predictions(pd.DataFrame(rows), skipped, sample, out.layers, out.kernels)
+    return Predictions(
+        pd.DataFrame(rows), skipped, sample, out.layers, out.kernels, {"positive": labels.positive}
+    )
 
 
 def _full_lengths(
@@ -216,4 +228,146 @@ def cls_scores(rows: pd.DataFrame, positive: int | None) -> dict[str, float]:
     """Accuracy, F1 (of the ``positive`` model label id) and macro F1 of :func:`predict_cls`'s
     rows, x100: on the scale of the SQuAD scores."""
     scores = classification_scores(rows["label"].tolist(), rows["prediction"].tolist(), positive)
-    return {k: 100.0 * v for k, v in scores.items()}
+    return {k: PERCENT * v for k, v in scores.items()}
+
+
+def label_names(dataset: TextDataset) -> dict[int | str, str]:
+    """Dataset label -> the name a new model's ``id2label`` gets for it (the zoo's)."""
+    values = sorted({e.label for e in dataset.examples}, key=str)
+    if all(isinstance(v, int) for v in values):
+        if dataset.label_names:
+            return {v: dataset.label_names[v] for v in values}
+        if values != list(range(len(values))):
+            raise CtxvecError(
+                f"{dataset.source}: integer labels must be 0..K-1, got {values}; renumber them"
+            )
+        return {v: f"LABEL_{v}" for v in values}
+    return {v: str(v) for v in values}
+
+
+def encode_text(lm: LoadedModel, text: str, limit: int, truncate: bool = False) -> EncodedInput:
+    """One text as one sequence; longer than ``limit`` is an error unless ``truncate``."""
+    enc = lm.tokenizer(
+        text, truncation=truncate, max_length=limit if truncate else None,
+        return_special_tokens_mask=True,
+    )  # fmt: skip
+    if len(enc["input_ids"]) > limit:
+        raise too_long(lm, len(enc["input_ids"]), limit)
+    special = np.asarray(enc["special_tokens_mask"], bool)
+    return EncodedInput(dict(enc), np.where(special, SPECIAL, QUESTION).astype(np.int8))
+
+
+class ClassificationTask(Task):
+    """Sequence classification (this module's functions behind the contract)."""
+
+    name = "cls"
+    title = "Sequence classification"
+    description = "sequence classification"
+    settings_type = ClsSettings
+    head = Head("AutoModelForSequenceClassification", "sequence-classification")
+    keep = KEEP
+    default_split = "test"
+    default_subsets = (4, 500)
+    scores = ("f1", "accuracy", "macro_f1")
+    columns = ("n_truncated", "f1", "accuracy", "macro_f1")
+    input_fields = ("text",)
+    labelled = True
+
+    def load_data(self, source: str, split: str, strict: bool = False) -> TextDataset:
+        return load_text_dataset(source, split)
+
+    def part(self, dataset: TextDataset, examples: Sequence[TextExample]) -> TextDataset:
+        return TextDataset(list(examples), dataset.source, dataset.label_names, dataset.fingerprint)
+
+    def predict(
+        self,
+        lm: LoadedModel,
+        dataset: TextDataset,
+        settings: ClsSettings,
+        progress: bool = True,
+        first_example: int = 0,
+    ) -> Predictions:
+        labels = match_labels(lm.model.config.id2label, dataset, settings.label_names)
+        return predict_cls(lm, dataset.examples, labels, settings, progress, first_example)
+
+    def subset_scores(
+        self, rows: pd.DataFrame, settings: ClsSettings, state: Mapping[str, Any]
+    ) -> dict[str, float]:
+        return {"n_truncated": int(rows["truncated"].sum()), **cls_scores(rows, state["positive"])}
+
+    def model_scores(self, rows: pd.DataFrame, state: Mapping[str, Any]) -> dict[str, float]:
+        # F1 of the positive class (macro F1 without one), resampled as (label, prediction)
+        # pairs.
+        out: dict[str, float] = {}
+        f1 = functools.partial(f1_scores, positive=state.get("positive"))
+        put_estimate(out, "f1", rows["label"], rows["prediction"], statistic=f1, scale=PERCENT)
+        put_estimate(out, "accuracy", rows["correct"].astype(float), scale=PERCENT)
+        return out
+
+    def class_labels(self, rows: pd.DataFrame) -> list:
+        return rows["label"].tolist()
+
+    def encode_one(
+        self, lm: LoadedModel, example: TextExample, limit: int, truncate: bool = False
+    ) -> EncodedInput:
+        return encode_text(lm, example.text, limit, truncate)
+
+    def example_of(self, inputs: Mapping[str, str]) -> TextExample:
+        return TextExample("input", inputs["text"], 0)
+
+    def inputs_of(self, example: TextExample) -> dict[str, str]:
+        return {"text": example.text}
+
+    def head_config(self, dataset: TextDataset) -> dict[str, Any]:
+        names = label_names(dataset)
+        labels = [names[v] for v in sorted(names, key=str)]
+        return {
+            "num_labels": len(labels),
+            "id2label": dict(enumerate(labels)),
+            "label2id": {n: i for i, n in enumerate(labels)},
+        }
+
+    def training_texts(self, examples: Sequence[TextExample]) -> list[str]:
+        return [e.text for e in examples]
+
+    def training_features(
+        self,
+        tokenizer: Any,
+        examples: Sequence[TextExample],
+        dataset: TextDataset,
+        max_length: int,
+        stride: int,
+        unanswerable: bool = True,
+    ) -> list[dict[str, Any]]:
+        to_id = {v: i for i, v in enumerate(sorted(label_names(dataset), key=str))}
+        texts = [e.text for e in examples]
+        enc = tokenizer(texts, truncation=True, max_length=max_length)
+        names = [n for n in tokenizer.model_input_names if n in enc]
+        return [
+            {**{n: enc[n][i] for n in names}, "labels": to_id[e.label]}
+            for i, e in enumerate(examples)
+        ]
+
+    def dev_score(
+        self,
+        lm: LoadedModel,
+        dev: Sequence[TextExample],
+        dataset: TextDataset,
+        max_length: int,
+        stride: int,
+    ) -> dict[str, Any]:
+        labels = match_labels(lm.model.config.id2label, dataset)
+        settings = ClsSettings(max_length=max_length)
+        rows = predict_cls(lm, dev, labels, settings, progress=False).rows
+        accuracy = cls_scores(rows, None)["accuracy"]
+        return {"metric": "accuracy", "value": round(accuracy, 3), "n": len(rows)}
+
+    def read(self, lm: LoadedModel, inputs: Mapping[str, str], limit: int) -> Reading:
+        """The predicted label (by the model's ``id2label``) and its softmax probability."""
+        encoded = encode_text(lm, inputs["text"], limit)
+        with cpu_kernels(lm.model):
+            out = forward_attentions(lm, encoded.feature)
+        probs = torch.softmax(out.logits[0].double().cpu(), -1)
+        label = int(torch.argmax(probs))
+        name = str(lm.model.config.id2label.get(label, label))
+        return Reading(encoded, out, name, float(probs[label]))

@@ -1,20 +1,21 @@
-"""Eager attention of single inputs: encoding, the forward pass, weights and segment codes.
+"""Eager attention of single inputs: the forward pass, weights and segment codes.
 
 This is the part of the attention views the study shares (``--attention-stats``): one input at
 a time (no batch, so no padding ever enters the weights), on the eager attention path, the only
-one that returns weights. A QA pair is encoded question first as one whole window; a text as one
-sequence, cut at the limit only when asked (the study cuts classification inputs as its metric
-pass does). Segment codes come from the tokenizer's special-tokens mask and, for QA, the
-context's offsets, never from positions (XLNet puts its special tokens last).
+one that returns weights. Each task encodes its own inputs (:meth:`ctxvec.tasks.base.Task.
+encode_one`: a QA pair question first as one whole window; a text as one sequence, cut at the
+limit only when asked, as the study's metric pass cuts it). Segment codes come from the
+tokenizer's special-tokens mask and, for QA, the context's offsets, never from positions (XLNet
+puts its special tokens last).
 
-:func:`head_statistics` runs examples through this path and returns their per-head statistics
+:func:`head_inputs` runs examples through this path and returns their per-head statistics
 (:mod:`ctxvec.metrics.heads`) averaged over the inputs that fit. Predictions and figures are the
 attention views' job (:mod:`ctxvec.attention`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -23,20 +24,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ctxvec.data import QAExample, Task, TextExample
 from ctxvec.errors import CtxvecError, InputTooLongError, first_line
 from ctxvec.inference.kernels import cpu_kernels
 from ctxvec.loading import LoadedModel
-from ctxvec.metrics.heads import CONTEXT, QUESTION, SPECIAL, combine_statistics, input_statistics
-from ctxvec.tasks.qa import QASettings, encode_qa
+from ctxvec.metrics.heads import combine_statistics, input_statistics
 
 # Models without a position limit (XLNet) still get one: weights grow with the square of n.
 DEFAULT_MAX_LENGTH = 512
-
-
-def head_task(lm: LoadedModel) -> Task:
-    """The task of the model's head: ``qa`` or ``cls``."""
-    return "qa" if "QuestionAnswering" in type(lm.model).__name__ else "cls"
 
 
 def input_limit(lm: LoadedModel, max_length: int | None) -> int:
@@ -90,48 +84,13 @@ class EncodedInput:
 
     Attributes:
         feature: the tokenizer's fields for the input (QA: :func:`ctxvec.tasks.qa.encode_qa`'s
-            feature, with ``offsets`` and ``cls_index``).
+            feature, with ``offsets`` and ``cls_index``), from a task's
+            :meth:`~ctxvec.tasks.base.Task.encode_one`.
         segment: ``[n_tokens]`` int8: -1 special token, 0 question (or the text), 1 context.
     """
 
     feature: dict[str, Any]
     segment: np.ndarray
-
-
-def encode_pair(lm: LoadedModel, question: str, context: str, limit: int) -> EncodedInput:
-    """A QA pair as one whole window (question first; too long is an error, never cut)."""
-    example = QAExample("input", question, context)
-    # One whole input, never windows: the stride does not apply.
-    settings = QASettings(max_length=limit, stride=0, baseline_compat=True)
-    features, _, skipped = encode_qa(lm, [example], settings)
-    if skipped:
-        raise too_long(lm, len(lm.tokenizer(question.lstrip(), context)["input_ids"]), limit)
-    feature = features[0]
-    special = np.asarray(feature["special_tokens_mask"], bool)
-    segment = np.where(special, SPECIAL, QUESTION).astype(np.int8)
-    segment[[o is not None for o in feature["offsets"]]] = CONTEXT
-    return EncodedInput(feature, segment)
-
-
-def encode_text(lm: LoadedModel, text: str, limit: int, truncate: bool = False) -> EncodedInput:
-    """One text as one sequence; longer than ``limit`` is an error unless ``truncate``."""
-    enc = lm.tokenizer(
-        text, truncation=truncate, max_length=limit if truncate else None,
-        return_special_tokens_mask=True,
-    )  # fmt: skip
-    if len(enc["input_ids"]) > limit:
-        raise too_long(lm, len(enc["input_ids"]), limit)
-    special = np.asarray(enc["special_tokens_mask"], bool)
-    return EncodedInput(dict(enc), np.where(special, SPECIAL, QUESTION).astype(np.int8))
-
-
-def encode_example(
-    lm: LoadedModel, example: QAExample | TextExample, limit: int, truncate: bool = False
-) -> EncodedInput:
-    """A dataset example encoded as :func:`encode_pair` or :func:`encode_text` does."""
-    if isinstance(example, QAExample):
-        return encode_pair(lm, example.question, example.context, limit)
-    return encode_text(lm, example.text, limit, truncate)
 
 
 def forward_attentions(lm: LoadedModel, feature: dict[str, Any]) -> Any:
@@ -171,14 +130,16 @@ class HeadInputs:
 
 def head_inputs(
     lm: LoadedModel,
-    examples: Sequence[QAExample | TextExample],
+    encode: Callable[[LoadedModel, Any, int, bool], EncodedInput],
+    examples: Sequence[Any],
     max_length: int | None = None,
     truncate: bool = False,
     kernels: bool = True,
 ) -> HeadInputs:
     """Every example through the eager path, one at a time, in order.
 
-    The model must already be eager (:func:`switch_to_eager` or :func:`eager_attention`).
+    ``encode`` is the task's :meth:`~ctxvec.tasks.base.Task.encode_one`. The model must
+    already be eager (:func:`switch_to_eager` or :func:`eager_attention`).
     Inputs longer than the limit (:func:`input_limit`) are skipped and listed; texts are cut
     there instead when ``truncate``. ``kernels=False`` (a study's ``--kernels off``) keeps
     PyTorch's own linear layers.
@@ -188,7 +149,7 @@ def head_inputs(
     with cpu_kernels(lm.model, enabled=kernels):
         for example in examples:
             try:
-                encoded = encode_example(lm, example, limit, truncate)
+                encoded = encode(lm, example, limit, truncate)
             except InputTooLongError:
                 found.skipped.append(example.id)
                 continue

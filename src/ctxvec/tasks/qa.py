@@ -17,20 +17,29 @@ Scoring lives in :mod:`ctxvec.metrics.scoring`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
-from ctxvec.data import QAExample
-from ctxvec.errors import CtxvecError, require_at_least, require_finite
-from ctxvec.inference.forward import PassSettings, run_forward
+from ctxvec.data import QADataset, QAExample, load_qa_dataset
+from ctxvec.errors import ParameterError, require_at_least, require_finite
+from ctxvec.inference.forward import Keep, PassSettings, run_forward
+from ctxvec.inference.kernels import cpu_kernels
 from ctxvec.inference.summaries import PooledSample, check_defined, example_metrics
-from ctxvec.loading import LoadedModel
-from ctxvec.metrics.scoring import squad_v2_example_scores, squad_v2_scores
-from ctxvec.tasks.predictions import Predictions
+from ctxvec.loading import Head, LoadedModel
+from ctxvec.metrics.heads import CONTEXT, QUESTION, SPECIAL
+from ctxvec.metrics.scoring import PERCENT, squad_v2_example_scores, squad_v2_scores
+from ctxvec.metrics.stats import put_estimate
+from ctxvec.tasks.base import Predictions, Reading, Task
+from ctxvec.tasks.heads import EncodedInput, forward_attentions, too_long
 from ctxvec.tasks.windows import encode_windows
+
+# What the forward pass keeps of a QA head's output: the span logits of every real token.
+KEEP = Keep(per_token=("start_logits", "end_logits"))
 
 
 @dataclass(frozen=True)
@@ -47,15 +56,17 @@ class QASettings(PassSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require_at_least("--max-length", self.max_length, 2)
-        require_at_least("--stride", self.stride, 0)
+        require_at_least("max_length", self.max_length, 2)
+        require_at_least("stride", self.stride, 0)
         if self.stride >= self.max_length:
-            raise CtxvecError(
-                f"--stride ({self.stride}) must be less than --max-length ({self.max_length})"
+            raise ParameterError(
+                "stride",
+                f"({self.stride}) must be less than max_length ({self.max_length})",
+                others=("max_length",),
             )
-        require_at_least("--n-best", self.n_best)
-        require_at_least("--max-answer-length", self.max_answer_length)
-        require_finite("--na-threshold", self.na_threshold)
+        require_at_least("n_best", self.n_best)
+        require_at_least("max_answer_length", self.max_answer_length)
+        require_finite("na_threshold", self.na_threshold)
 
 
 def encode_qa(
@@ -167,8 +178,9 @@ def predict_qa(
     features, owners, skipped = encode_qa(lm, examples, settings)
     keys = _window_keys(owners, first_example)
     out = run_forward(
-        lm, features, "qa", settings, desc=lm.resolved.spec.label, progress=progress, seeds=keys
+        lm, features, KEEP, settings, desc=lm.resolved.spec.label, progress=progress, seeds=keys
     )
+    start_logits, end_logits = out.outputs["start_logits"], out.outputs["end_logits"]
     by_example: dict[int, list[int]] = {}
     for f, owner in enumerate(owners):
         by_example.setdefault(owner, []).append(f)
@@ -176,14 +188,14 @@ def predict_qa(
     for owner, feats in by_example.items():
         example = examples[owner]
         null = min(
-            float(out.start_logits[f][features[f]["cls_index"]])
-            + float(out.end_logits[f][features[f]["cls_index"]])
+            float(start_logits[f][features[f]["cls_index"]])
+            + float(end_logits[f][features[f]["cls_index"]])
             for f in feats
         )
         spans = [
             best_span(
-                out.start_logits[f],
-                out.end_logits[f],
+                start_logits[f],
+                end_logits[f],
                 features[f]["offsets"],
                 settings.n_best,
                 settings.max_answer_length,
@@ -237,3 +249,182 @@ def qa_scores(rows: pd.DataFrame, na_threshold: float = 0.0) -> dict[str, float]
         dict(zip(ids, rows["na_prob"], strict=True)),
         na_threshold=na_threshold,
     )
+
+
+def training_windows(
+    tokenizer: Any, examples: Sequence[QAExample], max_length: int, stride: int
+) -> list[dict[str, Any]]:
+    """Training windows with start/end token positions (the [CLS] token where no answer)."""
+    enc = encode_windows(tokenizer, examples, max_length, stride)
+    names = [n for n in tokenizer.model_input_names if n in enc]
+    features = []
+    for i, owner in enumerate(enc["overflow_to_sample_mapping"]):
+        example = examples[owner]
+        ids = enc["input_ids"][i]
+        seq = enc.sequence_ids(i)
+        cls = ids.index(tokenizer.cls_token_id)
+        start = end = cls
+        if example.answers:
+            first = example.answer_starts[0]
+            last = first + len(example.answers[0])
+            offsets = enc["offset_mapping"][i]
+            tokens = [
+                t
+                for t, ((a, b), s) in enumerate(zip(offsets, seq, strict=True))
+                if s == 1 and a < last and b > first
+            ]
+            # A window holding only part of the answer is trained as "no answer" in it.
+            if tokens and offsets[tokens[0]][0] <= first and offsets[tokens[-1]][1] >= last:
+                start, end = tokens[0], tokens[-1]
+        feature = {n: enc[n][i] for n in names}
+        feature["start_positions"] = start
+        feature["end_positions"] = end
+        features.append(feature)
+    return features
+
+
+def encode_pair(lm: LoadedModel, question: str, context: str, limit: int) -> EncodedInput:
+    """A QA pair as one whole window (question first; too long is an error, never cut)."""
+    example = QAExample("input", question, context)
+    # One whole input, never windows: the stride does not apply.
+    settings = QASettings(max_length=limit, stride=0, baseline_compat=True)
+    features, _, skipped = encode_qa(lm, [example], settings)
+    if skipped:
+        raise too_long(lm, len(lm.tokenizer(question.lstrip(), context)["input_ids"]), limit)
+    feature = features[0]
+    special = np.asarray(feature["special_tokens_mask"], bool)
+    segment = np.where(special, SPECIAL, QUESTION).astype(np.int8)
+    segment[[o is not None for o in feature["offsets"]]] = CONTEXT
+    return EncodedInput(feature, segment)
+
+
+class QATask(Task):
+    """Extractive QA with SQuAD 2.0 scoring (this module's functions behind the contract)."""
+
+    name = "qa"
+    title = "SQuAD-style QA"
+    description = "extractive QA (SQuAD 2.0 scoring)"
+    settings_type = QASettings
+    head = Head("AutoModelForQuestionAnswering", "question-answering")
+    keep = KEEP
+    default_split = "validation"
+    default_subsets = (4, 200)
+    scores = ("f1", "exact", "best_f1")
+    columns = (
+        "f1",
+        "exact",
+        "HasAns_f1",
+        "NoAns_f1",
+        "best_f1",
+        "best_f1_thresh",
+        "best_exact",
+    )
+    input_fields = ("question", "context")
+
+    def load_data(self, source: str, split: str, strict: bool = False) -> QADataset:
+        return load_qa_dataset(source, split, strict)
+
+    def pool(self, dataset: QADataset, settings: QASettings) -> list[QAExample]:
+        if settings.baseline_compat:  # the baseline used answerable questions only
+            return [e for e in dataset.examples if e.answers]
+        return list(dataset.examples)
+
+    def predict(
+        self,
+        lm: LoadedModel,
+        dataset: QADataset,
+        settings: QASettings,
+        progress: bool = True,
+        first_example: int = 0,
+    ) -> Predictions:
+        return predict_qa(lm, dataset.examples, settings, progress, first_example)
+
+    def subset_scores(
+        self, rows: pd.DataFrame, settings: QASettings, state: Mapping[str, Any]
+    ) -> dict[str, float]:
+        return qa_scores(rows, settings.na_threshold)
+
+    def model_scores(self, rows: pd.DataFrame, state: Mapping[str, Any]) -> dict[str, float]:
+        # Means of per-example EM/F1: the official totals.
+        out: dict[str, float] = {}
+        for name in ("f1", "exact"):
+            put_estimate(out, name, rows[name], scale=PERCENT)
+        return out
+
+    def encode_one(
+        self, lm: LoadedModel, example: QAExample, limit: int, truncate: bool = False
+    ) -> EncodedInput:
+        return encode_pair(lm, example.question, example.context, limit)
+
+    def example_of(self, inputs: Mapping[str, str]) -> QAExample:
+        return QAExample("input", inputs["question"], inputs["context"])
+
+    def inputs_of(self, example: QAExample) -> dict[str, str]:
+        return {"question": example.question, "context": example.context}
+
+    def group_of(self, example: QAExample) -> str:
+        return example.context  # the questions of one paragraph
+
+    def training_texts(self, examples: Sequence[QAExample]) -> list[str]:
+        return [e.question for e in examples] + sorted({e.context for e in examples})
+
+    def training_features(
+        self,
+        tokenizer: Any,
+        examples: Sequence[QAExample],
+        dataset: QADataset,
+        max_length: int,
+        stride: int,
+        unanswerable: bool = True,
+    ) -> list[dict[str, Any]]:
+        features = training_windows(tokenizer, examples, max_length, stride)
+        if not unanswerable:  # windows whose target is the [CLS] token left out
+            cls_id = tokenizer.cls_token_id
+            features = [f for f in features if f["input_ids"][f["start_positions"]] != cls_id]
+        return features
+
+    def dev_score(
+        self,
+        lm: LoadedModel,
+        dev: Sequence[QAExample],
+        dataset: QADataset,
+        max_length: int,
+        stride: int,
+    ) -> dict[str, Any]:
+        settings = QASettings(max_length=max_length, stride=stride)
+        rows = predict_qa(lm, dev, settings, progress=False).rows
+        return {"metric": "f1", "value": round(qa_scores(rows)["f1"], 3), "n": len(rows)}
+
+    def read(
+        self,
+        lm: LoadedModel,
+        inputs: Mapping[str, str],
+        limit: int,
+        n_best: int = 20,
+        max_answer_length: int = 30,
+        na_threshold: float = 0.0,
+    ) -> Reading:
+        """The answer as the study decodes it, with the best span's tokens and probability
+        (softmax of its start x softmax of its end)."""
+        encoded = encode_pair(lm, inputs["question"], inputs["context"], limit)
+        feature = encoded.feature
+        with cpu_kernels(lm.model):
+            out = forward_attentions(lm, feature)
+        start = out.start_logits[0].float().cpu().numpy()
+        end = out.end_logits[0].float().cpu().numpy()
+        offsets = feature["offsets"]
+        cls = feature["cls_index"]
+        null = float(start[cls] + end[cls])
+        best = best_span(start, end, offsets, n_best, max_answer_length)
+        span, probability, na_prob, answer = None, 0.0, float("inf"), ""
+        if best is not None:
+            score, a, b = best
+            first = next(i for i, o in enumerate(offsets) if o is not None and o[0] == a)
+            last = max(i for i, o in enumerate(offsets) if o is not None and o[1] == b)
+            span = (first, last)
+            p_start = torch.softmax(torch.from_numpy(start).double(), -1)[first]
+            p_end = torch.softmax(torch.from_numpy(end).double(), -1)[last]
+            probability = float(p_start * p_end)
+            na_prob = null - score
+            answer = inputs["context"][a:b].strip() if na_prob <= na_threshold else ""
+        return Reading(encoded, out, answer, probability, span, na_prob)

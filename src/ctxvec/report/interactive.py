@@ -1,0 +1,131 @@
+"""The report's interactive rendering (plotly) of the figures :mod:`~ctxvec.report.figures`
+defines: score against a metric, and correlation over depth.
+
+Legends stand beside the plot, which grows tall enough to hold them; a family's checkpoints
+share a legend group under the family's title; hovering a point names its model and subset.
+Left out: what is drawn (the definitions), and the static files (:mod:`~ctxvec.report.plots`).
+
+plotly is imported inside the functions: importing it takes a second, and only a report needs it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ctxvec.report.figures import Depth, Scatter
+from ctxvec.report.styles import MEAN_SYMBOL, ModelStyle
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+# plotly's vertical legend at font size 11: pixels per entry, per group title, between groups.
+_ENTRY_PX, _GROUP_TITLE_PX, _GROUP_GAP_PX = 20, 19, 8
+SCATTER_HEIGHT = 420
+
+
+def legend_height(styles: dict[str, ModelStyle]) -> int:
+    """Pixels the vertical legend needs: entries, group titles and the gaps between groups."""
+    groups = {s.family for s in styles.values() if s.group is not None}
+    blocks = len(groups) + sum(1 for s in styles.values() if s.group is None)
+    return (
+        _ENTRY_PX * (len(styles) + 1)  # + the legend's title
+        + _GROUP_TITLE_PX * len(groups)
+        + _GROUP_GAP_PX * max(blocks - 1, 0)
+    )
+
+
+def legend_entry(model: str, style: ModelStyle, titled: set[str]) -> dict[str, Any]:
+    """A trace's legend group (its family's, or its own) and the group's title on the family's
+    first trace; ``titled`` collects the families titled so far."""
+    title = style.group if style.group and style.family not in titled else None
+    if style.group:
+        titled.add(style.family)
+    return {
+        "name": style.label,
+        "legendgroup": f"family:{style.family}" if style.group else f"model:{model}",
+        "legendgrouptitle_text": title,
+    }
+
+
+def scatter_figure(spec: Scatter) -> go.Figure:
+    """One trace per model: its points and its mean (a diamond), so a click on the legend
+    entry hides both."""
+    import plotly.graph_objects as go
+
+    hover = (
+        "model %{customdata[0]}<br>subset %{customdata[1]}<br>"
+        f"{spec.y_label} %{{y:.2f}}<br>{spec.x_label} %{{x:.4f}}<extra></extra>"
+    )
+    fig = go.Figure()
+    titled: set[str] = set()
+    for series in spec.series:
+        style, k = series.style, len(series.x)
+        fig.add_trace(
+            go.Scatter(
+                x=[*series.x, series.mean[0]],
+                y=[*series.y, series.mean[1]],
+                mode="markers",
+                **legend_entry(series.model, style, titled),
+                marker={
+                    "color": style.colour,
+                    "size": [9] * k + [15],
+                    "symbol": [style.symbol] * k + [MEAN_SYMBOL[0]],
+                    "line": {"color": ["white"] * k + ["black"], "width": [0.5] * k + [1]},
+                },
+                customdata=[[series.model, s] for s in (*series.subsets, "mean")],
+                hovertemplate=hover,
+            )
+        )
+    fig.update_layout(
+        title=spec.title,
+        xaxis_title=spec.x_label,
+        yaxis_title=spec.y_label,
+        template="plotly_white",
+        # The legend lives inside the plot area's height: make room for all of it.
+        height=max(SCATTER_HEIGHT, legend_height(spec.styles) + 50 + 50 + 10),
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        legend={
+            "title": {"text": spec.legend_title},
+            "orientation": "v",
+            "x": 1.02,
+            "xanchor": "left",
+            "y": 1,
+            "yanchor": "top",
+            "traceorder": "grouped",
+            "groupclick": "toggleitem",
+            "tracegroupgap": _GROUP_GAP_PX,
+            "itemsizing": "constant",
+            "font": {"size": 11},
+            "grouptitlefont": {"size": 11},
+        },
+    )
+    return fig
+
+
+def depth_figure(spec: Depth) -> go.Figure:
+    """A line per metric and level, on whole-layer ticks."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for curve in spec.curves:
+        fig.add_trace(
+            go.Scatter(
+                x=curve.layers,
+                y=curve.r,
+                mode="lines+markers",
+                name=curve.name,
+                line={"color": curve.colour, "dash": curve.dash},
+                hovertemplate=f"{curve.metric}, {curve.what}<br>layer %{{x}}<br>"
+                "r %{y:.3f}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=spec.title,
+        # Explicit ticks: plotly's own would put 0.5, 1.5 on a shallow model's axis.
+        xaxis={"title": spec.x_label, "tickmode": "array", "tickvals": spec.ticks},
+        yaxis_title=spec.y_label,
+        yaxis_range=list(spec.y_range),
+        template="plotly_white",
+        height=max(SCATTER_HEIGHT, _ENTRY_PX * (len(spec.curves) + 1) + 200),
+    )
+    return fig
