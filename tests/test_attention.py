@@ -42,7 +42,8 @@ from ctxvec.metrics.heads import (
     input_statistics,
 )
 from ctxvec.tasks import get_task
-from ctxvec.tasks.classify import match_labels, predict_cls
+from ctxvec.tasks.classify import predict_cls
+from ctxvec.tasks.labels import match_labels
 from ctxvec.tasks.qa import QASettings, predict_qa
 
 QUESTION_TEXT = "Who discovered polonium?"

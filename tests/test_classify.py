@@ -6,7 +6,7 @@ import pytest
 
 from ctxvec.data import TextDataset, TextExample
 from ctxvec.errors import CtxvecError
-from ctxvec.tasks.classify import match_labels
+from ctxvec.tasks.labels import match_labels
 
 
 def dataset(labels: list, names: list[str] | None = None) -> TextDataset:

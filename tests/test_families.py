@@ -23,7 +23,8 @@ from ctxvec.errors import CtxvecError
 from ctxvec.inference.forward import PassSettings, run_forward
 from ctxvec.loading import ModelSpec, load_model, resolve_model
 from ctxvec.tasks import get_task
-from ctxvec.tasks.classify import ClsSettings, match_labels, predict_cls
+from ctxvec.tasks.classify import ClsSettings, predict_cls
+from ctxvec.tasks.labels import match_labels
 from ctxvec.tasks.qa import QASettings, encode_qa, predict_qa
 
 TEXTS = [

@@ -30,7 +30,8 @@ from ctxvec.loading import load_model, resolve_model
 from ctxvec.loading.panels import mpnet_dir
 from ctxvec.metrics.heads import CONTEXT, SPECIAL
 from ctxvec.tasks import get_task
-from ctxvec.tasks.classify import match_labels, predict_cls
+from ctxvec.tasks.classify import predict_cls
+from ctxvec.tasks.labels import match_labels
 
 IMDB_TEST = SHARED_DATA / "imdb" / "test.parquet"
 NAME = "all-mpnet-base-v2"

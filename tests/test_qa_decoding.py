@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ctxvec.tasks.qa import best_span
+from ctxvec.tasks.windows import best_span
 
 # Tokens: [CLS] q q [SEP] c0 c1 c2 c3 [SEP]; context tokens map to characters of "ab cd ef gh".
 OFFSETS = [None, None, None, None, (0, 2), (3, 5), (6, 8), (9, 11), None]

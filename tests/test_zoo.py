@@ -17,7 +17,7 @@ from ctxvec.offline import synth, training, zoo
 from ctxvec.offline.families import ALL_FAMILIES, build_tokenizer
 from ctxvec.offline.zoo import Member, ZooSettings
 from ctxvec.tasks import get_task
-from ctxvec.tasks.qa import training_windows
+from ctxvec.tasks.windows import training_windows
 
 TINY = ZooSettings(max_length=96, stride=32, vocab_size=300)
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 # Public name -> the module that defines it.
 _EXPORTS = {
     "ClsSettings": "ctxvec.tasks.classify",
-    "match_labels": "ctxvec.tasks.classify",
+    "match_labels": "ctxvec.tasks.labels",
     "predict_cls": "ctxvec.tasks.classify",
     "QASettings": "ctxvec.tasks.qa",
     "predict_qa": "ctxvec.tasks.qa",
@@ -53,7 +53,8 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__
     from ctxvec.metrics.context import context_vector_metrics  # noqa: F401
     from ctxvec.study import StudyConfig, StudyResult, Unit, run_study, run_unit  # noqa: F401
     from ctxvec.tasks import Task, get_task, load_dataset, register_task  # noqa: F401
-    from ctxvec.tasks.classify import ClsSettings, match_labels, predict_cls  # noqa: F401
+    from ctxvec.tasks.classify import ClsSettings, predict_cls  # noqa: F401
+    from ctxvec.tasks.labels import match_labels  # noqa: F401
     from ctxvec.tasks.qa import QASettings, predict_qa  # noqa: F401
 
 

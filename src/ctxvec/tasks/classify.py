@@ -1,21 +1,14 @@
-"""Sequence classification: label matching, batched inference, predictions.
+"""Sequence classification: batched inference, predictions, scores, behind the task contract.
 
-The model's label order is read from its config (``id2label``) and matched to the dataset's
-labels by name (``neg``/``negative``, ``pos``/``positive``, case-insensitive). Models with generic
-names (``LABEL_0``, ``LABEL_1``) or integer labels without names are matched by integer id, which
-must lie within the model's labels; ``label_names`` (``--label-names neg,pos``) names the integer
-labels of a local file so they are matched by name instead. Any other mismatch is an error: a
-silent label swap would invert every score.
-
-Texts longer than ``max_length`` tokens are truncated (the row says so); ``baseline_compat``
-skips them instead, as the baseline did, and reports their ids. Scoring lives in
-:mod:`ctxvec.metrics.scoring`.
+Each model's labels are matched to the dataset's by :mod:`ctxvec.tasks.labels` (by name, never
+silently by position). Texts longer than ``max_length`` tokens are truncated (the row says so);
+``baseline_compat`` skips them instead, as the baseline did, and reports their ids. Scoring
+lives in :mod:`ctxvec.metrics.scoring`.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +18,7 @@ import pandas as pd
 import torch
 
 from ctxvec.data import TextDataset, TextExample, load_text_dataset
-from ctxvec.errors import CtxvecError, ParameterError, require_at_least
+from ctxvec.errors import ParameterError, require_at_least
 from ctxvec.inference.forward import Keep, PassSettings, run_forward
 from ctxvec.inference.kernels import cpu_kernels
 from ctxvec.inference.summaries import PooledSample, check_defined, example_metrics
@@ -35,8 +28,8 @@ from ctxvec.metrics.scoring import PERCENT, classification_scores, f1_scores
 from ctxvec.metrics.stats import put_estimate
 from ctxvec.tasks.base import Predictions, Reading, Task
 from ctxvec.tasks.heads import EncodedInput, forward_attentions, too_long
+from ctxvec.tasks.labels import LabelMap, label_names, match_labels
 
-SYNONYMS = {"neg": "negative", "pos": "positive"}
 # What the forward pass keeps of a classification head's output: the class logits, and the
 # sentence vectors the separability metrics pool.
 KEEP = Keep(per_feature=("logits",), sentence=True)
@@ -61,75 +54,6 @@ class ClsSettings(PassSettings):
             raise ParameterError(
                 "label_names", f"{self.label_names} must be non-empty names, e.g. neg,pos"
             )
-
-
-@dataclass(frozen=True)
-class LabelMap:
-    """How dataset labels become model label ids."""
-
-    to_model: Mapping[int | str, int]
-    id2label: Mapping[int, str]
-    positive: int | None  # model id of the positive class for binary F1, if any
-
-
-def _norm(name: str) -> str:
-    name = name.strip().lower()
-    return SYNONYMS.get(name, name)
-
-
-def match_labels(
-    id2label: Mapping[int, str],
-    dataset: TextDataset,
-    label_names: Sequence[str] | None = None,
-) -> LabelMap:
-    """Match a model's ``id2label`` to a dataset's labels.
-
-    Args:
-        id2label: the model's label names by id.
-        dataset: the data; its integer labels are named by ``dataset.label_names`` if known.
-        label_names: names of the data's integer labels 0, 1, ... (overrides the dataset's), so
-            that a local file with integer labels is matched by name, not by position.
-
-    Raises:
-        CtxvecError: the dataset has labels the model does not know.
-    """
-    id2label = {int(k): str(v) for k, v in id2label.items()}
-    generic = all(re.fullmatch(r"LABEL_\d+", v) for v in id2label.values())
-    by_name = {_norm(v): k for k, v in id2label.items()}
-    names = list(label_names) if label_names else dataset.label_names
-    values = sorted({e.label for e in dataset.examples}, key=str)
-    to_model: dict[int | str, int] = {}
-    for value in values:
-        if isinstance(value, str) or (names and not generic):
-            name = value if isinstance(value, str) else _name_of(value, names)
-            if generic:
-                raise CtxvecError(
-                    f"dataset label '{name}' cannot be matched: the model's labels are unnamed "
-                    f"({', '.join(id2label.values())}); use integer labels in the data"
-                )
-            if _norm(name) not in by_name:
-                raise CtxvecError(
-                    f"dataset label '{name}' is not one of the model's labels "
-                    f"({', '.join(id2label.values())}); fix the data or pick a matching model"
-                )
-            to_model[value] = by_name[_norm(name)]
-        else:
-            if value not in id2label:
-                raise CtxvecError(
-                    f"dataset label {value} is outside the model's labels "
-                    f"{sorted(id2label)}; fix the data or pick a matching model"
-                )
-            to_model[value] = value
-    positive = by_name.get("positive")
-    if positive is None and len(id2label) == 2:
-        positive = 1
-    return LabelMap(to_model, id2label, positive)
-
-
-def _name_of(value: int, names: Sequence[str]) -> str:
-    if not 0 <= value < len(names):
-        raise CtxvecError(f"dataset label {value} has no name in {names}; fix the data")
-    return names[value]
 
 
 def predict_cls(
@@ -229,20 +153,6 @@ def cls_scores(rows: pd.DataFrame, positive: int | None) -> dict[str, float]:
     rows, x100: on the scale of the SQuAD scores."""
     scores = classification_scores(rows["label"].tolist(), rows["prediction"].tolist(), positive)
     return {k: PERCENT * v for k, v in scores.items()}
-
-
-def label_names(dataset: TextDataset) -> dict[int | str, str]:
-    """Dataset label -> the name a new model's ``id2label`` gets for it (the zoo's)."""
-    values = sorted({e.label for e in dataset.examples}, key=str)
-    if all(isinstance(v, int) for v in values):
-        if dataset.label_names:
-            return {v: dataset.label_names[v] for v in values}
-        if values != list(range(len(values))):
-            raise CtxvecError(
-                f"{dataset.source}: integer labels must be 0..K-1, got {values}; renumber them"
-            )
-        return {v: f"LABEL_{v}" for v in values}
-    return {v: str(v) for v in values}
 
 
 def encode_text(lm: LoadedModel, text: str, limit: int, truncate: bool = False) -> EncodedInput:

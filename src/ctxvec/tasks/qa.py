@@ -36,7 +36,7 @@ from ctxvec.metrics.scoring import PERCENT, squad_v2_example_scores, squad_v2_sc
 from ctxvec.metrics.stats import put_estimate
 from ctxvec.tasks.base import Predictions, Reading, Task
 from ctxvec.tasks.heads import EncodedInput, forward_attentions, too_long
-from ctxvec.tasks.windows import encode_windows
+from ctxvec.tasks.windows import best_span, encode_windows, training_windows
 
 # What the forward pass keeps of a QA head's output: the span logits of every real token.
 KEEP = Keep(per_token=("start_logits", "end_logits"))
@@ -117,44 +117,6 @@ def _cls_index(ids: Sequence[int], cls_id: int | None) -> int:
     if cls_id is not None and cls_id in ids:
         return list(ids).index(cls_id)
     return 0
-
-
-def best_span(
-    start_logits: np.ndarray,
-    end_logits: np.ndarray,
-    offsets: Sequence[tuple[int, int] | None],
-    n_best: int,
-    max_answer_length: int,
-) -> tuple[float, int, int] | None:
-    """The highest-scoring valid span of one window.
-
-    Args:
-        start_logits, end_logits: ``[n_tokens]`` logits of the window (no padding).
-        offsets: per token, its character span in the context, or ``None`` outside the context.
-        n_best: how many top start and end positions to combine.
-        max_answer_length: longest answer in tokens.
-
-    Returns:
-        ``(score, start_char, end_char)`` of the best span, or ``None`` when no span is valid.
-    """
-    in_context = np.array([o is not None for o in offsets])
-    if not in_context.any():
-        return None
-    masked_start = np.where(in_context, start_logits, -np.inf)
-    masked_end = np.where(in_context, end_logits, -np.inf)
-    top_starts = np.argsort(-masked_start, kind="stable")[:n_best]
-    top_ends = np.argsort(-masked_end, kind="stable")[:n_best]
-    best: tuple[float, int, int] | None = None
-    for s in top_starts:
-        if not in_context[s]:
-            continue
-        for e in top_ends:
-            if not in_context[e] or e < s or e - s + 1 > max_answer_length:
-                continue
-            score = float(start_logits[s] + end_logits[e])
-            if best is None or score > best[0]:
-                best = (score, offsets[s][0], offsets[e][1])
-    return best
 
 
 def predict_qa(
@@ -249,38 +211,6 @@ def qa_scores(rows: pd.DataFrame, na_threshold: float = 0.0) -> dict[str, float]
         dict(zip(ids, rows["na_prob"], strict=True)),
         na_threshold=na_threshold,
     )
-
-
-def training_windows(
-    tokenizer: Any, examples: Sequence[QAExample], max_length: int, stride: int
-) -> list[dict[str, Any]]:
-    """Training windows with start/end token positions (the [CLS] token where no answer)."""
-    enc = encode_windows(tokenizer, examples, max_length, stride)
-    names = [n for n in tokenizer.model_input_names if n in enc]
-    features = []
-    for i, owner in enumerate(enc["overflow_to_sample_mapping"]):
-        example = examples[owner]
-        ids = enc["input_ids"][i]
-        seq = enc.sequence_ids(i)
-        cls = ids.index(tokenizer.cls_token_id)
-        start = end = cls
-        if example.answers:
-            first = example.answer_starts[0]
-            last = first + len(example.answers[0])
-            offsets = enc["offset_mapping"][i]
-            tokens = [
-                t
-                for t, ((a, b), s) in enumerate(zip(offsets, seq, strict=True))
-                if s == 1 and a < last and b > first
-            ]
-            # A window holding only part of the answer is trained as "no answer" in it.
-            if tokens and offsets[tokens[0]][0] <= first and offsets[tokens[-1]][1] >= last:
-                start, end = tokens[0], tokens[-1]
-        feature = {n: enc[n][i] for n in names}
-        feature["start_positions"] = start
-        feature["end_positions"] = end
-        features.append(feature)
-    return features
 
 
 def encode_pair(lm: LoadedModel, question: str, context: str, limit: int) -> EncodedInput:

@@ -1,4 +1,5 @@
-"""Question-first sliding windows over SQuAD-style contexts, shared by the study and the zoo.
+"""Question-first sliding windows over SQuAD-style contexts, shared by the study and the zoo,
+and what is read off one window: its best answer span, its training targets.
 
 :func:`encode_windows` tokenises (question, context) pairs question first and cuts each context
 into windows of at most ``max_length`` tokens that overlap by ``stride`` tokens, so no example is
@@ -8,13 +9,17 @@ The fast tokenizers fail on windows that cannot be cut, and not in a way that ca
 cleanly: a question that leaves no room for context raises a plain ``Exception``, and a stride
 that is not less than the room left raises a Rust panic (a ``BaseException``). Both are
 checked here before tokenising, so the user gets one line that names the example and the fix.
-Left out: the model's position limit (the caller shrinks ``max_length`` to it) and the answer
-positions (the zoo maps them onto the windows itself).
+:func:`best_span` searches one window's n-best start and end logits for the highest-scoring
+valid span; :func:`training_windows` gives the zoo each window's answer tokens as targets.
+Left out: the model's position limit (the caller shrinks ``max_length`` to it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 
 from ctxvec.data import QAExample
 from ctxvec.errors import CtxvecError
@@ -72,3 +77,73 @@ def encode_windows(
         return_overflowing_tokens=True,
         **common,
     )
+
+
+def best_span(
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    offsets: Sequence[tuple[int, int] | None],
+    n_best: int,
+    max_answer_length: int,
+) -> tuple[float, int, int] | None:
+    """The highest-scoring valid span of one window.
+
+    Args:
+        start_logits, end_logits: ``[n_tokens]`` logits of the window (no padding).
+        offsets: per token, its character span in the context, or ``None`` outside the context.
+        n_best: how many top start and end positions to combine.
+        max_answer_length: longest answer in tokens.
+
+    Returns:
+        ``(score, start_char, end_char)`` of the best span, or ``None`` when no span is valid.
+    """
+    in_context = np.array([o is not None for o in offsets])
+    if not in_context.any():
+        return None
+    masked_start = np.where(in_context, start_logits, -np.inf)
+    masked_end = np.where(in_context, end_logits, -np.inf)
+    top_starts = np.argsort(-masked_start, kind="stable")[:n_best]
+    top_ends = np.argsort(-masked_end, kind="stable")[:n_best]
+    best: tuple[float, int, int] | None = None
+    for s in top_starts:
+        if not in_context[s]:
+            continue
+        for e in top_ends:
+            if not in_context[e] or e < s or e - s + 1 > max_answer_length:
+                continue
+            score = float(start_logits[s] + end_logits[e])
+            if best is None or score > best[0]:
+                best = (score, offsets[s][0], offsets[e][1])
+    return best
+
+
+def training_windows(
+    tokenizer: Any, examples: Sequence[QAExample], max_length: int, stride: int
+) -> list[dict[str, Any]]:
+    """Training windows with start/end token positions (the [CLS] token where no answer)."""
+    enc = encode_windows(tokenizer, examples, max_length, stride)
+    names = [n for n in tokenizer.model_input_names if n in enc]
+    features = []
+    for i, owner in enumerate(enc["overflow_to_sample_mapping"]):
+        example = examples[owner]
+        ids = enc["input_ids"][i]
+        seq = enc.sequence_ids(i)
+        cls = ids.index(tokenizer.cls_token_id)
+        start = end = cls
+        if example.answers:
+            first = example.answer_starts[0]
+            last = first + len(example.answers[0])
+            offsets = enc["offset_mapping"][i]
+            tokens = [
+                t
+                for t, ((a, b), s) in enumerate(zip(offsets, seq, strict=True))
+                if s == 1 and a < last and b > first
+            ]
+            # A window holding only part of the answer is trained as "no answer" in it.
+            if tokens and offsets[tokens[0]][0] <= first and offsets[tokens[-1]][1] >= last:
+                start, end = tokens[0], tokens[-1]
+        feature = {n: enc[n][i] for n in names}
+        feature["start_positions"] = start
+        feature["end_positions"] = end
+        features.append(feature)
+    return features
