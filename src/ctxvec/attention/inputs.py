@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 
 from ctxvec.attention.weights import Attention
-from ctxvec.errors import CtxvecError
+from ctxvec.errors import CtxvecError, ParameterError
 from ctxvec.metrics.heads import CONTEXT
 from ctxvec.tasks import get_task, load_dataset, task_names
 
@@ -40,7 +40,11 @@ def resolve_inputs(
         chosen = named[0] if named else get_task(task)
         return chosen.name, {k: given.get(k) for k in chosen.input_fields}
     if data is None or given:
-        raise CtxvecError("--example needs --data and no --question/--context/--text")
+        raise ParameterError(
+            "example_id",
+            "needs data and no question, context or text",
+            others=("data", "question", "context", "text"),
+        )
     chosen = get_task(task)
     example = chosen.find_example(load_dataset(chosen, data, split), example_id)
     if example is None:

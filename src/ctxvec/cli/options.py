@@ -15,11 +15,14 @@ import typer
 
 from ctxvec.errors import ParameterError
 
+# Parameters whose option is not their name with dashes.
+_OPTIONS = {"example_id": "--example"}
+
 
 def flag_of(parameter: str) -> str:
     """The option that sets a library parameter: ``batch_size`` -> ``--batch-size``. The one
     place where the command line's spelling meets the API's names (errors name parameters)."""
-    return "--" + parameter.replace("_", "-")
+    return _OPTIONS.get(parameter, "--" + parameter.replace("_", "-"))
 
 
 def parse_integers(parameter: str, text: str | None) -> tuple[int, ...] | None:

@@ -23,7 +23,7 @@ from typing import Literal
 
 import torch
 
-from ctxvec.errors import CtxvecError
+from ctxvec.errors import ParameterError
 
 Representation = Literal["hidden", "attention-output"]
 REPRESENTATIONS: tuple[Representation, ...] = ("hidden", "attention-output")
@@ -52,9 +52,11 @@ def attention_output_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
     if groups is not None:
         return [inner.attention.dense for group in groups for inner in group.albert_layers]
     family = getattr(model.config, "model_type", type(model).__name__)
-    raise CtxvecError(
-        f"--representation attention-output is not supported for {family} models (no "
-        "identifiable self-attention output projection); use --representation hidden"
+    raise ParameterError(
+        "representation",
+        f"attention-output is not supported for {family} models (no identifiable "
+        "self-attention output projection); use representation hidden",
+        others=("representation",),
     )
 
 

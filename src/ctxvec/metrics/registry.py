@@ -2,11 +2,12 @@
 
 A :class:`Metric` is a column name (``subsets.csv``, ``examples.parquet``, ``attention.csv``)
 with the label figures and tables print, a one-line description, the level it is measured at
-(an ``example``'s tokens, a ``subset``'s pooled vectors, an attention ``head``, or a task
-``score``) and which way means "more discriminative" context vectors (higher or lower; ``None``
-where the question does not apply). Columns, tables, plots, the report and the summary read
-these declarations; the formulas live in :mod:`ctxvec.metrics.context`,
-:mod:`~ctxvec.metrics.geometry`, :mod:`~ctxvec.metrics.heads` and :mod:`~ctxvec.metrics.scoring`.
+(an ``example``'s tokens, averaged over a subset; vectors ``pooled`` over a subset; an attention
+``head``; or a task ``score``) and which way means "more discriminative" context vectors
+(higher or lower; ``None`` where the question does not apply). Columns, tables, plots, the
+report and the summary read these declarations; the formulas live in
+:mod:`ctxvec.metrics.context`, :mod:`~ctxvec.metrics.geometry`, :mod:`~ctxvec.metrics.heads`
+and :mod:`~ctxvec.metrics.scoring`.
 
 Left out: which task reports which score (each task declares its own score names).
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Level = Literal["example", "subset", "head", "score"]
+Level = Literal["example", "pooled", "head", "score"]
 Direction = Literal["higher", "lower"]
 
 
@@ -28,12 +29,12 @@ class Metric:
         name: its column name.
         label: how figures and tables name it.
         description: one line on what it measures.
-        level: ``example`` (per example, averaged over a subset), ``subset`` (pooled over a
-            subset's vectors), ``head`` (per attention head) or ``score`` (a task score, x100).
+        level: ``example`` (per example, averaged over a subset), ``pooled`` (over a subset's
+            vectors), ``head`` (per attention head) or ``score`` (a task score, x100).
         discriminative: which way means more discriminative context vectors; ``None`` for
             scores, references and head statistics.
-        per_layer: also measured at every extra layer (``layers``) by the fused kernel.
-        core: kept by ``metrics="core"`` (the fused kernel's four).
+        per_layer: also measured at every extra layer (``layers``) by the fused kernel; these
+            four are also the ``metrics="core"`` set.
         needs_labels: needs class labels (classification only).
         correlated: correlated with the score (a reference value such as the random-token
             baseline is reported but not correlated).
@@ -45,7 +46,6 @@ class Metric:
     level: Level
     discriminative: Direction | None = None
     per_layer: bool = False
-    core: bool = False
     needs_labels: bool = False
     correlated: bool = True
 
@@ -62,7 +62,7 @@ def _separability() -> tuple[Metric, ...]:
             f"{name}_{pooling}",
             f"{label} ({pooling})",
             f"{what} of {whose} per example",
-            "subset",
+            "pooled",
             "higher",
             needs_labels=True,
         )
@@ -82,7 +82,6 @@ REGISTRY: dict[str, Metric] = {
             "example",
             "higher",
             per_layer=True,
-            core=True,
         ),
         Metric(
             "cse",
@@ -91,7 +90,6 @@ REGISTRY: dict[str, Metric] = {
             "example",
             "higher",
             per_layer=True,
-            core=True,
         ),
         Metric(
             "self_similarity",
@@ -100,7 +98,6 @@ REGISTRY: dict[str, Metric] = {
             "example",
             "lower",
             per_layer=True,
-            core=True,
         ),
         Metric(
             "intra_similarity",
@@ -109,7 +106,6 @@ REGISTRY: dict[str, Metric] = {
             "example",
             "lower",
             per_layer=True,
-            core=True,
         ),
         Metric(
             "effective_rank",
@@ -123,7 +119,7 @@ REGISTRY: dict[str, Metric] = {
             "random_baseline",
             "random-token baseline",
             "mean cosine between random tokens of different examples",
-            "subset",
+            "pooled",
             "lower",
             correlated=False,
         ),
@@ -131,14 +127,14 @@ REGISTRY: dict[str, Metric] = {
             "isoscore",
             "IsoScore",
             "how evenly the pooled tokens' variance spreads over dimensions",
-            "subset",
+            "pooled",
             "higher",
         ),
         Metric(
             "self_similarity_adjusted",
             "self-similarity - random baseline",
             "self-similarity above the random-token baseline",
-            "subset",
+            "pooled",
             "lower",
         ),
         *_separability(),
@@ -199,7 +195,7 @@ def names(
 LAYER_METRICS = names("example", per_layer=True)
 EXAMPLE_METRICS = names("example")
 POOLED_METRICS = tuple(
-    m.name for m in REGISTRY.values() if m.level == "subset" and m.correlated and not m.needs_labels
+    m.name for m in REGISTRY.values() if m.level == "pooled" and m.correlated and not m.needs_labels
 )
 SEPARABILITY = tuple(m.name for m in REGISTRY.values() if m.needs_labels)
 HEAD_STATISTICS = names("head")

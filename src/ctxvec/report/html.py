@@ -33,7 +33,7 @@ from ctxvec.report import numbers
 from ctxvec.report.attention import section as attention_section
 from ctxvec.report.figures import depth, scatter
 from ctxvec.report.interactive import depth_figure, scatter_figure
-from ctxvec.report.run import Run, correlation_frame, model_frame, warnings_for
+from ctxvec.report.run import Run, correlation_frame, metric_frame, model_frame, warnings_for
 
 if TYPE_CHECKING:
     import jinja2
@@ -128,6 +128,7 @@ def report_html(run: Run) -> str:
             index=False, na_rep="", float_format=numbers.cell
         ),
         model_table=model_frame(run).to_html(index=False),
+        metric_table=metric_frame(run).to_html(index=False),
         attention_score=attention_score,
         attention=_attention_images(run.path),
         manifest=json.dumps(run.manifest, indent=2),

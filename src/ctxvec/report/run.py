@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from ctxvec.errors import CtxvecError
-from ctxvec.metrics.registry import label
+from ctxvec.metrics.registry import REGISTRY, label
 from ctxvec.report.numbers import interval, number
 
 LEVELS = {"subset_level": "subsets", "model_level": "models"}
@@ -106,6 +106,24 @@ def correlation_frame(run: Run) -> pd.DataFrame:
                     "p": within["p"],
                 }
             )
+    return pd.DataFrame(rows)
+
+
+def metric_frame(run: Run) -> pd.DataFrame:
+    """What each correlated metric measures and which correlation with the score the hypothesis
+    predicts, from the metric registry (a metric it does not declare gets its name only)."""
+    rows = []
+    for name in run.metrics:
+        metric = REGISTRY.get(name)
+        way = metric.discriminative if metric is not None else None
+        rows.append(
+            {
+                "metric": label(name),
+                "what it measures": metric.description if metric is not None else "",
+                "more discriminative when": way or "",
+                "the hypothesis predicts": {"higher": "r > 0", "lower": "r < 0"}.get(way, ""),
+            }
+        )
     return pd.DataFrame(rows)
 
 

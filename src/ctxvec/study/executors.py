@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ctxvec.data import Dataset
-from ctxvec.errors import CtxvecError, require_at_least
+from ctxvec.errors import ParameterError, require_at_least, require_one_of
 from ctxvec.loading import LoadedModel
 from ctxvec.study.shards import Shard, ShardResult, compute, examples_of, load_unit_model
 
@@ -82,10 +82,10 @@ class RayExecutor:
 
     def __post_init__(self) -> None:
         if self.cpus_per_unit <= 0:
-            raise CtxvecError(f"--cpus-per-unit must be positive, got {self.cpus_per_unit}")
+            raise ParameterError("cpus_per_unit", f"must be positive, got {self.cpus_per_unit}")
         if self.gpus_per_unit is not None and self.gpus_per_unit < 0:
-            raise CtxvecError(f"--gpus-per-unit must be 0 or more, got {self.gpus_per_unit}")
-        require_at_least("--max-retries", self.max_retries, 0)
+            raise ParameterError("gpus_per_unit", f"must be 0 or more, got {self.gpus_per_unit}")
+        require_at_least("max_retries", self.max_retries, 0)
 
     def run(
         self,
@@ -134,10 +134,9 @@ def make_executor(
     max_retries: int = 2,
 ) -> LocalExecutor | RayExecutor:
     """The executor a user named (``--executor``)."""
-    if name not in EXECUTORS:
-        raise CtxvecError(f"--executor '{name}' is not one of {', '.join(EXECUTORS)}")
+    require_one_of("executor", name, EXECUTORS)
     if name == "local":
         if address is not None:
-            raise CtxvecError("--address needs --executor ray")
+            raise ParameterError("address", "needs executor ray", others=("executor",))
         return LocalExecutor()
     return RayExecutor(address, cpus_per_unit, gpus_per_unit, max_retries)

@@ -19,7 +19,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ctxvec.data import Dataset
-from ctxvec.errors import CtxvecError
+from ctxvec.errors import CtxvecError, ParameterError
 from ctxvec.study.executors import here
 from ctxvec.study.shards import Shard, ShardResult, compute, load_unit_model
 
@@ -153,10 +153,12 @@ def dispatch(
         return
     resources = ray.cluster_resources()
     if resources.get("CPU", 0) < cpus or resources.get("GPU", 0) < gpus:
-        raise CtxvecError(
-            f"the Ray cluster ({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} "
-            f"GPUs) cannot run one shard of {cpus:g} CPUs and {gpus:g} GPUs; lower "
-            "--cpus-per-unit/--gpus-per-unit or add nodes"
+        raise ParameterError(
+            "cpus_per_unit",
+            f"({cpus:g}) and gpus_per_unit ({gpus:g}) ask for more than the Ray cluster has "
+            f"({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs); lower them "
+            "or add nodes",
+            others=("gpus_per_unit",),
         )
     task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_run_shard)
     lost = (

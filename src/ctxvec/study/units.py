@@ -160,6 +160,8 @@ def plan_units(
 ) -> list[Unit]:
     """The study's units, model by model, subset by subset (``config``: resolved,
     :meth:`StudyConfig.resolved`)."""
+    if config.settings is None or config.subsets is None:
+        raise ValueError("plan_units needs a resolved config: pass config.resolved()")
     task = get_task(config.task)
     pool = task.pool(dataset, config.settings)
     subsets = select_subsets(

@@ -171,10 +171,6 @@ class Task(ABC):
         return limit, not getattr(settings, "baseline_compat", False)
 
     @abstractmethod
-    def example_of(self, inputs: Mapping[str, str]) -> Example:
-        """An example from the attention views' keyword arguments (:attr:`input_fields`)."""
-
-    @abstractmethod
     def inputs_of(self, example: Any) -> dict[str, str]:
         """The attention views' keyword arguments of a dataset example."""
 

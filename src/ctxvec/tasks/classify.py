@@ -222,9 +222,6 @@ class ClassificationTask(Task):
     ) -> EncodedInput:
         return encode_text(lm, example.text, limit, truncate)
 
-    def example_of(self, inputs: Mapping[str, str]) -> TextExample:
-        return TextExample("input", inputs["text"], 0)
-
     def inputs_of(self, example: TextExample) -> dict[str, str]:
         return {"text": example.text}
 

@@ -286,9 +286,6 @@ class QATask(Task):
     ) -> EncodedInput:
         return encode_pair(lm, example.question, example.context, limit)
 
-    def example_of(self, inputs: Mapping[str, str]) -> QAExample:
-        return QAExample("input", inputs["question"], inputs["context"])
-
     def inputs_of(self, example: QAExample) -> dict[str, str]:
         return {"question": example.question, "context": example.context}
 
