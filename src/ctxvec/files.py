@@ -133,6 +133,10 @@ def write_with(path: str | Path, save: Callable[[Path], None]) -> None:
         save(tmp)
 
 
+# The folders this process holds (exclusive), so that holding one again does not lock it out.
+_HELD: set[Path] = set()
+
+
 @contextmanager
 def exclusive(folder: str | Path, what: str = "output folder") -> Iterator[Path]:
     """Hold ``folder`` for this process until exit; if another process holds it, stop at once.
@@ -140,12 +144,18 @@ def exclusive(folder: str | Path, what: str = "output folder") -> Iterator[Path]
     The hold is an advisory lock on ``folder/.ctxvec.lock`` (``flock``), which the operating
     system releases when the process ends, however it ends: a study killed with ``kill -9``
     never leaves its folder locked. The lock file itself stays (removing it would race with a
-    process about to lock it). Without ``fcntl`` (Windows) folders are not locked.
+    process about to lock it). Without ``fcntl`` (Windows) folders are not locked. A process
+    that already holds ``folder`` holds it again at once (the command line takes the lock before
+    it imports the study, which takes it too).
     """
     folder = make_folder(folder)
+    key = folder.resolve()
     try:
         import fcntl
     except ImportError:
+        yield folder
+        return
+    if key in _HELD:
         yield folder
         return
     lock = folder / LOCK_NAME
@@ -164,7 +174,11 @@ def exclusive(folder: str | Path, what: str = "output folder") -> Iterator[Path]
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield folder
+        _HELD.add(key)
+        try:
+            yield folder
+        finally:
+            _HELD.discard(key)
     finally:
         os.close(fd)  # releases the lock
 

@@ -171,6 +171,15 @@ def study_cls(
 
 def _run(task: str, options: dict[str, object]) -> None:
     """Turn a study command's options into a :class:`~ctxvec.study.StudyConfig` and run it."""
+    from ctxvec.files import exclusive
+
+    # The output folder first, before the slow imports: a second study there stops at once.
+    with exclusive(options["out"]):
+        _study(task, options)
+
+
+def _study(task: str, options: dict[str, object]) -> None:
+    """:func:`_run` once the output folder is held."""
     from ctxvec.inference.measured import parse_layers
     from ctxvec.loading.panels import assemble_panel
     from ctxvec.study import StudyConfig, run_study

@@ -38,7 +38,7 @@ from ctxvec.study.tables import (
     subset_table,
 )
 from ctxvec.study.units import Unit, UnitResult, UnitSummary, plan_units
-from ctxvec.tasks import get_task
+from ctxvec.tasks import Task, get_task
 
 
 def run_study(
@@ -68,6 +68,22 @@ def run_study(
     task = get_task(config.task)
     executor = executor or LocalExecutor()
     out_dir = Path(out_dir)
+    with files.exclusive(out_dir):  # before anything else: a second study stops at once
+        return _run(config, task, out_dir, cache_dir, progress, log, executor, shard_size, started)
+
+
+def _run(
+    config: StudyConfig,
+    task: Task,
+    out_dir: Path,
+    cache_dir: str | Path | None,
+    progress: bool,
+    log: Callable[[str], None],
+    executor: LocalExecutor | RayExecutor,
+    shard_size: int | None,
+    started: float,
+) -> StudyResult:
+    """:func:`run_study` once its output folder is held."""
     cache = Path(cache_dir) if cache_dir else out_dir / "units"
     dataset = task.load_data(config.data, config.split, config.strict)
     for note in dataset.notes:
@@ -79,22 +95,21 @@ def run_study(
         f"executor {executor.name}"
     )
     log(f"ctxvec: data {dataset.source} ({len(dataset)} examples)")
-    with files.exclusive(out_dir):
-        for folder in {out_dir, cache}:  # what writers killed mid-write left behind
-            files.remove_stale_temporaries(folder)
-        results = _compute(units, dataset, cache, executor, shard_size, config.score, progress, log)
-        study = _write_outputs(
-            config, out_dir, dataset, resolved, results, started, executor.describe(), shard_size
-        )
-        if len(resolved) < 10:
-            log(_panel_note(len(resolved)))
-        if config.attention_stats:
-            log(_attention_note(results))
-        run = load_run(out_dir)  # read once for the report and the summary
-        log(summary_markdown(run))
-        report = write_report(run)
-        log(f"ctxvec: results in {out_dir}")
-        log(f"ctxvec: report in {report}")
+    for folder in {out_dir, cache}:  # what writers killed mid-write left behind
+        files.remove_stale_temporaries(folder)
+    results = _compute(units, dataset, cache, executor, shard_size, config.score, progress, log)
+    study = _write_outputs(
+        config, out_dir, dataset, resolved, results, started, executor.describe(), shard_size
+    )
+    if len(resolved) < 10:
+        log(_panel_note(len(resolved)))
+    if config.attention_stats:
+        log(_attention_note(results))
+    run = load_run(out_dir)  # read once for the report and the summary
+    log(summary_markdown(run))
+    report = write_report(run)
+    log(f"ctxvec: results in {out_dir}")
+    log(f"ctxvec: report in {report}")
     return study
 
 

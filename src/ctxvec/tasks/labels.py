@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ctxvec.data import TextDataset
-from ctxvec.errors import CtxvecError
+from ctxvec.errors import CtxvecError, ParameterError
 
 SYNONYMS = {"neg": "negative", "pos": "positive"}
 
@@ -48,12 +48,22 @@ def match_labels(
         label_names: names of the data's integer labels 0, 1, ... (overrides the dataset's), so
             that a local file with integer labels is matched by name, not by position.
 
+    With a model whose labels are unnamed (``LABEL_0``, ...), integer labels are matched by id
+    and ``label_names`` says which of them is the positive class (for F1).
+
     Raises:
-        CtxvecError: the dataset has labels the model does not know.
+        CtxvecError: the dataset has labels the model does not know, or ``label_names`` do not
+            name as many labels as the model's head has.
     """
     id2label = {int(k): str(v) for k, v in id2label.items()}
     generic = all(re.fullmatch(r"LABEL_\d+", v) for v in id2label.values())
     by_name = {_norm(v): k for k, v in id2label.items()}
+    if label_names and len(label_names) != len(id2label):
+        raise ParameterError(
+            "label_names",
+            f"names {len(label_names)} labels ({', '.join(label_names)}) but the model's head "
+            f"has {len(id2label)} ({', '.join(id2label.values())}); give one name per label",
+        )
     names = list(label_names) if label_names else dataset.label_names
     values = sorted({e.label for e in dataset.examples}, key=str)
     to_model: dict[int | str, int] = {}
@@ -79,6 +89,8 @@ def match_labels(
                 )
             to_model[value] = value
     positive = by_name.get("positive")
+    if generic and names:  # unnamed model labels: the data's names say which is positive
+        positive = next((i for i, n in enumerate(names) if _norm(n) == "positive"), None)
     if positive is None and len(id2label) == 2:
         positive = 1
     return LabelMap(to_model, id2label, positive)
