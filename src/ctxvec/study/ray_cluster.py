@@ -43,6 +43,8 @@ def connected(address: str | None) -> Iterator[Any]:
         # that names one) on this machine.
         address = "local"
         options.update(_node_ip_address="127.0.0.1", include_dashboard=False)
+    else:
+        _use_the_cluster_token()
     try:
         ray.init(address=address, **options)
     except ConnectionError as e:
@@ -54,6 +56,22 @@ def connected(address: str | None) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def _use_the_cluster_token() -> None:
+    """Send the cluster's token where one is here and the user set no mode.
+
+    `ray start` (Ray 2.60) turns token authentication on and writes ``~/.ray/auth_token``, but
+    a driver sends the token only with ``RAY_AUTH_MODE=token``; without it joining fails with
+    "Missing authorization header". Ray's own rule (as its CLI applies it) is used: token mode
+    when ``RAY_AUTH_MODE`` is unset and a token is found (``RAY_AUTH_TOKEN``,
+    ``RAY_AUTH_TOKEN_PATH`` or the default file). An explicit ``RAY_AUTH_MODE`` is respected.
+    """
+    from ray._private.authentication.authentication_token_setup import (
+        maybe_enable_token_auth_if_token_available,
+    )
+
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
 def _local_folders(shards: Sequence[Shard]) -> dict[str, str]:
