@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import typer
 
 from ctxvec.cli.options import Device, Out, Seed, Untrained, flag
+from ctxvec.cli.output import say
 from ctxvec.errors import CtxvecError
 
 
@@ -65,7 +66,7 @@ def attention(
         ModelSpec(model, name), task, device, "float32", allow_untrained_head
     )
     result = att.attend(lm, max_length=max_length, **inputs)
-    typer.echo(result.describe())
+    say(result.describe())
     indices = att.select_tokens(result, crop, span)
     result.head(layer, head)  # a bad layer or head fails before any slow step or file
     table = result.statistics()
@@ -78,9 +79,9 @@ def attention(
         )
         table = subset.table
         write_csv(out / "statistics_subset.csv", table)
-        typer.echo(f"statistics over {len(subset.used)} examples ({len(subset.skipped)} too long)")
+        say(f"statistics over {len(subset.used)} examples ({len(subset.skipped)} too long)")
     fmts = [f.strip() for f in formats.split(",") if f.strip()]
     paths = write_attention_figures(result, out, layer, head, indices, table, fmts)
     if not no_html:
         paths.append(write_viewer(result, out / "viewer.html", table))
-    typer.echo(f"wrote {len(paths)} files to {out}")
+    say(f"wrote {len(paths)} files to {out}")

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ctxvec.cli.options import Workers, flag
+from ctxvec.cli.output import say
 
 data_app = typer.Typer(help="The built-in synthetic benchmark.", no_args_is_help=True)
 make_app = typer.Typer(
@@ -28,7 +29,7 @@ def make_qa(
     from ctxvec.offline import synth
 
     path = synth.write_qa(out, n, seed, unanswerable)
-    typer.echo(f"ctxvec: wrote {n} qa examples to {path}")
+    say(f"ctxvec: wrote {n} qa examples to {path}")
 
 
 @make_app.command("cls")
@@ -42,7 +43,7 @@ def make_cls(
     from ctxvec.offline import synth
 
     path = synth.write_cls(out, n, seed, label_noise)
-    typer.echo(f"ctxvec: wrote {n} cls examples to {path}")
+    say(f"ctxvec: wrote {n} cls examples to {path}")
 
 
 @zoo_app.command("build")
@@ -57,8 +58,8 @@ def zoo_build(
     """Train the default panel (six families from scratch + MiniLM) on DATA, or reuse it."""
     from ctxvec.offline.zoo import build_zoo
 
-    checkpoints = build_zoo(task, data, out, seed=seed, split=split, workers=workers)
-    typer.echo(f"ctxvec: {len(checkpoints)} checkpoints; study them with --panel {out}/panel.toml")
+    checkpoints = build_zoo(task, data, out, seed=seed, split=split, workers=workers, log=say)
+    say(f"ctxvec: {len(checkpoints)} checkpoints; study them with --panel {out}/panel.toml")
 
 
 def demo(
@@ -73,6 +74,6 @@ def demo(
     from ctxvec.offline import demo as d
 
     if small:
-        d.run_demo(out, seed, d.SMALL, d.SMALL_PANEL, workers=workers)
+        d.run_demo(out, seed, d.SMALL, d.SMALL_PANEL, workers=workers, log=say)
     else:
-        d.run_demo(out, seed, workers=workers)
+        d.run_demo(out, seed, workers=workers, log=say)

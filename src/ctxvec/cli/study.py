@@ -49,6 +49,7 @@ from ctxvec.cli.options import (
     Untrained,
     parse_integers,
 )
+from ctxvec.cli.output import say
 
 study_app = typer.Typer(
     help="Run a study: a panel of models x K subsets of one dataset.", no_args_is_help=True
@@ -226,6 +227,7 @@ def _study(task: str, options: dict[str, object]) -> None:
         progress=progress,
         executor=executor,
         shard_size=rest["shard_size"],
+        log=say,
     )
 
 
@@ -252,5 +254,5 @@ def report(
 
     run = load_run(run_dir)
     path = write_report(run)
-    typer.echo(summary_markdown(run))
-    typer.echo(f"ctxvec: report in {path}")
+    say(summary_markdown(run))
+    say(f"ctxvec: report in {path}")

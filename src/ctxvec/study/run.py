@@ -147,10 +147,12 @@ def _compute(
         result = merge(unit, list(parts[unit.key].values()))
         store(cache, result)
         done[unit.key] = result
-        nodes = sorted({p["node"] for p in result.parts if p})
+        # Where it ran matters on a cluster only; locally the line stays short.
+        nodes = sorted({p["node"] for p in result.parts if p}) if executor.name != "local" else []
+        where = f" on {', '.join(nodes)}" if nodes else ""
         log(
             f"  {unit.model.label} subset {unit.subset}: {_score_line(result.summary, score)} "
-            f"({result.seconds:.1f}s on {', '.join(nodes) or 'this machine'})"
+            f"({result.seconds:.1f}s{where})"
         )
 
     def on_done(part: ShardResult) -> None:
