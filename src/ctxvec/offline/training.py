@@ -11,6 +11,8 @@ by the study's own prediction and scoring code. Choosing members and saving chec
 from __future__ import annotations
 
 import inspect
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +29,8 @@ from ctxvec.tasks import Task
 if TYPE_CHECKING:
     from ctxvec.offline.zoo import Member, ZooSettings
 
+# Seconds between two progress lines of a member's training (one line, in a terminal or a log).
+PROGRESS_EVERY = 30.0
 MINILM = "minilm"
 MPNET = "mpnet"
 # Pretrained members: family -> (where its weights are, the hub name they are a copy of).
@@ -139,6 +143,7 @@ def fit(
     warmup = max(1, round(warmup_fraction * last))
     schedule = get_linear_schedule_with_warmup(optimizer, warmup, last)
     stream = batches(features, tokenizer, model, batch_size, seed)
+    started = reported = time.perf_counter()
     model.train()
     for step in range(1, last + 1):
         loss = model(**next(stream)).loss
@@ -151,6 +156,12 @@ def fit(
             model.eval()
             save(step)
             model.train()
+        now = time.perf_counter()
+        if now - reported >= PROGRESS_EVERY and step < last:
+            reported = now
+            left = (now - started) / step * (last - step)
+            # Straight to stderr: a member trained in a worker process reports as it goes.
+            print(f"  {member.name}: step {step}/{last}, about {left:.0f}s left", file=sys.stderr)
 
 
 # ------------------------------------------------------------------------------ scoring
