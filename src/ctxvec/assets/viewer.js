@@ -58,6 +58,28 @@ function ctxvecAttentionViewer(root) {
     ctx.putImageData(img, 0, 0);
     return c;
   }
+  // The weights' colour scale: 0..1 on the square-root scale the cells use, with its ticks.
+  function colourScale() {
+    const box = el("div", "scale");
+    const bar = el("canvas", "scale-bar");
+    bar.width = 200;
+    bar.height = 10;
+    const ctx = bar.getContext("2d");
+    for (let x = 0; x < bar.width; x++) {
+      const [r, g, b] = colour(x / (bar.width - 1));
+      ctx.fillStyle = `rgb(${r},${g},${b})`;
+      ctx.fillRect(x, 0, 1, bar.height);
+    }
+    const ticks = el("div", "scale-ticks");
+    for (const t of [0, 0.05, 0.25, 0.5, 1]) {
+      const tick = el("span", "", String(t));
+      tick.style.left = `${Math.sqrt(t) * 200}px`;
+      ticks.appendChild(tick);
+    }
+    box.append(el("span", "scale-label", "attention weight (colours on a square-root scale)"),
+      bar, ticks);
+    return box;
+  }
   const inSpan = (i) => data.span !== null && i >= data.span[0] && i <= data.span[1];
   function describe(l, h, q, k) {
     return `layer ${l + 1} head ${h + 1}: query ${q} "${tokens[q]}" → key ${k} "${tokens[k]}"` +
@@ -81,7 +103,7 @@ function ctxvecAttentionViewer(root) {
   root.appendChild(controls);
   const title = el("div", "title");
   const hover = el("div", "hover", "hover a cell to read its weight");
-  root.append(title, hover);
+  root.append(title, hover, colourScale());
   const main = el("div", "main");
   const single = el("div", "single");
   const canvas = el("canvas", "head-canvas");
@@ -185,10 +207,16 @@ function ctxvecAttentionViewer(root) {
     }
     const values = data.stats[state.stat].flat().filter((v) => v !== null);
     const lo = Math.min(...values), hi = Math.max(...values);
-    headsCaption.textContent = `${data.stat_titles[state.stat]}, layers (rows) x heads; click a cell`;
+    headsCaption.textContent = `${data.stat_titles[state.stat]}: layers (rows) x heads ` +
+      `(columns), dark ${fmt(lo)} to bright ${fmt(hi)}; click a cell`;
     heads.replaceChildren();
+    const top = el("tr");
+    top.appendChild(el("th", "", ""));
+    for (let h = 0; h < H; h++) top.appendChild(el("th", "", `H${h + 1}`));
+    heads.appendChild(top);
     for (let l = 0; l < L; l++) {
       const tr = el("tr");
+      tr.appendChild(el("th", "", `L${l + 1}`));
       for (let h = 0; h < H; h++) {
         const v = data.stats[state.stat][l][h];
         const td = el("td", l === state.layer && h === state.head ? "selected" : "");
@@ -196,6 +224,11 @@ function ctxvecAttentionViewer(root) {
         if (v !== null) {
           const [r, g, b] = colour(hi > lo ? ((v - lo) / (hi - lo)) ** 2 : 0.5);
           td.style.background = `rgb(${r},${g},${b})`;
+        } else {
+          // Say why a cell is empty rather than leave it blank.
+          td.textContent = "–";
+          td.title = `layer ${l + 1} head ${h + 1}: no value (undefined for this input: ` +
+            "the statistic needs tokens this input does not have)";
         }
         td.addEventListener("click", () => { state.layer = l; state.head = h; render(); });
         tr.appendChild(td);

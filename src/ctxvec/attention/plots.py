@@ -29,17 +29,11 @@ from ctxvec import files
 from ctxvec.attention.weights import Attention
 from ctxvec.errors import CtxvecError
 from ctxvec.metrics.heads import CONTEXT, available_statistics
+from ctxvec.metrics.registry import CORRELATED_HEAD_STATISTICS
+from ctxvec.metrics.registry import label as metric_label
 
 CMAP = "viridis"
 FORMATS = ("png", "svg", "pdf")
-STAT_TITLES = {
-    "entropy": "entropy (nats)",
-    "entropy_ratio": "entropy / uniform",
-    "mean_distance": "mean distance (tokens)",
-    "special_share": "share on special tokens",
-    "question_to_context": "question → context share",
-    "context_to_question": "context → question share",
-}
 
 
 def _norm() -> PowerNorm:
@@ -160,7 +154,7 @@ def plot_overview(attn: Attention) -> Figure:
 def plot_statistics(table: pd.DataFrame, title: str = "") -> Figure:
     """Layer x head heatmaps of each statistic in a table from
     :func:`ctxvec.metrics.heads.combine_statistics`, values written in the cells when few."""
-    names = [s for s in available_statistics(table) if s in STAT_TITLES]
+    names = [s for s in available_statistics(table) if s in CORRELATED_HEAD_STATISTICS]
     n_layers, n_heads = int(table["layer"].max()), int(table["head"].max())
     cols = min(3, len(names))
     rows = math.ceil(len(names) / cols)
@@ -178,7 +172,7 @@ def plot_statistics(table: pd.DataFrame, title: str = "") -> Figure:
         ax.set_yticks(range(n_layers), [str(layer) for layer in range(1, n_layers + 1)])
         ax.set_xlabel("head")
         ax.set_ylabel("layer")
-        label = STAT_TITLES[name]
+        label = metric_label(name)
         if name == "entropy":
             label += f" (uniform {table['uniform_entropy'].iloc[0]:.2f})"
         ax.set_title(label, fontsize=9)

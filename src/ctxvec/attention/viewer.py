@@ -28,9 +28,10 @@ import numpy as np
 import pandas as pd
 
 from ctxvec import files
-from ctxvec.attention.plots import STAT_TITLES, statistic_grid
+from ctxvec.attention.plots import statistic_grid
 from ctxvec.attention.weights import Attention
 from ctxvec.metrics.heads import available_statistics
+from ctxvec.metrics.registry import label
 
 
 def _asset(name: str) -> str:
@@ -57,7 +58,7 @@ def viewer_data(attn: Attention, table: pd.DataFrame | None = None) -> dict:
         "boundary": attn.boundary,
         "weights": base64.b64encode(quantised.tobytes()).decode("ascii"),
         "stat_names": names,
-        "stat_titles": {s: STAT_TITLES.get(s, s.replace("_", " ")) for s in names},
+        "stat_titles": {s: label(s) for s in names},
         "stats": stats,
     }
 

@@ -139,7 +139,7 @@ REGISTRY: dict[str, Metric] = {
         ),
         *_separability(),
         # Per attention head (docs/attention.md).
-        Metric("entropy", "entropy", "smoothed entropy of the query rows", "head"),
+        Metric("entropy", "entropy (nats)", "smoothed entropy of the query rows", "head"),
         Metric(
             "uniform_entropy",
             "uniform entropy",
@@ -148,7 +148,9 @@ REGISTRY: dict[str, Metric] = {
             correlated=False,
         ),
         Metric("entropy_ratio", "entropy / uniform", "entropy over its uniform baseline", "head"),
-        Metric("mean_distance", "mean distance", "attention-weighted mean |i - j|", "head"),
+        Metric(
+            "mean_distance", "mean distance (tokens)", "attention-weighted mean |i - j|", "head"
+        ),
         Metric("special_share", "share on special tokens", "attention to special tokens", "head"),
         Metric(
             "question_to_context",
