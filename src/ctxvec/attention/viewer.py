@@ -18,7 +18,6 @@ figures crop; the viewer zooms and scrolls instead).
 from __future__ import annotations
 
 import base64
-import html
 import json
 import uuid
 from importlib import resources
@@ -32,6 +31,7 @@ from ctxvec.attention.plots import statistic_grid
 from ctxvec.attention.weights import Attention
 from ctxvec.metrics.heads import available_statistics
 from ctxvec.metrics.registry import label
+from ctxvec.report.html import render
 
 
 def _asset(name: str) -> str:
@@ -65,25 +65,20 @@ def viewer_data(attn: Attention, table: pd.DataFrame | None = None) -> dict:
 
 def viewer_fragment(attn: Attention, table: pd.DataFrame | None = None) -> str:
     """The viewer as an HTML fragment (style, root ``div``, data, script)."""
-    root_id = f"ctxvec-{uuid.uuid4().hex[:12]}"
     # "</" inside a script element would end it early; JSON reads "<\/" as "</".
     payload = json.dumps(viewer_data(attn, table), ensure_ascii=False).replace("</", "<\\/")
-    return (
-        f"<style>{_asset('viewer.css')}</style>\n"
-        f'<div class="ctxvec-viewer" id="{root_id}">'
-        f'<script type="application/json" class="ctxvec-data">{payload}</script></div>\n'
-        f"<script>{_asset('viewer.js')}\n"
-        f'ctxvecAttentionViewer(document.getElementById("{root_id}"));</script>\n'
+    return render(
+        "viewer_fragment.html.jinja",
+        css=_asset("viewer.css"),
+        js=_asset("viewer.js"),
+        payload=payload,
+        root_id=f"ctxvec-{uuid.uuid4().hex[:12]}",
     )
 
 
 def viewer_html(attn: Attention, table: pd.DataFrame | None = None) -> str:
     """A complete HTML document holding the viewer."""
-    title = html.escape(f"ctxvec attention: {attn.model}")
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{title}</title></head>\n<body>\n{viewer_fragment(attn, table)}</body></html>\n"
-    )
+    return render("viewer.html.jinja", model=attn.model, fragment=viewer_fragment(attn, table))
 
 
 def write_viewer(attn: Attention, path: str | Path, table: pd.DataFrame | None = None) -> Path:
