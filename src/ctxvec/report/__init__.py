@@ -1,8 +1,10 @@
 """The study's report, built from a finished run folder alone.
 
-:mod:`~ctxvec.report.run` reads the folder and lays out its tables. Each figure is defined once
-in :mod:`~ctxvec.report.figures` (models styled by :mod:`~ctxvec.report.styles`) and drawn by
-two renderers: :mod:`~ctxvec.report.interactive` (plotly, the report) and
+:mod:`~ctxvec.report.run` reads the folder and lays out its tables;
+:mod:`~ctxvec.report.verdict` states its answer (does the panel support, contradict or not decide
+the hypothesis), which the report, the summary and the notebook view open with. Each figure is
+defined once in :mod:`~ctxvec.report.figures` (models styled by :mod:`~ctxvec.report.styles`)
+and drawn by two renderers: :mod:`~ctxvec.report.interactive` (plotly, the report) and
 :mod:`~ctxvec.report.plots` (matplotlib: the PNG and SVG files a study writes, and the
 notebook's image). :mod:`~ctxvec.report.attention` draws the section "Attention against the
 score" (runs with attention statistics), :mod:`~ctxvec.report.html` makes every HTML page from

@@ -1,11 +1,13 @@
-"""The study's two figures, each defined once as data that every renderer draws.
+"""The study's three figures, each defined once as data that every renderer draws.
 
 :func:`scatter` defines the score against one metric (one :class:`Series` per model: its
-(model, subset) points, their mean and its :class:`~ctxvec.report.styles.ModelStyle`), and
+(model, subset) points, their mean and its :class:`~ctxvec.report.styles.ModelStyle`),
 :func:`depth` the Pearson r of the score with each metric at each layer (one :class:`Curve` per
-metric and level). Titles and axis labels are built here from the metric registry's labels, and
-the depth figure's integer layer ticks are chosen here, so the interactive report
-(:mod:`~ctxvec.report.interactive`, plotly) and the static files and notebook image
+metric and level), and :func:`forest` the verdict's small figure (:mod:`~ctxvec.report.verdict`):
+each headline metric's model-level r with its 95% CI, coloured by the verdict, over the band of
+|r| the panel cannot tell from zero. Titles and axis labels are built here from the metric
+registry's labels, and the depth figure's integer layer ticks are chosen here, so the interactive
+report (:mod:`~ctxvec.report.interactive`, plotly) and the static files and notebook image
 (:mod:`~ctxvec.report.plots`, matplotlib) show the same colours, markers, legend groups, texts
 and ticks.
 
@@ -24,7 +26,9 @@ from typing import Literal
 import pandas as pd
 
 from ctxvec.metrics.registry import label
+from ctxvec.report.numbers import number
 from ctxvec.report.styles import ModelStyle, legend_order, model_styles, series_colour
+from ctxvec.report.verdict import Answer, estimate_text
 
 LEGEND_TITLE = "model (diamond: mean)"
 # The depth figure's levels: correlations.json key, line, what its points are.
@@ -32,6 +36,8 @@ LEVELS: tuple[tuple[str, Literal["solid", "dot"], str], ...] = (
     ("model_level", "solid", "models"),
     ("subset_level", "dot", "subsets"),
 )
+# The verdict's colours: the palette's green and red, grey for "cannot decide".
+OUTCOME_COLOURS = {"supports": "#2ca02c", "contradicts": "#d62728", "cannot decide": "#7f7f7f"}
 # At most this many layer ticks; a deeper model gets every 2nd, 5th, 10th ... layer.
 MAX_TICKS = 13
 
@@ -98,6 +104,67 @@ class Depth:
     y_range: tuple[float, float]
     ticks: tuple[int, ...]
     curves: tuple[Curve, ...]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One metric's row of the forest plot.
+
+    Attributes:
+        label: the row's name (metric and verdict); ``colour``: the verdict's.
+        r, low, high: the model-level r and its 95% CI (``None`` where undefined).
+        text: the numbers as the verdict writes them (hover text).
+    """
+
+    label: str
+    colour: str
+    r: float | None
+    low: float | None
+    high: float | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Forest:
+    """Model-level r of the score with each headline metric, on [-1, 1].
+
+    Attributes:
+        critical: the |r| the panel needs for p < 0.05 (``None`` below three models); the band
+            inside it is labelled ``band_label``.
+        predicted: the sign of r the hypothesis predicts for every row, marked on that side.
+    """
+
+    title: str
+    x_label: str
+    rows: tuple[Estimate, ...]
+    critical: float | None
+    band_label: str
+    predicted: int | None
+
+
+def forest(answer: Answer, score: str) -> Forest:
+    """The verdict's figure, a row per headline metric (:func:`~ctxvec.report.verdict.answer`)."""
+    verdicts = answer.verdicts
+    n, critical = verdicts[0].n, verdicts[0].critical
+    signs = {v.predicted for v in verdicts}
+    return Forest(
+        title=f"Model-level r with {label(score)}, 95% CI ({n} models)",
+        x_label=f"Pearson r of {label(score)} with the metric over per-model means",
+        rows=tuple(
+            Estimate(
+                label=f"{label(v.metric)}: {v.outcome}",
+                colour=OUTCOME_COLOURS[v.outcome],
+                r=v.r,
+                low=v.low,
+                high=v.high,
+                text=f"{label(v.metric)}: {estimate_text(v)}; {v.outcome}",
+            )
+            for v in verdicts
+        ),
+        critical=critical,
+        band_label=f"|r| < {number(critical)}: not detectable" if critical is not None else "",
+        predicted=signs.pop() if len(signs) == 1 else None,
+    )
 
 
 def scatter(points: pd.DataFrame, score: str, metric: str, context: str = "") -> Scatter:

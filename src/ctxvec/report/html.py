@@ -5,10 +5,11 @@
 notebook view (:func:`ctxvec.report.summary.summary_html`) are both made by it.
 
 :func:`write_report` turns a run folder (:func:`~ctxvec.report.run.load_run`) into
-``report.html``: the question, the panel and data, interactive scatter plots of score against
-each metric (plotly, its script inlined so the page works offline from ``file://``), the
-correlation over depth, the correlation table with intervals and tests, the per-model table,
-with attention statistics (``--attention-stats``) the section "Attention against the score"
+``report.html``: the answer first (:mod:`~ctxvec.report.verdict`, with its forest plot), the
+question, the panel and data, interactive scatter plots of score against each metric (plotly,
+its script inlined once so the page works offline from ``file://``), the correlation over
+depth, the correlation table with intervals and tests, the per-model table, with attention
+statistics (``--attention-stats``) the section "Attention against the score"
 (:mod:`~ctxvec.report.attention`), the attention figures and the manifest.
 
 It reads only the run folder, so a report can be rebuilt at any time (``ctxvec report RUN``)
@@ -31,9 +32,10 @@ from ctxvec import files
 from ctxvec.metrics.registry import label
 from ctxvec.report import numbers
 from ctxvec.report.attention import section as attention_section
-from ctxvec.report.figures import depth, scatter
-from ctxvec.report.interactive import depth_figure, scatter_figure
+from ctxvec.report.figures import depth, forest, scatter
+from ctxvec.report.interactive import depth_figure, forest_figure, scatter_figure
 from ctxvec.report.run import Run, correlation_frame, metric_frame, model_frame, warnings_for
+from ctxvec.report.verdict import answer_of
 
 if TYPE_CHECKING:
     import jinja2
@@ -71,13 +73,27 @@ def report_html(run: Run) -> str:
     import plotly.io as pio
 
     config = run.manifest["config"]
+    answer = answer_of(run)
+    # plotly's script is inlined once, with the page's first figure: the answer's, or else the
+    # first scatter plot.
+    answer_figure = (
+        pio.to_html(
+            forest_figure(forest(answer, run.score)),
+            full_html=False,
+            include_plotlyjs=True,
+            div_id="verdict-plot",
+            config={"displaylogo": False, "responsive": True, "displayModeBar": False},
+        )
+        if answer is not None
+        else None
+    )
     figures = []
     for i, metric in enumerate(run.metrics):
         figures.append(
             pio.to_html(
                 scatter_figure(scatter(run.subsets, run.score, metric)),
                 full_html=False,
-                include_plotlyjs=i == 0,
+                include_plotlyjs=answer is None and i == 0,
                 div_id=f"scatter-{metric}",
                 config={"displaylogo": False, "responsive": True},
             )
@@ -96,6 +112,7 @@ def report_html(run: Run) -> str:
         run_dir=str(run.path),
         written=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         sections=[
+            *([("verdict", "Answer")] if answer is not None else []),
             ("question", "Question"),
             ("panel", "Panel"),
             ("scatter", "Scatter"),
@@ -106,6 +123,8 @@ def report_html(run: Run) -> str:
             ("attention", "Attention"),
             ("manifest", "Manifest"),
         ],
+        answer=answer,
+        answer_figure=answer_figure,
         n_subsets=config["subsets"],
         subset_size=config["subset_size"],
         seed=config["seed"],

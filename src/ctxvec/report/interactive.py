@@ -1,5 +1,5 @@
 """The report's interactive rendering (plotly) of the figures :mod:`~ctxvec.report.figures`
-defines: score against a metric, and correlation over depth.
+defines: score against a metric, correlation over depth, and the verdict's forest plot.
 
 Legends stand beside the plot, which grows tall enough to hold them; a family's checkpoints
 share a legend group under the family's title; hovering a point names its model and subset.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ctxvec.report.figures import Depth, Scatter
+from ctxvec.report.figures import Depth, Forest, Scatter
 from ctxvec.report.styles import MEAN_SYMBOL, ModelStyle
 
 if TYPE_CHECKING:
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 # plotly's vertical legend at font size 11: pixels per entry, per group title, between groups.
 _ENTRY_PX, _GROUP_TITLE_PX, _GROUP_GAP_PX = 20, 19, 8
 SCATTER_HEIGHT = 420
+# The forest plot is small: it shares the first screen with the verdict's text.
+_FOREST_ROW_PX, _FOREST_FRAME_PX = 48, 120
 
 
 def legend_height(styles: dict[str, ModelStyle]) -> int:
@@ -127,5 +129,66 @@ def depth_figure(spec: Depth) -> go.Figure:
         yaxis_range=list(spec.y_range),
         template="plotly_white",
         height=max(SCATTER_HEIGHT, _ENTRY_PX * (len(spec.curves) + 1) + 200),
+    )
+    return fig
+
+
+def forest_figure(spec: Forest) -> go.Figure:
+    """A row per metric: r (a diamond) and its CI in the verdict's colour, the band of |r| the
+    panel cannot detect shaded, the line r = 0, and the side the hypothesis predicts named."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    # Notes above the plot area, where the rows cannot hide them.
+    note = {"y": 1, "yref": "paper", "yanchor": "bottom", "showarrow": False,
+            "font": {"size": 10, "color": "#667"}}  # fmt: skip
+    if spec.critical is not None:
+        fig.add_vrect(
+            x0=-spec.critical, x1=spec.critical, fillcolor="#e8eaf0", line_width=0, layer="below"
+        )
+        fig.add_annotation(x=0, text=spec.band_label, **note)
+    fig.add_vline(x=0, line={"color": "#888", "width": 1})
+    if spec.predicted is not None:
+        side = spec.predicted > 0
+        fig.add_annotation(
+            x=spec.predicted,
+            xanchor="right" if side else "left",
+            text=f"hypothesis: r {'>' if side else '<'} 0",
+            **note,
+        )
+    for row in spec.rows:
+        error = None
+        if row.r is not None and row.low is not None and row.high is not None:
+            error = {
+                "type": "data",
+                "symmetric": False,
+                "array": [row.high - row.r],
+                "arrayminus": [row.r - row.low],
+                "color": row.colour,
+                "thickness": 2,
+                "width": 6,
+            }
+        fig.add_trace(
+            go.Scatter(
+                # An undefined r is written where it would be, not drawn.
+                x=[0.0 if row.r is None else row.r],
+                y=[row.label],
+                mode="text" if row.r is None else "markers",
+                text=["r undefined"] if row.r is None else None,
+                marker={"color": row.colour, "size": 12, "symbol": "diamond"},
+                error_x=error,
+                hovertext=[row.text],
+                hoverinfo="text",
+                showlegend=False,
+            )
+        )
+    fig.update_layout(
+        title={"text": spec.title, "font": {"size": 13}},
+        xaxis={"title": spec.x_label, "range": [-1.05, 1.05], "dtick": 0.5, "zeroline": False},
+        # Rows top down, half a row of room around them, whatever the traces are.
+        yaxis={"range": [len(spec.rows) - 0.5, -0.5]},
+        template="plotly_white",
+        height=_FOREST_FRAME_PX + _FOREST_ROW_PX * len(spec.rows),
+        margin={"l": 20, "r": 20, "t": 50, "b": 45},
     )
     return fig

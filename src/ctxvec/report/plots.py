@@ -1,5 +1,6 @@
 """The static rendering (matplotlib) of the figures :mod:`~ctxvec.report.figures` defines: the
-PNG and SVG files a study writes beside its tables, and the notebook's small scatter image.
+PNG and SVG files a study writes beside its tables, and the notebook's small scatter and verdict
+images.
 
 A scatter draws each model's points and its mean (a larger outlined diamond) in the model's
 colour and marker, with the legend beside the plot: a family's checkpoints under its bold title,
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ctxvec import files
-from ctxvec.report.figures import Depth, Scatter, depth, scatter
+from ctxvec.report.figures import Depth, Forest, Scatter, depth, scatter
 from ctxvec.report.styles import MEAN_SYMBOL
 
 if TYPE_CHECKING:
@@ -75,8 +76,17 @@ def plot_correlation_by_layer(
 
 def scatter_png(spec: Scatter, width: float = 8.0, dpi: int = 96, rows: int = 22) -> bytes:
     """A small PNG of the scatter (a notebook shows it inline)."""
+    return _png(scatter_figure(spec, width, dpi, rows))
+
+
+def forest_png(spec: Forest) -> bytes:
+    """A small PNG of the verdict's forest plot (a notebook shows it inline)."""
+    return _png(forest_figure(spec))
+
+
+def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
-    scatter_figure(spec, width, dpi, rows).savefig(buffer, format="png")
+    figure.savefig(buffer, format="png")
     return buffer.getvalue()
 
 
@@ -218,5 +228,41 @@ def depth_figure(spec: Depth) -> Figure:
     ax.set_title(spec.title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def forest_figure(spec: Forest, dpi: int = 96) -> Figure:
+    """A row per metric: r (a diamond) and its CI in the verdict's colour, the band of |r| the
+    panel cannot detect shaded, the line r = 0, and the side the hypothesis predicts named."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.0, 1.3 + 0.45 * len(spec.rows)), dpi=dpi)
+    ax = fig.subplots()
+    note = {"fontsize": 7, "color": "#667", "va": "bottom", "transform": ax.get_xaxis_transform()}
+    if spec.critical is not None:
+        ax.axvspan(-spec.critical, spec.critical, color="#e8eaf0", zorder=0)
+        ax.text(0, 1.01, spec.band_label, ha="center", **note)
+    ax.axvline(0.0, color="#888", lw=0.8, zorder=1)
+    if spec.predicted is not None:
+        side = spec.predicted > 0
+        text = f"hypothesis: r {'>' if side else '<'} 0"
+        ax.text(spec.predicted, 1.01, text, ha="right" if side else "left", **note)
+    for y, row in enumerate(spec.rows):
+        if row.r is None:  # written where it would be, not drawn
+            ax.text(0, y, "r undefined", ha="center", va="center", fontsize=8, color=row.colour)
+            continue
+        error = None
+        if row.low is not None and row.high is not None:
+            error = [[row.r - row.low], [row.high - row.r]]
+        ax.errorbar(row.r, y, xerr=error, fmt="D", color=row.colour, capsize=3, zorder=2)
+    ax.set_yticks(range(len(spec.rows)), [row.label for row in spec.rows], fontsize=8)
+    ax.set_ylim(len(spec.rows) - 0.5, -0.5)
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_xticks([-1.0, -0.5, 0.0, 0.5, 1.0])
+    ax.tick_params(axis="x", labelsize=8)
+    ax.set_xlabel(spec.x_label, fontsize=8)
+    ax.set_title(spec.title, fontsize=9, pad=14)
+    ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig

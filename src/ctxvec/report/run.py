@@ -19,6 +19,7 @@ import pandas as pd
 from ctxvec.errors import CtxvecError
 from ctxvec.metrics.registry import REGISTRY, label
 from ctxvec.report.numbers import interval, number
+from ctxvec.report.verdict import ALPHA, MIN_MODELS
 
 LEVELS = {"subset_level": "subsets", "model_level": "models"}
 
@@ -145,10 +146,10 @@ def model_frame(run: Run) -> pd.DataFrame:
 def warnings_for(run: Run) -> list[str]:
     """Plain-language cautions about what the model-level statistics can show."""
     n = run.correlations.get("n_models", len(run.models))
-    if n < 3:
+    if n < MIN_MODELS:
         return [
-            f"Only {n} model(s): a correlation across models needs at least 3, so only the "
-            "subset-level and within-model rows can be read, and they say nothing about "
+            f"Only {n} model(s): a correlation across models needs at least {MIN_MODELS}, so "
+            "only the subset-level and within-model rows can be read, and they say nothing about "
             "whether better models have more discriminative vectors."
         ]
     short, critical = [], math.nan
@@ -160,7 +161,7 @@ def warnings_for(run: Run) -> list[str]:
     if not short:
         return []
     return [
-        f"With {n} models a model-level Pearson r needs |r| > {number(critical)} for p < 0.05. "
-        f"These metrics do not reach it, so this panel cannot show their relationship with the "
-        f"score to be different from none: {', '.join(short)}."
+        f"With {n} models a model-level Pearson r needs |r| > {number(critical)} for "
+        f"p < {number(ALPHA)}. These metrics do not reach it, so this panel cannot show their "
+        f"relationship with the score to be different from none: {', '.join(short)}."
     ]

@@ -1,19 +1,22 @@
 """The run's headline numbers: plain text for the terminal, HTML for a notebook.
 
-:func:`summary_markdown` is what every study prints at its end and ``ctxvec report`` prints: per
-model the score and the baseline's two metrics (Variance, CSE) with their bootstrap intervals,
-then the score's correlation with each of them over per-model means, over all (model, subset)
-points and within models, and the plain caution of a small panel. Tables are aligned plain text
-(Markdown's "simple tables"), and no line is longer than 80 characters, whatever the panel: long
-model names are shortened in the middle. Every other metric, level and statistic stays in the
-run's files and its report. :func:`summary_html` shows the same in a notebook, with the full
-per-model table and a small scatter plot (template ``assets/notebook.html.jinja``).
+:func:`summary_markdown` is what every study prints at its end and ``ctxvec report`` prints: the
+answer (:mod:`~ctxvec.report.verdict`: whether the panel supports, contradicts or cannot decide
+the hypothesis, and why), then per model the score and the baseline's two metrics (Variance,
+CSE) with their bootstrap intervals, then the score's correlation with each of them over
+per-model means, over all (model, subset) points and within models, and the plain caution of a
+small panel. Tables are aligned plain text (Markdown's "simple tables"), and no line is longer
+than 80 characters, whatever the panel: long model names are shortened in the middle. Every
+other metric, level and statistic stays in the run's files and its report. :func:`summary_html`
+shows the same in a notebook, with the verdict's forest plot, the full per-model table and a
+small scatter plot (template ``assets/notebook.html.jinja``).
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import re
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,17 +24,20 @@ from pathlib import Path
 import pandas as pd
 
 from ctxvec.metrics.registry import label
-from ctxvec.report.figures import scatter
+from ctxvec.report.figures import forest, scatter
 from ctxvec.report.html import render
 from ctxvec.report.numbers import cell, interval, number, p_value
-from ctxvec.report.plots import scatter_png
+from ctxvec.report.plots import forest_png, scatter_png
 from ctxvec.report.run import Run, correlation_frame, model_frame, warnings_for
 from ctxvec.report.styles import shorten
+from ctxvec.report.verdict import HEADLINE, answer_of
 
 WIDTH = 80
-HEADLINE = ("variance", "cse")
 GAP = "  "
 MIN_NAME = 12
+# textwrap breaks at ASCII whitespace only.
+_GLUE = "\u00a0"
+_RELATION = re.compile(r"\S+ [=<>]=? \S+|\[\S+, \S+\]")
 LEVELS = (("model_level", "models"), ("subset_level", "subsets"), ("within_model", "within"))
 
 
@@ -190,15 +196,31 @@ def _correlation_lines(run: Run) -> list[str]:
     )
 
 
-def _wrap(text: str, prefix: str = "") -> list[str]:
-    return textwrap.wrap(
-        text,
+def _wrap(text: str, prefix: str = "", indent: str | None = None) -> list[str]:
+    """``text`` in lines of ``WIDTH``, the first after ``prefix``, the others after ``indent``
+    (``prefix`` again by default). A relation (``p = 0.555``, ``|r| > 0.55``) and an interval
+    stay on one line: their spaces are no-break spaces while wrapping."""
+    glued = _RELATION.sub(lambda m: m[0].replace(" ", _GLUE), text)
+    lines = textwrap.wrap(
+        glued,
         WIDTH,
         initial_indent=prefix,
-        subsequent_indent=prefix,
+        subsequent_indent=prefix if indent is None else indent,
         break_long_words=True,
         break_on_hyphens=False,
     )
+    return [line.replace(_GLUE, " ") for line in lines]
+
+
+def _answer_lines(run: Run) -> list[str]:
+    """The verdict: its lead, a bullet per headline metric, what the numbers mean."""
+    answer = answer_of(run)
+    if answer is None:
+        return []
+    lines = _wrap(answer.lead)
+    for _, finding in answer.findings:
+        lines += _wrap(finding, "- ", "  ")
+    return [*lines, *_wrap(answer.explanation)]
 
 
 def _count(n: int, what: str) -> str:
@@ -211,6 +233,7 @@ def summary_markdown(run: Run) -> str:
     score = label(run.score)
     n_models = run.correlations.get("n_models", len(run.models))
     lines = _wrap(f"## ctxvec: {run.task}, score {score}")
+    lines += ["", *_answer_lines(run), ""]
     lines += _wrap(
         f"{_count(n_models, 'model')} x {_count(config['subsets'], 'subset')} of "
         f"{config['subset_size']} examples; [ ]: 95% bootstrap interval over examples"
@@ -250,10 +273,12 @@ def _href(path: Path) -> str:
 
 
 def summary_html(run: Run, metric: str = "variance") -> str:
-    """The run in a notebook: per-model table, headline correlations, a scatter, the report."""
+    """The run in a notebook: the verdict and its figure, per-model table, headline
+    correlations, a scatter, the report."""
     config = run.manifest["config"]
     score = label(run.score)
     rows = headline_correlations(run)
+    answer = answer_of(run)
     image = None
     if metric in run.metrics and len(run.subsets):
         spec = scatter(run.subsets, run.score, metric)
@@ -262,6 +287,12 @@ def summary_html(run: Run, metric: str = "variance") -> str:
     return render(
         "notebook.html.jinja",
         title=f"ctxvec study: {run.task}, score {score}",
+        answer=answer,
+        answer_image=(
+            base64.b64encode(forest_png(forest(answer, run.score))).decode("ascii")
+            if answer is not None
+            else None
+        ),
         score=score,
         counts=f"{_count(run.correlations.get('n_models', len(run.models)), 'model')} x "
         f"{_count(config['subsets'], 'subset')} of {config['subset_size']} examples",
