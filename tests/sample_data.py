@@ -1,5 +1,9 @@
-"""Small QA and classification data files for the study tests: two SQuAD 2.0 paragraphs with
-answerable and unanswerable questions, and short labelled reviews."""
+"""Sample data for the tests: small QA and classification data files (two SQuAD 2.0 paragraphs
+with answerable and unanswerable questions, short labelled reviews), a few texts and questions
+for passes without a file, names of a large panel, and where the real data sets lie.
+
+Plain constants and functions, importable at collection time (``pythonpath = ["tests"]``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,13 @@ import json
 from pathlib import Path
 
 import pandas as pd
+
+from ctxvec.data import QAExample, TextExample
+
+# The real data sets (../shared/data beside the checkout); tests that need them skip without.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SQUAD_DEV = SHARED_DATA / "squad_v2" / "dev-v2.0-cs224n.json"
+IMDB_TEST = SHARED_DATA / "imdb" / "test.parquet"
 
 PARAGRAPHS = [
     (
@@ -60,3 +71,66 @@ def reviews(path: Path, labels: list) -> Path:
     rows = [{"text": texts[i % 3] + f" ({i})", "label": lab} for i, lab in enumerate(labels)]
     pd.DataFrame(rows).to_parquet(path)
     return path
+
+
+# Texts of very different lengths, so that every batch of them is padded.
+TEXTS = [
+    "Great.",
+    "I loved this movie! The acting was superb and the story kept me hooked.",
+    "What a waste of time. The plot was dull, the dialogue was worse, 2/10.",
+    "It was okay... nothing special, yet not bad either.",
+    "The soundtrack is great, but the pacing drags in the second half, and the ending felt "
+    "rushed; still, fans of the original series won't be disappointed by this sequel at all.",
+    "Terrible!",
+    "Honestly, it's one of the best documentaries I've seen this year.",
+]
+
+# One context and questions about it, answerable or not, each within one window.
+CONTEXT = (
+    "Marie Curie won the Nobel Prize in Physics in 1903, and in Chemistry in 1911. "
+    "She and Pierre Curie discovered polonium in 1898."
+)
+QUESTIONS = [
+    ("q1", "Who discovered polonium?", ("Marie Curie",)),
+    ("q2", "When did she win the prize in Chemistry?", ("1911",)),
+    ("q3", "What is the capital of France?", ()),
+    ("q4", "Which prize?", ("Nobel Prize",)),
+    ("q5", "In which year was polonium discovered by the Curies?", ("1898",)),
+]
+QA_EXAMPLES = [QAExample(i, q, CONTEXT, a, ()) for i, q, a in QUESTIONS]
+
+# A zoo's 28 ``family-stepN`` checkpoints and two hub ids: a large panel's names.
+ZOO_30 = [
+    f"{family}-step{step}"
+    for family in ("bert", "roberta", "albert", "electra", "deberta", "xlnet", "minilm")
+    for step in (10, 20, 100, 300)
+] + ["sentence-transformers/all-MiniLM-L6-v2", "deepset/deberta-v3-large-squad2"]
+
+
+# Labelled reviews for tests on real weights where the IMDB test file is absent.
+REVIEW_FALLBACK = [
+    ("I loved this movie! The acting was superb and the story kept me hooked.", 1),
+    ("What a waste of time. The plot was dull, the dialogue was worse, 2/10.", 0),
+    ("An absolutely wonderful film -- funny, moving and beautifully shot.", 1),
+    ("Terrible!", 0),
+    ("Honestly, it's one of the best documentaries I've seen this year.", 1),
+    ("I didn't enjoy it; the ending felt rushed and the characters were flat.", 0),
+    ("Great.", 1),
+    ("The soundtrack is great, but the pacing drags in the second half.", 0),
+]
+
+
+def short_reviews(n: int) -> list[TextExample]:
+    """``n`` short labelled texts, half of each label: the shortest of the first 2,000 IMDB test
+    reviews of each label, or the fallback sentences (numbered to tell repeats apart)."""
+    if IMDB_TEST.is_file():
+        # The file is sorted by label: the first reviews of each.
+        head = pd.read_parquet(IMDB_TEST, columns=["text", "label"]).groupby("label").head(2000)
+        chars = head["text"].str.len()
+        picked = head.loc[sorted(
+            i for label in (0, 1) for i in chars[head["label"] == label].nsmallest(n // 2).index
+        )]  # fmt: skip
+        rows = list(zip(picked["text"], picked["label"], strict=True))
+    else:
+        rows = [(f"{text} ({i})", label) for i, (text, label) in enumerate(REVIEW_FALLBACK * n)][:n]
+    return [TextExample(f"r{i}", text, int(label)) for i, (text, label) in enumerate(rows)]

@@ -94,27 +94,8 @@ def _plain(value: object) -> object:
     return value
 
 
-def assert_close(got: object, want: object, tol: float, where: str = "") -> None:
-    """Equal structure and strings; numbers within ``tol`` (absolute, and relative above 1)."""
-    if isinstance(want, dict):
-        assert isinstance(got, dict) and set(got) == set(want), f"{where}: keys differ"
-        for k in want:
-            assert_close(got[k], want[k], tol, f"{where}.{k}")
-    elif isinstance(want, list):
-        assert isinstance(got, list) and len(got) == len(want), f"{where}: lengths differ"
-        for i, (g, w) in enumerate(zip(got, want, strict=True)):
-            assert_close(g, w, tol, f"{where}[{i}]")
-    elif isinstance(want, bool) or want is None or isinstance(want, str):
-        assert got == want, f"{where}: {got!r} != {want!r}"
-    elif isinstance(want, (int, float)):
-        assert isinstance(got, (int, float)) and not isinstance(got, bool), where
-        assert abs(got - want) <= tol * max(1.0, abs(want)), f"{where}: {got!r} != {want!r}"
-    else:
-        raise TypeError(f"{where}: unexpected golden value {want!r}")
-
-
 @pytest.mark.parametrize("task", sorted(STUDIES))
-def test_outputs_equal_the_golden_files(task: str, tmp_path: Path) -> None:
+def test_outputs_equal_the_golden_files(task: str, tmp_path: Path, assert_close) -> None:
     want = json.loads((GOLDEN / f"{task}.json").read_text())
     got = run_fixed_study(task, tmp_path)
     tol = 1e-12 if got["cpu"] == want["cpu"] else 1e-5

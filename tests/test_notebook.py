@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -116,20 +115,19 @@ def test_progress_bars_are_widgets_in_jupyter(executed) -> None:
     assert any(w["model_name"] == "FloatProgressModel" for w in state.values())
 
 
-def test_progress_bars_are_text_outside_jupyter() -> None:
+def test_progress_bars_are_text_outside_jupyter(processes) -> None:
     check = (
         "import io, tqdm.auto, tqdm.notebook; f = io.StringIO(); "
         "list(tqdm.auto.tqdm(range(3), file=f, desc='pass')); "
         "print(issubclass(tqdm.auto.tqdm, tqdm.notebook.tqdm_notebook), "
         "'pass: 100%' in f.getvalue())"
     )
-    plain = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    plain = processes.run(processes.python, "-c", check, timeout=None)
     assert plain.stdout.split() == ["False", "True"], plain.stderr
     # A terminal IPython is not Jupyter either.
-    ipython = subprocess.run(
-        [sys.executable, "-m", "IPython", "--no-banner", "--quick", "-c", check],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    ipython = processes.run(
+        processes.python, "-m", "IPython", "--no-banner", "--quick", "-c", check, timeout=None
+    )
     assert "False True" in ipython.stdout, ipython.stderr
 
 

@@ -10,15 +10,16 @@ packages are those setup.sh downloaded); bytecode compilation is skipped to keep
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import subprocess
 import sys
 import tomllib
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -78,17 +79,24 @@ def test_lock_pins_every_declared_dependency_within_its_range() -> None:
     assert Version(pins["torch"][0]).local == "cpu"
 
 
-def run(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+@pytest.fixture
+def run(processes) -> Callable[..., subprocess.CompletedProcess]:
+    """``run(args, cwd, timeout=600)``: a command that must succeed, outside this checkout's
+    ``PYTHONPATH``, with pip quiet about its version and writing no bytecode."""
+    env = processes.env(PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONDONTWRITEBYTECODE="1")
     env.pop("PYTHONPATH", None)
-    done = subprocess.run(
-        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    assert done.returncode == 0, f"{' '.join(args)}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done
+
+    def run_ok(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+        done = processes.run(*args, cwd=cwd, env=env, timeout=timeout)
+        assert done.returncode == 0, (
+            f"{' '.join(args)}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
+        return done
+
+    return run_ok
 
 
-def torch_state(python: Path, site: Path, cwd: Path) -> dict[str, object]:
+def torch_state(run, python: Path, site: Path, cwd: Path) -> dict[str, object]:
     """torch's version and its installed files' record: content hash, inode and mtime."""
     (record,) = site.glob("torch-*.dist-info/RECORD")
     version = run([str(python), "-c", "import torch; print(torch.__version__)"], cwd).stdout
@@ -103,7 +111,7 @@ def torch_state(python: Path, site: Path, cwd: Path) -> dict[str, object]:
     }
 
 
-def test_wheel_installs_beside_cpu_torch_and_carries_its_assets(tmp_path) -> None:
+def test_wheel_installs_beside_cpu_torch_and_carries_its_assets(tmp_path, run) -> None:
     # A clean copy of the sources: setuptools' build/ folder may hold files deleted since.
     source = tmp_path / "source"
     source.mkdir()
@@ -135,7 +143,7 @@ def test_wheel_installs_beside_cpu_torch_and_carries_its_assets(tmp_path) -> Non
     pins = lock_pins()
     vpip = [str(python), "-m", "pip", "install", "--no-compile"]
     run([*vpip, f"torch=={pins['torch'][0]}"], tmp_path)
-    before = torch_state(python, site, tmp_path)
+    before = torch_state(run, python, site, tmp_path)
     assert before["version"] == pins["torch"][0]
 
     # The wheel, its dependencies resolved from the registry within the lock's exact versions
@@ -146,7 +154,7 @@ def test_wheel_installs_beside_cpu_torch_and_carries_its_assets(tmp_path) -> Non
     installed = next(x for x in done.stdout.splitlines() if x.startswith("Successfully installed"))
     assert "ctxvec-" in installed
     assert not re.search(r"\b(torch|nvidia-[\w-]+|triton)-\d", installed), installed
-    assert torch_state(python, site, tmp_path) == before
+    assert torch_state(run, python, site, tmp_path) == before
     run([str(python), "-m", "pip", "check"], tmp_path)
 
     ctxvec = str(venv / "bin" / "ctxvec")

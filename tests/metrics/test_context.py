@@ -9,45 +9,20 @@ import torch
 from ctxvec.metrics.context import context_vector_metrics
 
 
-def baseline_variance(h: np.ndarray) -> float:
-    """docs/study.md: standardise rows (population std), per-dim variance over tokens, mean."""
-    h = h.astype(np.float64)
-    z = (h - h.mean(1, keepdims=True)) / h.std(1, keepdims=True)
-    return float(z.var(0).mean())
-
-
-def baseline_cse(h: np.ndarray) -> float:
-    """docs/study.md: mean over all n^2 entries (diagonal included) of (1 - cosine)^2."""
-    h = h.astype(np.float64)
-    unit = h / np.linalg.norm(h, axis=1, keepdims=True)
-    return float(((1.0 - unit @ unit.T) ** 2).mean())
-
-
-def padded(examples: list[np.ndarray], side: str, fill: float) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(e) for e in examples)
-    hidden = np.full((len(examples), width, examples[0].shape[1]), fill, np.float32)
-    mask = np.zeros((len(examples), width), bool)
-    for i, e in enumerate(examples):
-        cols = slice(width - len(e), width) if side == "left" else slice(0, len(e))
-        hidden[i, cols] = e
-        mask[i, cols] = True
-    return torch.from_numpy(hidden), torch.from_numpy(mask)
-
-
 @pytest.mark.parametrize("side", ["left", "right"])
 @pytest.mark.parametrize("fill", [0.0, 7.5])
-def test_batched_equals_per_example_formula(side: str, fill: float) -> None:
+def test_batched_equals_per_example_formula(oracles, padded, side: str, fill: float) -> None:
     rng = np.random.default_rng(0)
     examples = [rng.normal(size=(n, 24)).astype(np.float32) * 3 + 1 for n in (1, 2, 5, 17, 40)]
     hidden, mask = padded(examples, side, fill)
     got = context_vector_metrics(hidden, mask)
     for i, e in enumerate(examples):
-        assert got["variance"][i].item() == pytest.approx(baseline_variance(e), abs=1e-6)
-        assert got["cse"][i].item() == pytest.approx(baseline_cse(e), abs=1e-6)
+        assert got["variance"][i].item() == pytest.approx(oracles.variance(e), abs=1e-6)
+        assert got["cse"][i].item() == pytest.approx(oracles.cse(e), abs=1e-6)
         assert got["n_tokens"][i].item() == len(e)
 
 
-def test_analytic_cases() -> None:
+def test_analytic_cases(padded) -> None:
     # Identical token vectors: no spread across tokens and cosine 1 everywhere.
     same = np.tile(np.arange(1.0, 9.0), (6, 1)).astype(np.float32)
     # One-hot tokens: cosine 0 off the diagonal, so CSE = (n^2 - n) / n^2 = 1 - 1/n.
@@ -67,17 +42,17 @@ def test_analytic_cases() -> None:
     assert got["variance"][0].item() == pytest.approx(1.0, abs=1e-6)
 
 
-def test_bfloat16_hidden_states_are_measured_in_float32() -> None:
+def test_bfloat16_hidden_states_are_measured_in_float32(oracles, padded) -> None:
     rng = np.random.default_rng(1)
     e = rng.normal(size=(12, 16)).astype(np.float32)
     hidden, mask = padded([e], "right", 0.0)
     got = context_vector_metrics(hidden.bfloat16(), mask)
     assert got["variance"].dtype == torch.float32
     rounded = hidden.bfloat16().float()[0].numpy()
-    assert got["variance"][0].item() == pytest.approx(baseline_variance(rounded), abs=1e-6)
+    assert got["variance"][0].item() == pytest.approx(oracles.variance(rounded), abs=1e-6)
 
 
-def test_constant_or_zero_token_vector_is_flagged_as_nan() -> None:
+def test_constant_or_zero_token_vector_is_flagged_as_nan(padded) -> None:
     e = np.random.default_rng(2).normal(size=(4, 8)).astype(np.float32)
     e[2] = 0.0
     got = context_vector_metrics(*padded([e], "right", 0.0))
@@ -85,7 +60,7 @@ def test_constant_or_zero_token_vector_is_flagged_as_nan() -> None:
     assert np.isnan(got["cse"][0].item())
 
 
-def test_padding_content_never_leaks() -> None:
+def test_padding_content_never_leaks(padded) -> None:
     rng = np.random.default_rng(3)
     e = rng.normal(size=(5, 8)).astype(np.float32)
     a = context_vector_metrics(*padded([e, np.zeros((30, 8), np.float32) + 1], "right", 0.0))

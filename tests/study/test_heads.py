@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 from sample_data import reviews, squad_json
 from scipy import stats
-from test_study import cli
 from tiny_models import FAMILIES
 
 from ctxvec.attention import load_for_attention, subset_statistics
@@ -216,18 +215,22 @@ def test_sharding_and_the_cache_change_nothing(tmp_path, tiny_model) -> None:
     assert set(other.attention["n_inputs"]) == {2}
 
 
-def test_the_option_on_the_command_line(tmp_path, tiny_model, capsys) -> None:
+def test_a_negative_count_is_one_line_on_the_command_line(tmp_path, tiny_model, run_cli) -> None:
     data = squad_json(tmp_path / "squad.json")
-    model = str(tiny_model("bert", "qa"))
-    code, _, err = cli(
-        capsys, "study", "qa", "--model", model, "--data", str(data), "--attention-stats", "-1",
-        "--out", str(tmp_path / "bad"),
+    code, _, err = run_cli(
+        "study", "qa", "--model", str(tiny_model("bert", "qa")), "--data", str(data),
+        "--attention-stats", "-1", "--out", str(tmp_path / "bad"),
     )  # fmt: skip
     assert code == 2
     assert "--attention-stats" in err and "Traceback" not in err
-    code, _, err = cli(
-        capsys, "study", "qa", "--model", model, "--data", str(data), "--subsets", "2",
-        "--subset-size", "4", "--attention-stats", "3", "--out", str(tmp_path / "ok"), "--quiet",
+
+
+def test_the_option_on_the_command_line(tmp_path, tiny_model, run_cli) -> None:
+    data = squad_json(tmp_path / "squad.json")
+    code, _, err = run_cli(
+        "study", "qa", "--model", str(tiny_model("bert", "qa")), "--data", str(data),
+        "--subsets", "2", "--subset-size", "4", "--attention-stats", "3",
+        "--out", str(tmp_path / "ok"), "--quiet",
     )  # fmt: skip
     assert code == 0, err
     table = pd.read_csv(tmp_path / "ok" / "attention.csv")

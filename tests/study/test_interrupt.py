@@ -9,20 +9,19 @@ unit computes, while one is written, and while the outputs are written.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from sample_data import squad_json
-from test_reliability import assert_same_outputs, leftovers, markers, outputs
-from test_study import cli, manifest_units
 
-CTXVEC = str(Path(sys.executable).parent / "ctxvec")
 TRIALS = 10
 
 
-def test_kill_9_at_random_moments_loses_nothing(tmp_path, tiny_model, capsys) -> None:
+def test_kill_9_at_random_moments_loses_nothing(
+    tmp_path, tiny_model, run_cli, processes, manifest_units, markers, leftovers, study_outputs,
+    assert_same_outputs,
+) -> None:  # fmt: skip
     data = squad_json(tmp_path / "dev.json", copies=2)
     models = [tiny_model(f, "qa") for f in ("bert", "xlnet")]
 
@@ -33,17 +32,17 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path, tiny_model, capsys) ->
         return [*cmd, "--subsets", "4", "--subset-size", "4", "--batch-size", "1"]
 
     reference = tmp_path / "reference"
-    code, _, err = cli(capsys, *args(reference))
+    code, _, err = run_cli(*args(reference))
     assert code == 0, err
-    want = outputs(reference)
+    want = study_outputs(reference)
     n_units = len(manifest_units(reference))
     rng = np.random.default_rng(0)
     killed_while = []
     for trial in range(TRIALS):
         out = tmp_path / f"trial{trial}"
         wait_for = int(rng.integers(0, n_units + 1))  # n_units: while writing the outputs
-        child = subprocess.Popen(
-            [CTXVEC, *args(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        child = processes.start(
+            processes.ctxvec, *args(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + 120
         while child.poll() is None and time.monotonic() < deadline:
@@ -55,13 +54,13 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path, tiny_model, capsys) ->
         child.wait()
         finished = {p.name for p in markers(out / "units")}
         killed_while.append((wait_for, len(finished), child.returncode))
-        code, _, err = cli(capsys, *args(out))
+        code, _, err = run_cli(*args(out))
         assert code == 0, (trial, err)
         units = manifest_units(out)
         reused = {u["key"] for u in units if u["from_cache"]}
         assert {name.rsplit("__", 1)[1].removesuffix(".json") for name in finished} <= reused
         assert len(units) - len(reused) == n_units - len(finished), trial  # the rest, once
-        assert_same_outputs(outputs(out), want)
+        assert_same_outputs(study_outputs(out), want)
         assert not leftovers(out)
     # The kills covered the study: before any unit, between units, and after the last one.
     done = [n for _, n, _ in killed_while]

@@ -1,18 +1,17 @@
-"""Dataset loaders (every supported format), validation errors, and subset selection."""
+"""Dataset loaders: every supported format, validation errors, notes on odd answers."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
+from sample_data import SHARED_DATA, squad_json
 
-from ctxvec.data import load_qa_dataset, load_text_dataset, select_subsets
+from ctxvec.data import load_qa_dataset, load_text_dataset
 from ctxvec.errors import CtxvecError
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 OFFICIAL = {
     "version": "v2.0",
@@ -148,26 +147,9 @@ def test_acl_imdb_folder(tmp_path: Path) -> None:
         load_text_dataset(tmp_path / "test" / "pos")
 
 
-def test_subsets_are_seeded_disjoint_and_checked() -> None:
-    a = select_subsets(100, 4, 20, seed=3)
-    assert [len(s) for s in a] == [20] * 4
-    assert len(set(np.concatenate(a).tolist())) == 80
-    b = select_subsets(100, 4, 20, seed=3)
-    assert all((x == y).all() for x, y in zip(a, b, strict=True))
-    c = select_subsets(100, 4, 20, seed=4)
-    assert any((x != y).any() for x, y in zip(a, c, strict=True))
-    starts = select_subsets(100, 2, 10, seed=3, starts=(0, 50))
-    order = np.random.default_rng(3).permutation(100)
-    assert (starts[1] == order[50:60]).all()
-    with pytest.raises(CtxvecError, match="need more than the 100 examples"):
-        select_subsets(100, 4, 30, seed=0)
-    with pytest.raises(CtxvecError, match="overlap"):
-        select_subsets(100, 2, 10, seed=0, starts=(0, 5))
-
-
-@pytest.mark.skipif(not SHARED.is_dir(), reason="shared real data not present")
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="shared real data not present")
 def test_real_squad_and_imdb_files_load() -> None:
-    squad = load_qa_dataset(SHARED / "squad_v2" / "dev-v2.0-cs224n.json")
+    squad = load_qa_dataset(SHARED_DATA / "squad_v2" / "dev-v2.0-cs224n.json")
     assert len(squad) == 6078
     assert sum(1 for e in squad.examples if e.answers) == 2910
     # Every gold answer's offset points at its text in the context.
@@ -178,7 +160,7 @@ def test_real_squad_and_imdb_files_load() -> None:
         if e.context[s : s + len(t)] != t
     ]
     assert bad == []
-    imdb = load_text_dataset(SHARED / "imdb" / "test.parquet")
+    imdb = load_text_dataset(SHARED_DATA / "imdb" / "test.parquet")
     assert len(imdb) == 25000
     assert sorted({e.label for e in imdb.examples}) == [0, 1]
 
@@ -225,3 +207,53 @@ def test_hub_datasets_are_read_through_the_datasets_library(monkeypatch) -> None
     assert [e.label for e in text.examples] == [1, 0, 1]
     with pytest.raises(CtxvecError, match="cannot load dataset 'nope/nothing'"):
         load_text_dataset("nope/nothing", "test")
+
+
+def test_empty_texts_are_refused(tmp_path) -> None:
+    data = squad_json(tmp_path / "dev.json", copies=1)
+    squad = json.loads(data.read_text())
+    squad["data"][0]["paragraphs"][1]["qas"][2]["question"] = "   "
+    data.write_text(json.dumps(squad))
+    with pytest.raises(CtxvecError, match="question 'c0p1q2' has an empty question"):
+        load_qa_dataset(data)
+    table = tmp_path / "reviews.csv"
+    pd.DataFrame({"text": ["good", " ", "bad"], "label": [1, 0, 0]}).to_csv(table, index=False)
+    with pytest.raises(CtxvecError, match="the text of example '1' is empty"):
+        load_text_dataset(table)
+
+
+@pytest.fixture
+def answers_off_their_start(tmp_path) -> Path:
+    """The sample SQuAD file with two answers whose ``answer_start`` is wrong."""
+    data = squad_json(tmp_path / "dev.json", copies=1)
+    squad = json.loads(data.read_text())
+    answers = squad["data"][0]["paragraphs"][0]["qas"][0]["answers"]
+    answers[0]["answer_start"] = 10_000  # past the end of its context
+    answers[1]["answer_start"] += 1
+    data.write_text(json.dumps(squad))
+    return data
+
+
+def test_answers_off_their_start_are_counted_in_one_note(answers_off_their_start) -> None:
+    data = answers_off_their_start
+    dataset = load_qa_dataset(data)
+    assert len(dataset.notes) == 1
+    assert dataset.notes[0].startswith(f"2 of 10 answers in {data.resolve()} do not start")
+    with pytest.raises(CtxvecError, match=r"2 of 10 answers .* do not start"):
+        load_qa_dataset(data, strict=True)
+
+
+def test_answers_off_their_start_are_counted_in_one_warning(
+    answers_off_their_start, tmp_path, tiny_model, run_cli
+) -> None:
+    data = answers_off_their_start
+    args = ["study", "qa", "--data", str(data), "--out", str(tmp_path / "out"), "--quiet"]
+    args += ["--model", str(tiny_model("bert", "qa")), "--subsets", "3", "--subset-size", "3"]
+    code, stdout, err = run_cli(*args)
+    assert code == 0, err
+    lines = stdout.splitlines()
+    (first,) = [i for i, line in enumerate(lines) if "warning" in line]
+    # Wrapped to 80 columns: continued lines are indented.
+    rest = itertools.takewhile(lambda line: line.startswith("  "), lines[first + 1 :])
+    warning = " ".join(line.strip() for line in [lines[first], *rest])
+    assert warning == f"ctxvec: warning: {load_qa_dataset(data).notes[0]}"

@@ -8,15 +8,15 @@ import sys
 import pandas as pd
 import pytest
 from sample_data import reviews, squad_json
-from test_reliability import assert_same_outputs, outputs
-from test_study import cli, manifest_units
 
 from ctxvec import ClsSettings, CtxvecError, ModelSpec, QASettings, StudyConfig, run_study
 from ctxvec.study.executors import RayExecutor, make_executor
 
 
 @pytest.mark.parametrize("task", ["qa", "cls"])
-def test_a_sharded_unit_equals_the_unsharded_one(task, tmp_path, tiny_model) -> None:
+def test_a_sharded_unit_equals_the_unsharded_one(
+    task, tmp_path, tiny_model, study_outputs, assert_same_outputs
+) -> None:
     if task == "qa":
         data, settings, size = squad_json(tmp_path / "dev.json"), QASettings(layers="all"), 10
     else:
@@ -44,44 +44,61 @@ def test_a_sharded_unit_equals_the_unsharded_one(task, tmp_path, tiny_model) -> 
     again = run_study(config, tmp_path / "sharded", progress=False, log=quiet, shard_size=3)
     assert sum(not u["from_cache"] for u in again.manifest["units"]) == 1
     assert all(p.get("retries", 0) == 0 for u in again.manifest["units"] for p in u["ran_on"])
-    assert_same_outputs(outputs(tmp_path / "sharded"), outputs(tmp_path / "sharded"))
+    assert_same_outputs(study_outputs(tmp_path / "sharded"), study_outputs(tmp_path / "sharded"))
 
 
-def test_executor_options_are_one_line(tmp_path, tiny_model, capsys, monkeypatch) -> None:
+@pytest.fixture
+def qa_args(tmp_path, tiny_model) -> list[str]:
     data = squad_json(tmp_path / "dev.json", copies=1)
     base = ["study", "qa", "--data", str(data), "--out", str(tmp_path / "o"), "--quiet"]
-    base += ["--model", str(tiny_model("bert", "qa")), "--subsets", "1", "--subset-size", "4"]
-    for args, message in (
+    return [*base, "--model", str(tiny_model("bert", "qa")), "--subsets", "1", "--subset-size", "4"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
         (["--executor", "spark"], "Invalid value for '--executor'"),
         (["--address", "auto"], "--address needs --executor ray"),
         (["--shard-size", "0"], "--shard-size must be at least 1"),
         (["--executor", "ray", "--cpus-per-unit", "0"], "--cpus-per-unit must be positive"),
         (["--executor", "ray", "--max-retries", "-1"], "--max-retries must be at least 0"),
-    ):
-        code, _, err = cli(capsys, *base, *args)
-        assert code == 2 and err.count("\n") == 1 and message in err, (args, err)
+    ],
+)
+def test_executor_options_are_one_line(qa_args, run_cli, args, message) -> None:
+    code, _, err = run_cli(*qa_args, *args)
+    assert code == 2 and err.count("\n") == 1 and message in err, (args, err)
+
+
+def test_ray_missing_is_one_line_and_computes_nothing(
+    qa_args, tmp_path, run_cli, monkeypatch
+) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
-    code, _, err = cli(capsys, *base, "--executor", "ray")
+    code, _, err = run_cli(*qa_args, "--executor", "ray")
     assert code == 2 and 'pip install "ctxvec[ray]"' in err
     assert not list((tmp_path / "o" / "units").glob("*.json"))
-    code, _, err = cli(capsys, *base)  # the local executor needs no Ray
+
+
+def test_the_local_executor_needs_no_ray(qa_args, tmp_path, run_cli, monkeypatch, manifest_units):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    code, _, err = run_cli(*qa_args)
     assert code == 0, err
     assert manifest_units(tmp_path / "o")[0]["ran_on"][0]["retries"] == 0
 
 
 def test_make_executor() -> None:
     assert make_executor("ray", "auto").address == "auto"
-    with pytest.raises(CtxvecError, match="--gpus-per-unit must be 0 or more"):
+    with pytest.raises(CtxvecError, match="gpus_per_unit must be 0 or more"):
         RayExecutor(gpus_per_unit=-1)
 
 
-def test_a_worker_loads_a_hub_model_from_its_own_hub_cache(tmp_path, tiny_model, monkeypatch):
+def test_a_worker_loads_a_hub_model_from_its_own_hub_cache(
+    tmp_path, tiny_model, hub_cache, monkeypatch
+) -> None:
     """A unit planned on the driver names a hub snapshot folder that a worker does not have:
     the worker resolves the id in its own hub cache, and refuses another revision."""
     import dataclasses
 
     from huggingface_hub import constants
-    from test_study import hub_cache
 
     from ctxvec.study.shards import load_unit_model
     from ctxvec.study.units import Unit

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from ctxvec import ModelSpec, load_model, resolve_model
 from ctxvec.data import QAExample
 from ctxvec.tasks import get_task
 from ctxvec.tasks.qa import QASettings, encode_qa, predict_qa
@@ -41,10 +40,8 @@ def threads():
 
 
 @pytest.mark.parametrize("family", ["bert", "xlnet"])
-def test_streams_match_one_stream_and_restore_threads(tiny_model, family, threads) -> None:
-    lm = load_model(
-        resolve_model(ModelSpec(str(tiny_model(family, "qa")))), get_task("qa").head, "cpu"
-    )
+def test_streams_match_one_stream_and_restore_threads(tiny_lm, family, threads) -> None:
+    lm = tiny_lm(family, "qa")
     settings = QASettings(batch_size=2, max_length=64, stride=16)
     torch.set_num_threads(1)
     one = predict_qa(lm, EXAMPLES, settings, progress=False).rows
@@ -63,12 +60,10 @@ def test_streams_match_one_stream_and_restore_threads(tiny_model, family, thread
         np.testing.assert_allclose(two[column], one[column], rtol=0, atol=1e-6)
 
 
-def test_qa_logits_are_cut_to_each_feature(tiny_model, threads) -> None:
+def test_qa_logits_are_cut_to_each_feature(tiny_lm, threads) -> None:
     from ctxvec.inference.forward import PassSettings, run_forward
 
-    lm = load_model(
-        resolve_model(ModelSpec(str(tiny_model("bert", "qa")))), get_task("qa").head, "cpu"
-    )
+    lm = tiny_lm("bert", "qa")
     features, _, _ = encode_qa(lm, EXAMPLES, QASettings(max_length=64, stride=16))
     torch.set_num_threads(2)
     out = run_forward(lm, features, get_task("qa").keep, PassSettings(batch_size=4), progress=False)
@@ -80,10 +75,8 @@ def test_qa_logits_are_cut_to_each_feature(tiny_model, threads) -> None:
             np.testing.assert_allclose(start, want, rtol=0, atol=1e-5)
 
 
-def test_an_error_in_a_stream_surfaces_and_threads_are_restored(tiny_model, threads) -> None:
-    lm = load_model(
-        resolve_model(ModelSpec(str(tiny_model("bert", "qa")))), get_task("qa").head, "cpu"
-    )
+def test_an_error_in_a_stream_surfaces_and_threads_are_restored(tiny_lm, threads) -> None:
+    lm = tiny_lm("bert", "qa")
     calls = []
 
     def fail_on_second(*_) -> None:

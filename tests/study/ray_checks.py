@@ -1,6 +1,6 @@
 """Studies on a real Ray: an in-process local Ray, and a two-node cluster on this machine.
 
-Run by ``tests/test_ray.py`` inside a private network namespace that has only a loopback
+Run by ``tests/study/test_ray.py`` inside a private network namespace that has only a loopback
 interface, so that every Ray server binds to 127.0.0.1 (outside one, Ray replaces 127.0.0.1
 with the machine's outward address) and no traffic can leave the machine. Every node is started
 here with ``ray start --block --node-ip-address 127.0.0.1 --num-cpus 1`` in a session of its
@@ -16,7 +16,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -25,16 +24,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from sample_data import reviews, squad_json
-from test_golden import assert_close
-from test_reliability import markers
-from test_study import cli
 from tiny_models import FAMILIES
 
 from ctxvec import ClsSettings, ModelSpec, QASettings, StudyConfig, run_study
 from ctxvec.study.executors import RayExecutor
-
-RAY = str(Path(sys.executable).parent / "ray")
-
 
 NODE = ["--block", "--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--disable-usage-stats"]
 
@@ -57,14 +50,14 @@ FAST_HEALTH_CHECKS = {
 }
 
 
-def start_node(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [RAY, "start", *NODE, *args],
+def start_node(processes, *args: str) -> subprocess.Popen:
+    return processes.start(
+        processes.ray, "start", *NODE, *args,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, **FAST_HEALTH_CHECKS},
+        env=processes.env(**FAST_HEALTH_CHECKS),
         start_new_session=True,  # its processes share a session we can kill as a whole
-    )
+    )  # fmt: skip
 
 
 def stop_node(node: subprocess.Popen) -> None:
@@ -73,27 +66,27 @@ def stop_node(node: subprocess.Popen) -> None:
     node.wait()
 
 
-def wait_for_cpus(address: str, cpus: int, timeout: float = 90) -> None:
+def wait_for_cpus(processes, address: str, cpus: int, timeout: float = 90) -> None:
     probe = (
         "import ray, sys, time; ray.init(address=sys.argv[1], log_to_driver=False); "
         f"[time.sleep(0.5) for _ in range({int(timeout * 2)}) "
         f"if ray.cluster_resources().get('CPU', 0) < {cpus}]; "
         f"sys.exit(ray.cluster_resources().get('CPU', 0) < {cpus})"
     )
-    subprocess.run([sys.executable, "-c", probe, address], check=True, timeout=timeout + 30)
+    processes.run(processes.python, "-c", probe, address, check=True, timeout=timeout + 30)
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(processes):
     """A head node and a worker node, one CPU each, bound to 127.0.0.1."""
     port = free_port()
     address = f"127.0.0.1:{port}"
-    head = start_node("--head", "--port", str(port), "--include-dashboard", "false")
+    head = start_node(processes, "--head", "--port", str(port), "--include-dashboard", "false")
     nodes = [head]
     try:
-        wait_for_cpus(address, 1)
-        nodes.append(start_node("--address", address))
-        wait_for_cpus(address, 2)
+        wait_for_cpus(processes, address, 1)
+        nodes.append(start_node(processes, "--address", address))
+        wait_for_cpus(processes, address, 2)
         yield address, nodes
     finally:
         for node in reversed(nodes):
@@ -118,8 +111,14 @@ def config(task: str, root: Path, tiny_model, families=FAMILIES, subsets=4) -> S
     )
 
 
-def assert_equal_outputs(a: Path, b: Path, tol: float = 1e-6) -> None:
-    """Same files, columns and rows; numbers within ``tol``."""
+@pytest.fixture(scope="session")
+def assert_equal_outputs(assert_close):
+    """``assert_equal_outputs(a, b, tol=1e-6)``: two run folders hold the same files, columns
+    and rows; numbers within ``tol``."""
+    return lambda a, b, tol=1e-6: _assert_equal_outputs(assert_close, a, b, tol)
+
+
+def _assert_equal_outputs(assert_close, a: Path, b: Path, tol: float) -> None:
     for name in ("examples.parquet", "subsets.csv", "models.csv", "attention.csv"):
         if name == "attention.csv" and not (b / name).exists():
             continue
@@ -136,7 +135,9 @@ def assert_equal_outputs(a: Path, b: Path, tol: float = 1e-6) -> None:
     assert {p.name for p in a.iterdir()} == {p.name for p in b.iterdir()}
 
 
-def test_every_family_qa_on_a_local_ray_equals_the_local_executor(tmp_path, tiny_model):
+def test_every_family_qa_on_a_local_ray_equals_the_local_executor(
+    tmp_path, tiny_model, assert_equal_outputs
+):
     """The executor starts (and stops) a local Ray of this machine's CPUs."""
     study = config("qa", tmp_path, tiny_model)
     run_study(study, tmp_path / "local", progress=False, log=quiet)
@@ -147,7 +148,9 @@ def test_every_family_qa_on_a_local_ray_equals_the_local_executor(tmp_path, tiny
     assert os.getpid() not in workers
 
 
-def test_every_family_cls_on_a_cluster_equals_the_local_executor(cluster, tmp_path, tiny_model):
+def test_every_family_cls_on_a_cluster_equals_the_local_executor(
+    cluster, tmp_path, tiny_model, assert_equal_outputs
+):
     study = config("cls", tmp_path, tiny_model)
     run_study(study, tmp_path / "local", progress=False, log=quiet)
     executor = RayExecutor(cluster[0])
@@ -156,7 +159,9 @@ def test_every_family_cls_on_a_cluster_equals_the_local_executor(cluster, tmp_pa
     assert result.manifest["execution"]["cluster_resources"]["CPU"] == 2
 
 
-def test_sharded_units_on_a_cluster_equal_unsharded(cluster, tmp_path, tiny_model, capsys):
+def test_sharded_units_on_a_cluster_equal_unsharded(
+    cluster, tmp_path, tiny_model, run_cli, markers, assert_equal_outputs
+):
     address, _ = cluster
     study = config("qa", tmp_path, tiny_model, families=("bert", "xlnet"), subsets=2)
     # With attention statistics: they travel back from the workers with the shards.
@@ -170,8 +175,8 @@ def test_sharded_units_on_a_cluster_equal_unsharded(cluster, tmp_path, tiny_mode
     args = ["study", "qa", "--data", study.data, "--out", str(tmp_path / "ray"), "--quiet"]
     args += ["--panel", str(panel)]
     args += ["--subsets", "2", "--subset-size", "4", "--dtype", "float32", "--device", "cpu"]
-    code, _, err = cli(
-        capsys, *args, "--executor", "ray", "--address", address, "--shard-size", "3",
+    code, _, err = run_cli(
+        *args, "--executor", "ray", "--address", address, "--shard-size", "3",
         "--attention-stats", "3",
     )  # fmt: skip
     assert code == 0, err
@@ -184,7 +189,9 @@ def test_sharded_units_on_a_cluster_equal_unsharded(cluster, tmp_path, tiny_mode
     assert len(markers(tmp_path / "ray" / "units" / "shards")) == 8
 
 
-def test_a_killed_worker_node_loses_nothing(cluster, tmp_path, tiny_model):
+def test_a_killed_worker_node_loses_nothing(
+    cluster, tmp_path, tiny_model, processes, markers, assert_equal_outputs
+):
     """``kill -9`` of the worker node's processes mid-study: the study still finishes, equal to
     an uninterrupted run, and no unit finished before the kill is computed again."""
     address, nodes = cluster
@@ -218,8 +225,8 @@ def test_a_killed_worker_node_loses_nothing(cluster, tmp_path, tiny_model):
     assert len(before) < len(markers(units, below=True)) / 2, len(before)
     retried = [p for u in result.manifest["units"] for p in u["ran_on"] if p["retries"]]
     print(f"shards retried after the worker node died: {len(retried)}")
-    nodes[1] = start_node("--address", address)  # for the tests after this one
-    wait_for_cpus(address, 2)
+    nodes[1] = start_node(processes, "--address", address)  # for the tests after this one
+    wait_for_cpus(processes, address, 2)
 
 
 DRIVER = """
@@ -232,7 +239,9 @@ run_study(study, out, progress=False, log=print, executor=RayExecutor(address))
 """
 
 
-def test_a_killed_driver_resumes_without_recomputing(cluster, tmp_path, tiny_model):
+def test_a_killed_driver_resumes_without_recomputing(
+    cluster, tmp_path, tiny_model, processes, markers, assert_equal_outputs
+):
     import pickle
 
     address, _ = cluster
@@ -241,8 +250,8 @@ def test_a_killed_driver_resumes_without_recomputing(cluster, tmp_path, tiny_mod
     out = tmp_path / "ray"
     args = tmp_path / "args.pkl"
     args.write_bytes(pickle.dumps((study, out, address)))
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
-    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(args)], env=env)
+    env = processes.env(PYTHONPATH=str(Path(__file__).resolve().parents[1]))  # tests/
+    driver = processes.start(processes.python, "-c", DRIVER, str(args), env=env)
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and len(markers(out / "units")) < 2:

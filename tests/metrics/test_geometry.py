@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 from sklearn.metrics import silhouette_score
-from test_metrics import padded
 
 from ctxvec.errors import TooFewPointsError
 from ctxvec.metrics.context import context_vector_metrics
@@ -34,34 +33,19 @@ def intra_sentence_similarity(hidden, mask):
     return context_vector_metrics(hidden, mask)["intra_similarity"]
 
 
-def per_example_oracles(h: np.ndarray) -> tuple[float, float, float]:
-    """Unbatched numpy: self-similarity, intra-sentence similarity, effective rank."""
-    h = h.astype(np.float64)
-    unit = h / np.linalg.norm(h, axis=1, keepdims=True)
-    cos = unit @ unit.T
-    n = len(h)
-    self_sim = (cos.sum() - np.trace(cos)) / (n * (n - 1))
-    mean = h.mean(0)
-    intra = np.mean(unit @ (mean / np.linalg.norm(mean)))
-    sigma = np.linalg.svd(h, compute_uv=False)
-    p = sigma / sigma.sum()
-    p = p[p > 0]
-    return self_sim, intra, math.exp(-(p * np.log(p)).sum())
-
-
 @pytest.mark.parametrize("side", ["left", "right"])
-def test_batched_metrics_equal_the_unbatched_formula(side: str) -> None:
+def test_batched_metrics_equal_the_unbatched_formula(oracles, padded, side: str) -> None:
     rng = np.random.default_rng(0)
     examples = [rng.normal(size=(n, 16)).astype(np.float32) + 0.5 for n in (2, 5, 11, 30)]
     hidden, mask = padded(examples, side, 3.0)
     got = (self_similarity(hidden, mask), intra_sentence_similarity(hidden, mask),
            effective_rank(hidden, mask))  # fmt: skip
     for i, e in enumerate(examples):
-        for metric, want in zip(got, per_example_oracles(e), strict=True):
+        for metric, want in zip(got, oracles.geometry(e), strict=True):
             assert metric[i].item() == pytest.approx(want, abs=1e-6)
 
 
-def test_analytic_cases() -> None:
+def test_analytic_cases(padded) -> None:
     same = np.tile(np.arange(1.0, 9.0), (6, 1))
     onehot = np.eye(6, 8)
     hidden, mask = padded([same.astype(np.float32), onehot.astype(np.float32)], "right", 0.0)

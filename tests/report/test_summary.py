@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sample_data import squad_json
-from test_report_legend import ZOO_30
+from sample_data import ZOO_30
 
-from ctxvec import ModelSpec, QASettings, StudyConfig, run_study
+from ctxvec import ModelSpec
 from ctxvec.report import load_run, summary_markdown
 from ctxvec.report.run import Run
 from ctxvec.report.summary import WIDTH, display_names, summary_html
@@ -26,21 +25,13 @@ NAMES = {"bert": "bert-step20", "deberta-v2": "deberta-v2-step300", "roberta": "
 
 
 @pytest.fixture(scope="module")
-def study_dir(tmp_path_factory, tiny_model) -> Path:
+def study_dir(tmp_path_factory, tiny_model, qa_study) -> Path:
     root = tmp_path_factory.mktemp("summary")
-    config = StudyConfig(
-        task="qa",
-        models=tuple(ModelSpec(str(tiny_model(f, "qa")), name) for f, name in NAMES.items()),
-        data=str(squad_json(root / "dev.json")),
-        subsets=3,
-        subset_size=6,
-        settings=QASettings(batch_size=8),
-        device="cpu",
-    )
+    models = [ModelSpec(str(tiny_model(f, "qa")), name) for f, name in NAMES.items()]
     printed: list[str] = []
-    run_study(config, root / "out", progress=False, log=printed.append)
+    out = qa_study(root, models, subsets=3, subset_size=6, log=printed.append, device="cpu")
     (root / "printed.txt").write_text("\n".join(printed))
-    return root / "out"
+    return out
 
 
 def _fixed(value: float | None, digits: int) -> str:
@@ -148,13 +139,14 @@ def test_display_names() -> None:
     assert display_names(["a" * 30 + "1", "a" * 30 + "2"], 4) is None
 
 
-def test_notebook_html_has_tables_scatter_and_report(study_dir: Path, synthetic_run) -> None:
-    run = load_run(study_dir)
-    page = summary_html(run)
+def test_notebook_html_has_tables_scatter_and_report(study_dir: Path) -> None:
+    page = summary_html(load_run(study_dir))
     assert page.count("<table") == 3  # per model, headline correlations, every metric
     assert 'src="data:image/png;base64,' in page
     assert "report.html" in page and "deberta-v2-step300" in page
-    hostile = synthetic_run(study_dir.parent / "hostile", ["<b>x</b>-step1", "<b>x</b>-step2",
-                                                           "plain"])  # fmt: skip
+
+
+def test_notebook_html_escapes_model_names(tmp_path: Path, synthetic_run) -> None:
+    hostile = synthetic_run(tmp_path / "hostile", ["<b>x</b>-step1", "<b>x</b>-step2", "plain"])
     page = summary_html(hostile)
     assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page

@@ -18,10 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sample_data import squad_json
 from scipy import stats
 
-from ctxvec import ModelSpec, QASettings, StudyConfig, run_study
+from ctxvec import ModelSpec
 from ctxvec.metrics.registry import HEAD_STATISTICS, label
 from ctxvec.report import load_run, report_html
 from ctxvec.report.attention import head_grid
@@ -37,23 +36,13 @@ PANEL = [
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, tiny_model) -> Path:
-    root = tmp_path_factory.mktemp("report_attention")
-    models = tuple(
+def run_dir(tmp_path_factory, tiny_model, qa_study) -> Path:
+    models = [
         ModelSpec(str(tiny_model(family, "qa", num_layers=layers, num_heads=heads)), name)
         for family, name, layers, heads in PANEL
-    )
-    config = StudyConfig(
-        task="qa",
-        models=models,
-        data=str(squad_json(root / "dev.json")),
-        subsets=2,
-        subset_size=5,
-        settings=QASettings(batch_size=8),
-        attention_stats=3,
-    )
-    run_study(config, root / "out", progress=False, log=lambda *_: None)
-    return root / "out"
+    ]
+    root = tmp_path_factory.mktemp("report_attention")
+    return qa_study(root, models, subsets=2, subset_size=5, attention_stats=3)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +71,7 @@ def expected_points(run_dir: Path, statistic: str, depth_bin: str) -> pd.DataFra
     return subsets.set_index(["model", "subset"])[["f1"]].join(values, how="inner").reset_index()
 
 
-def test_section_only_with_attention_statistics(run_dir: Path, run: Run) -> None:
+def test_the_studys_report_has_the_section(run_dir: Path) -> None:
     page = (run_dir / "report.html").read_text()  # the study's own report
     assert '<section id="attention-score">' in page and "Attention against the score" in page
     assert '<a href="#attention-score">' in page
@@ -90,10 +79,20 @@ def test_section_only_with_attention_statistics(run_dir: Path, run: Run) -> None
         assert f'id="{div}"' in page
     assert "Jain &amp; Wallace 2019" in page and "docs/attention.md" in page
     assert "needs |r| &gt; 0.95 with 4 models and |r| &gt; 1.00 with 3 models" in page
+
+
+def test_the_section_fetches_nothing_and_shares_the_plotly_script(run_dir: Path) -> None:
+    page = (run_dir / "report.html").read_text()
     assert not re.search(r"""<(script|link|img)[^>]+(src|href)=["']?https?:""", page)
     assert page.count("plotly.js v") <= 1  # the page's one plotly script serves these figures
+
+
+def test_no_section_without_attention_statistics(run: Run) -> None:
     without = report_html(dataclasses.replace(run, attention=None))
     assert "attention-score" not in without and "Attention against the score" not in without
+
+
+def test_no_section_without_their_correlations(run: Run) -> None:
     # A table without its correlations (an edited folder) is not half drawn either.
     correlations = {k: v for k, v in run.correlations.items() if k != "attention"}
     assert "attention-score" not in report_html(dataclasses.replace(run, correlations=correlations))

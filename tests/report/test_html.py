@@ -8,10 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-from sample_data import squad_json
-from test_study import cli
 
-from ctxvec import ModelSpec, QASettings, StudyConfig, run_study
+from ctxvec import ModelSpec
 from ctxvec.report import load_run, summary_markdown
 from ctxvec.report.run import correlation_frame, warnings_for
 
@@ -20,22 +18,12 @@ SECTIONS = ["question", "panel", "scatter", "layers", "correlations", "models", 
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, tiny_model) -> Path:
-    root = tmp_path_factory.mktemp("report")
-    models = tuple(
+def run_dir(tmp_path_factory, tiny_model, qa_study) -> Path:
+    models = [
         ModelSpec(str(tiny_model(family, "qa")), name)
         for family, name in [("bert", "BERT <tiny>"), ("roberta", "RoBERTa"), ("xlnet", "XLNet")]
-    )
-    config = StudyConfig(
-        task="qa",
-        models=models,
-        data=str(squad_json(root / "dev.json")),
-        subsets=3,
-        subset_size=6,
-        settings=QASettings(batch_size=8),
-    )
-    run_study(config, root / "out", progress=False, log=lambda *_: None)
-    return root / "out"
+    ]
+    return qa_study(tmp_path_factory.mktemp("report"), models, subsets=3, subset_size=6)
 
 
 def test_study_writes_a_self_contained_report(run_dir: Path) -> None:
@@ -82,12 +70,15 @@ def test_small_panels_get_a_plain_warning(run_dir: Path) -> None:
     assert "at least 3" in warnings_for(two)[0]
 
 
-def test_report_command(run_dir: Path, tmp_path: Path, capsys) -> None:
-    code, out, err = cli(capsys, "report", str(run_dir))
+def test_report_command_prints_the_summary_and_the_page(run_dir: Path, run_cli) -> None:
+    code, out, err = run_cli("report", str(run_dir))
     assert code == 0, err
     assert re.search(r"^model +F1 +Variance +CSE$", out, re.M)
     assert str(run_dir / "report.html") in out
-    code, _, err = cli(capsys, "report", str(tmp_path))
+
+
+def test_report_command_on_a_folder_without_a_run_is_one_line(tmp_path: Path, run_cli) -> None:
+    code, _, err = run_cli("report", str(tmp_path))
     assert code == 2 and err.count("\n") == 1 and "is not a finished ctxvec run" in err
 
 

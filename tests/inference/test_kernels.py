@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 from tiny_models import FAMILIES
 
-from ctxvec import ModelSpec, load_model, resolve_model
 from ctxvec.inference.kernels import (
     NAME,
     _register_attention,
@@ -18,7 +17,6 @@ from ctxvec.inference.kernels import (
     packing_works,
     per_sequence_attention,
 )
-from ctxvec.tasks import get_task
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -79,10 +77,8 @@ def test_float_masks_are_left_to_sdpa() -> None:
     torch.testing.assert_close(out, _sdpa(q, k, v, bias), rtol=0, atol=1e-6)
 
 
-def test_bert_forward_with_it_matches_sdpa(tiny_model) -> None:
-    lm = load_model(
-        resolve_model(ModelSpec(str(tiny_model("bert", "qa")))), get_task("qa").head, "cpu"
-    )
+def test_bert_forward_with_it_matches_sdpa(tiny_lm) -> None:
+    lm = tiny_lm("bert", "qa")
     ids = torch.randint(5, 500, (3, 12), generator=torch.Generator().manual_seed(0))
     mask = torch.ones(3, 12, dtype=torch.long)
     mask[1, 7:] = 0
@@ -108,11 +104,9 @@ def test_bert_forward_with_it_matches_sdpa(tiny_model) -> None:
         ("mpnet", "bfloat16", True, False),  # its attention is its own code, always eager
     ],
 )
-def test_switches_only_where_it_applies_and_restores(tiny_model, family, dtype, packed, attention):
+def test_switches_only_where_it_applies_and_restores(tiny_lm, family, dtype, packed, attention):
     packed = packed and packing_works(DTYPES[dtype])  # never on a CPU that cannot run them
-    lm = load_model(
-        resolve_model(ModelSpec(str(tiny_model(family, "qa")))), get_task("qa").head, "cpu", dtype
-    )
+    lm = tiny_lm(family, "qa", dtype)
     before = lm.model.config._attn_implementation
     linears = [m for m in lm.model.modules() if isinstance(m, torch.nn.Linear)]
     with pytest.raises(RuntimeError), cpu_kernels(lm.model) as used:
@@ -146,10 +140,8 @@ def test_packed_linear_matches_nn_linear(dtype, rows) -> None:
 
 @needs_packing(torch.float32)
 @pytest.mark.parametrize("family", FAMILIES)
-def test_float32_forward_with_packed_kernels_matches_pytorch(tiny_model, family) -> None:
-    lm = load_model(
-        resolve_model(ModelSpec(str(tiny_model(family, "qa")))), get_task("qa").head, "cpu"
-    )
+def test_float32_forward_with_packed_kernels_matches_pytorch(tiny_lm, family) -> None:
+    lm = tiny_lm(family, "qa")
     ids = torch.randint(5, 500, (2, 12), generator=torch.Generator().manual_seed(0))
     seen = []
     dense = next(m for m in lm.model.modules() if isinstance(m, torch.nn.Linear))
@@ -164,9 +156,8 @@ def test_float32_forward_with_packed_kernels_matches_pytorch(tiny_model, family)
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
 
 
-def test_bfloat16_padded_batch_matches_each_sequence_alone(tiny_model) -> None:
-    path = str(tiny_model("bert", "qa"))
-    lm = load_model(resolve_model(ModelSpec(path)), get_task("qa").head, "cpu", "bfloat16")
+def test_bfloat16_padded_batch_matches_each_sequence_alone(tiny_lm) -> None:
+    lm = tiny_lm("bert", "qa", "bfloat16")
     ids = torch.randint(5, 500, (3, 12), generator=torch.Generator().manual_seed(0))
     lengths = [12, 7, 2]
     mask = (torch.arange(12) < torch.tensor(lengths)[:, None]).long()
@@ -183,13 +174,8 @@ def test_bfloat16_padded_batch_matches_each_sequence_alone(tiny_model) -> None:
             )
 
 
-def test_kernels_off_leaves_the_model_alone(tiny_model) -> None:
-    lm = load_model(
-        resolve_model(ModelSpec(str(tiny_model("bert", "qa")))),
-        get_task("qa").head,
-        "cpu",
-        "bfloat16",
-    )
+def test_kernels_off_leaves_the_model_alone(tiny_lm) -> None:
+    lm = tiny_lm("bert", "qa", "bfloat16")
     with cpu_kernels(lm.model, enabled=False) as used:
         assert used == {"packed_linear": False, "per_sequence_attention": False}
         assert not any("forward" in m.__dict__ for m in lm.model.modules())
@@ -207,13 +193,11 @@ def test_packing_is_checked_once_per_dtype_without_touching_the_rng() -> None:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_a_pass_leaves_torchs_random_state_alone(tiny_model, dtype) -> None:
+def test_a_pass_leaves_torchs_random_state_alone(tiny_lm, dtype) -> None:
     from ctxvec.data import QAExample
     from ctxvec.tasks.qa import QASettings, predict_qa
 
-    lm = load_model(
-        resolve_model(ModelSpec(str(tiny_model("bert", "qa")))), get_task("qa").head, "cpu", dtype
-    )
+    lm = tiny_lm("bert", "qa", dtype)
     context = "The survey of 1820 mapped the delta and named the islands."
     examples = [QAExample(f"q{i}", "When was the delta mapped?", context, (), ()) for i in (0, 1)]
     packing_works.cache_clear()

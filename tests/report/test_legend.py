@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sample_data import ZOO_30
 
 from ctxvec.report import write_report
 from ctxvec.report.figures import scatter
@@ -17,12 +18,6 @@ from ctxvec.report.interactive import scatter_figure
 from ctxvec.report.plots import scatter_png
 from ctxvec.report.run import Run
 from ctxvec.report.styles import model_styles, shorten, split_step
-
-ZOO_30 = [
-    f"{family}-step{step}"
-    for family in ("bert", "roberta", "albert", "electra", "deberta", "xlnet", "minilm")
-    for step in (10, 20, 100, 300)
-] + ["sentence-transformers/all-MiniLM-L6-v2", "deepset/deberta-v3-large-squad2"]
 
 
 @pytest.fixture(scope="module")
