@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,26 @@ with exclusive(sys.argv[1]):
     print("held", flush=True)
     time.sleep(600)
 """
+
+
+def test_a_busy_folder_is_refused_before_the_slow_imports(clean_run, processes) -> None:
+    """The command line takes the output folder first: its refusal is its first line, in
+    seconds, before torch is imported."""
+    holder = processes.start(
+        processes.python, "-c", HOLD, str(clean_run.out), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.perf_counter()
+        run = processes.run(processes.ctxvec, *clean_run.args(clean_run.out))
+        seconds = time.perf_counter() - started
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.splitlines()[0].startswith(f"ctxvec: error: output folder '{clean_run.out}")
+    assert "is in use by another study" in run.stderr
+    assert seconds < 3, seconds
 
 
 def test_a_folder_in_use_stops_the_second_study_at_once(

@@ -51,3 +51,13 @@ def test_a_layer_out_of_range_is_one_line_and_writes_nothing(model, tmp_path, ru
     )  # fmt: skip
     assert code == 2 and err.count("\n") == 1 and "layer 7 is out of range" in err
     assert not (tmp_path / "y").exists()
+
+
+def test_every_line_it_prints_fits_80_columns(model, tmp_path, run_cli) -> None:
+    long_question = "Which of the two scientists discovered polonium, and in which year? " * 2
+    code, out, err = run_cli(
+        "attention", model, "--question", long_question, "--context", CONTEXT_TEXT,
+        "--out", str(tmp_path), "--formats", "png", "--device", "cpu", "--no-html",
+    )  # fmt: skip
+    assert code == 0, err
+    assert max(len(line) for line in out.splitlines()) <= 80, out

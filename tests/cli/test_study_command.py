@@ -74,3 +74,18 @@ def test_an_unknown_kernels_value_is_one_line(tmp_path, tiny_model, run_cli) -> 
         "--model", str(tiny_model("bert", "qa")), "--kernels", "fast",
     )  # fmt: skip
     assert code == 2 and "'fast' is not one of" in err and "Traceback" not in err
+
+
+def test_every_line_a_study_prints_fits_80_columns(tmp_path, tiny_model, run_cli) -> None:
+    data = squad_json(tmp_path / "dev.json", copies=1)
+    long_name = tmp_path / ("a-checkpoint-with-a-rather-long-name-" * 2 + "step300")
+    long_name.symlink_to(tiny_model("bert", "qa"))
+    code, out, err = run_cli(
+        "study", "qa", "--model", str(long_name), "--model", str(tiny_model("roberta", "qa")),
+        "--data", str(data), "--subsets", "2", "--subset-size", "3",
+        "--out", str(tmp_path / "out"), "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "subset 0" in out  # the units' progress lines are among them
+    too_long = [line for line in out.splitlines() if len(line) > 80]
+    assert not too_long, too_long

@@ -71,3 +71,11 @@ def test_second_run_through_the_cli_reuses_everything(first_run, run_cli):
     for task in TASKS:
         manifest = json.loads((out / f"study-{task}" / "manifest.json").read_text("utf-8"))
         assert all(unit["from_cache"] for unit in manifest["units"])
+
+
+def test_every_line_the_cli_prints_fits_80_columns(first_run, run_cli):
+    out, _, _ = first_run
+    code, stdout, err = run_cli("demo", "--small", "--out", str(out))
+    assert code == 0, err
+    too_long = [line for line in stdout.splitlines() if len(line) > 80]
+    assert not too_long, too_long

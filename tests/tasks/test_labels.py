@@ -55,3 +55,22 @@ def test_label_names_option_names_integer_labels() -> None:
     assert match_labels(model, dataset([0, 1]), ["neg", "pos"]).to_model == {0: 1, 1: 0}
     with pytest.raises(CtxvecError, match="has no name"):
         match_labels(model, dataset([0, 2]), ["neg", "pos"])
+
+
+def test_label_names_must_name_every_label_of_the_head() -> None:
+    with pytest.raises(CtxvecError, match=r"label_names names 3 labels .* has 2"):
+        match_labels({0: "LABEL_0", 1: "LABEL_1"}, dataset([0, 1]), ("neg", "pos", "neu"))
+    with pytest.raises(CtxvecError, match="label_names names 1 labels"):
+        match_labels({0: "negative", 1: "positive"}, dataset([0, 1]), ("neg",))
+
+
+def test_with_unnamed_model_labels_the_names_say_which_is_positive() -> None:
+    generic = {0: "LABEL_0", 1: "LABEL_1"}
+    assert match_labels(generic, dataset([0, 1]), ("neg", "pos")).positive == 1
+    swapped = match_labels(generic, dataset([0, 1]), ("positive", "negative"))
+    assert swapped.to_model == {0: 0, 1: 1} and swapped.positive == 0
+
+
+def test_names_that_contradict_the_models_labels_are_refused() -> None:
+    with pytest.raises(CtxvecError, match="'bad' is not one of the model's labels"):
+        match_labels({0: "negative", 1: "positive"}, dataset([0, 1]), ("bad", "good"))

@@ -3,7 +3,7 @@
 One module per command group (:mod:`~ctxvec.cli.study`, :mod:`~ctxvec.cli.attention`,
 :mod:`~ctxvec.cli.offline`); each option maps onto a field of the API's configs, and a command
 imports the API only when it runs, so ``--help``, ``--version``, shell completion and
-``ctxvec panels`` answer without importing torch or transformers (``tests/test_cli.py`` checks
+``ctxvec panels`` answer without importing torch or transformers (``tests/cli/test_app.py`` checks
 it). User mistakes (:class:`~ctxvec.errors.CtxvecError`) are printed as one line on stderr with
 exit code 2.
 """

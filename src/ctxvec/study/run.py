@@ -23,6 +23,7 @@ from ctxvec.loading import ResolvedModel, resolve_model
 from ctxvec.metrics.stats import correlation_table, critical_r
 from ctxvec.report import load_run, summary_markdown, write_report
 from ctxvec.report.plots import plot_correlation_by_layer, plot_score_vs_metrics
+from ctxvec.report.styles import shorten
 from ctxvec.study.cache import load_cached, load_cached_shard, store, store_shard
 from ctxvec.study.config import StudyConfig
 from ctxvec.study.executors import LocalExecutor, RayExecutor
@@ -39,6 +40,9 @@ from ctxvec.study.tables import (
 )
 from ctxvec.study.units import Unit, UnitResult, UnitSummary, plan_units
 from ctxvec.tasks import Task, get_task
+
+# The widest model label in a progress line: a line stays within 80 columns.
+LABEL_WIDTH = 30
 
 
 def run_study(
@@ -150,8 +154,9 @@ def _compute(
         # Where it ran matters on a cluster only; locally the line stays short.
         nodes = sorted({p["node"] for p in result.parts if p}) if executor.name != "local" else []
         where = f" on {', '.join(nodes)}" if nodes else ""
+        label = shorten(unit.model.label, LABEL_WIDTH)
         log(
-            f"  {unit.model.label} subset {unit.subset}: {_score_line(result.summary, score)} "
+            f"  {label} subset {unit.subset}: {_score_line(result.summary, score)} "
             f"({result.seconds:.1f}s{where})"
         )
 
