@@ -63,9 +63,16 @@ def test_demo_says_where_the_studies_are(first_run):
     assert any(str(out / "study-qa") in line for line in lines)
 
 
-def test_second_run_through_the_cli_reuses_everything(first_run, run_cli):
+@pytest.fixture(scope="module")
+def second_run(first_run, run_cli):
+    """The same demo again, through the command line: ``(code, stdout, stderr)``."""
     out, _, _ = first_run
-    code, stdout, err = run_cli("demo", "--small", "--out", str(out))
+    return run_cli("demo", "--small", "--out", str(out))
+
+
+def test_second_run_through_the_cli_reuses_everything(first_run, second_run):
+    out, _, _ = first_run
+    code, stdout, err = second_run
     assert code == 0, err
     assert stdout.count("reused") == 2 * len(demo.SMALL_PANEL)
     for task in TASKS:
@@ -73,9 +80,8 @@ def test_second_run_through_the_cli_reuses_everything(first_run, run_cli):
         assert all(unit["from_cache"] for unit in manifest["units"])
 
 
-def test_every_line_the_cli_prints_fits_80_columns(first_run, run_cli):
-    out, _, _ = first_run
-    code, stdout, err = run_cli("demo", "--small", "--out", str(out))
+def test_every_line_the_cli_prints_fits_80_columns(second_run):
+    code, stdout, err = second_run
     assert code == 0, err
     too_long = [line for line in stdout.splitlines() if len(line) > 80]
     assert not too_long, too_long
