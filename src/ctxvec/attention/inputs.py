@@ -11,10 +11,10 @@ from typing import Literal
 
 import numpy as np
 
-from ctxvec.attention.weights import Attention
+from ctxvec.attention.weights import Attention, task_for_inputs
 from ctxvec.errors import CtxvecError, ParameterError
 from ctxvec.metrics.heads import CONTEXT
-from ctxvec.tasks import get_task, load_dataset, task_names
+from ctxvec.tasks import get_task, load_dataset
 
 Region = Literal["all", "question-answer"]
 
@@ -30,15 +30,14 @@ def resolve_inputs(
 ) -> tuple[str, dict[str, str]]:
     """The task's name and the ``attend`` keyword arguments from what a user gave.
 
-    The fields given name the task (a text: classification; a question or context: QA);
-    otherwise ``example_id`` is looked up in ``data`` (loaded with ``task``'s loader).
+    The fields given name the task (a text: classification; a question and a context: QA;
+    anything else is one line, before a model loads); otherwise ``example_id`` is looked up in
+    ``data`` (loaded with ``task``'s loader).
     """
     fields = {"question": question, "context": context, "text": text}
     given = {k: v for k, v in fields.items() if v is not None}
     if example_id is None:
-        named = [get_task(n) for n in task_names() if set(get_task(n).input_fields) & set(given)]
-        chosen = named[0] if named else get_task(task)
-        return chosen.name, {k: given.get(k) for k in chosen.input_fields}
+        return task_for_inputs(given).name, given
     if data is None or given:
         raise ParameterError(
             "example_id",

@@ -230,12 +230,13 @@ def _run_batch(plan: _Plan, idx: list[int], take) -> _Batch:
             summary_last = getattr(lm.model.config, "summary_type", None) == "last"
             result.sentence = _sentence_vectors(h, real, mask, summary_last)
         result.per_feature = {k: out[k].float().cpu().numpy() for k in plan.keep.per_feature}
-        # Real positions are contiguous in every row: cut the flat real values by length.
-        real = real.cpu()
-        cuts = np.cumsum(real.sum(1).numpy())[:-1]
-        result.per_token = {
-            k: np.split(out[k].float().cpu()[real].numpy(), cuts) for k in plan.keep.per_token
-        }
+        if plan.keep.per_token:  # only tasks that keep per-token outputs pay for the cut
+            # Real positions are contiguous in every row: cut the flat real values by length.
+            real = real.cpu()
+            cuts = np.cumsum(real.sum(1).numpy())[:-1]
+            result.per_token = {
+                k: np.split(out[k].float().cpu()[real].numpy(), cuts) for k in plan.keep.per_token
+            }
         return result
 
 

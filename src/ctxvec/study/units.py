@@ -10,6 +10,7 @@ files are, and names its cached result (:mod:`ctxvec.study.cache`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -69,8 +70,9 @@ class Unit:
         )
         return blob
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
+        """A hash of what the unit computes; computed once (shards and cache paths ask often)."""
         blob = self.to_json()
         blob["format"] = UNIT_FORMAT
         if not self.attention_ids:  # units without attention statistics keep their old keys
