@@ -272,7 +272,8 @@ class CleanRun:
 
     def args(self, out: Path) -> list[str]:
         """The command line of this study, written to ``out``."""
-        args = ["study", "qa", "--data", str(self.data), "--out", str(out), "--quiet"]
+        args = ["study", "qa", "--data", str(self.data), "--out", str(out)]
+        args += ["--quiet", "--figures", "none"]
         for m in self.models:
             args += ["--model", str(m)]
         return [*args, "--subsets", "3", "--subset-size", "3"]

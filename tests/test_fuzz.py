@@ -14,12 +14,15 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ctxvec.data import load_qa_dataset, load_text_dataset
 from ctxvec.errors import CtxvecError
 from ctxvec.loading.panels import panel_from_toml
+
+pytestmark = pytest.mark.slow  # the fast tier (-m 'not slow') leaves this module out
 
 EXAMPLES = int(os.environ.get("CTXVEC_FUZZ_EXAMPLES", "600"))
 FUZZ = settings(

@@ -27,6 +27,8 @@ from tiny_models import make_tiny_model
 
 from ctxvec import ClsSettings, ModelSpec, QASettings, StudyConfig, run_study
 
+pytestmark = pytest.mark.slow  # the fast tier (-m 'not slow') leaves this module out
+
 GOLDEN = Path(__file__).parent / "golden"
 STUDIES = {
     "qa": (
@@ -39,14 +41,20 @@ STUDIES = {
 
 
 def cpu_name() -> str:
-    """The CPU's model name: golden numbers are exact only on the kind that wrote them."""
+    """The CPU's kind: its model name, family and model number. Golden numbers are exact only on
+    the kind that wrote them; two generations can share a name ("AMD EPYC") and still round
+    float32 matrix products differently."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields:
+        name += f", family {fields['cpu family']}, model {fields.get('model', '?')}"
+    return name
 
 
 def run_fixed_study(task: str, root: Path) -> dict:
@@ -60,6 +68,7 @@ def run_fixed_study(task: str, root: Path) -> dict:
         ModelSpec(str(make_tiny_model(f, task, root / f"{f}-{task}")), f) for f in families
     )
     config = StudyConfig(
+        figures=(),
         task=task,
         models=models,
         data=str(data),

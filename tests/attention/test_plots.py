@@ -108,6 +108,7 @@ def test_statistics_heatmaps_hold_the_table() -> None:
     assert grid[1, 2] == row["mean_distance"].iloc[0]
 
 
+@pytest.mark.slow
 def test_save_figure_writes_each_format(attn, tmp_path) -> None:
     paths = save_figure(plot_head(attn, 1, 1), tmp_path / "head")
     magic = {"png": b"\x89PNG", "svg": b"<?xml", "pdf": b"%PDF"}
@@ -120,6 +121,7 @@ def test_save_figure_writes_each_format(attn, tmp_path) -> None:
         save_figure(plot_head(attn, 1, 1), tmp_path / "x", ["jpg"])
 
 
+@pytest.mark.slow
 def test_write_attention_figures_names(attn, tmp_path) -> None:
     paths = write_attention_figures(attn, tmp_path, layer=-1, head=2, formats=["png"])
     assert sorted(p.name for p in paths) == [

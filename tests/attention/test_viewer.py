@@ -63,6 +63,7 @@ def test_page_is_self_contained_and_escaped(attn) -> None:
 # ------------------------------------------------------------------ real browser
 
 
+@pytest.mark.slow
 def test_viewer_in_headless_chromium(attn, browser, tmp_path) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By

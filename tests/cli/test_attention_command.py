@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the fast tier (-m 'not slow') leaves this module out
+
 QUESTION_TEXT = "Who discovered polonium?"
 CONTEXT_TEXT = "Marie Curie and Pierre Curie discovered it in 1898."
 

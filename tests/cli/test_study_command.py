@@ -26,6 +26,7 @@ from sample_data import reviews, squad_json
         ("bad-metric-set", "Invalid value for '--metrics'"),
         ("question-fills-window", "raise --max-length or lower --stride"),
         ("stride-fills-window", "not more than the stride of 30"),
+        ("bad-figures", "--figures 'gif' is not one of png, svg, pdf"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_model, run_cli, case, message) -> None:
@@ -54,6 +55,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_model, run_cli, case, m
         "stride-fills-window": [
             "qa", "--data", qa_data, "--model", qa_model, "--max-length", "40", "--stride", "30"
         ],
+        "bad-figures": ["qa", "--data", qa_data, "--model", qa_model, "--figures", "png,gif"],
     }[case]  # fmt: skip
     (tmp_path / "bad.json").write_text('{"data": [')
     pd.DataFrame({"text": ["a", "b"]}).to_csv(tmp_path / "nolabel.csv", index=False)
@@ -76,6 +78,7 @@ def test_an_unknown_kernels_value_is_one_line(tmp_path, tiny_model, run_cli) -> 
     assert code == 2 and "'fast' is not one of" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_every_line_a_study_prints_fits_80_columns(tmp_path, tiny_model, run_cli) -> None:
     data = squad_json(tmp_path / "dev.json", copies=1)
     long_name = tmp_path / ("a-checkpoint-with-a-rather-long-name-" * 2 + "step300")

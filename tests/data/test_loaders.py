@@ -247,7 +247,8 @@ def test_answers_off_their_start_are_counted_in_one_warning(
     answers_off_their_start, tmp_path, tiny_model, run_cli
 ) -> None:
     data = answers_off_their_start
-    args = ["study", "qa", "--data", str(data), "--out", str(tmp_path / "out"), "--quiet"]
+    args = ["study", "qa", "--data", str(data), "--out", str(tmp_path / "out")]
+    args += ["--quiet", "--figures", "none"]
     args += ["--model", str(tiny_model("bert", "qa")), "--subsets", "3", "--subset-size", "3"]
     code, stdout, err = run_cli(*args)
     assert code == 0, err

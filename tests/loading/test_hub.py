@@ -8,6 +8,8 @@ import json
 import pytest
 from sample_data import squad_json
 
+pytestmark = pytest.mark.slow  # the fast tier (-m 'not slow') leaves this module out
+
 REPO = "tiny-org/roberta-squad2"
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -24,7 +26,7 @@ def hub_study(tmp_path_factory, tiny_model, hub_cache, processes):
     def run(model_id: str, out):
         args = ["study", "qa", "--data", str(data), "--out", str(out), "--model", model_id]
         return processes.run(processes.ctxvec, *args, "--subsets", "2", "--subset-size", "5",
-                             env=env)  # fmt: skip
+                             "--figures", "none", env=env)  # fmt: skip
 
     return run
 
@@ -47,6 +49,7 @@ def test_a_misspelt_hub_id_is_one_line(hub_study, tmp_path) -> None:
 def test_untrained_head_runs_with_the_flag(tmp_path, tiny_model, run_cli) -> None:
     data = squad_json(tmp_path / "dev.json", copies=1)
     args = ["study", "qa", "--data", str(data), "--model", str(tiny_model("bert", "base"))]
-    args += ["--subsets", "1", "--subset-size", "5", "--out", str(tmp_path / "o"), "--quiet"]
+    args += ["--subsets", "1", "--subset-size", "5", "--out", str(tmp_path / "o")]
+    args += ["--quiet", "--figures", "none"]
     code, _, err = run_cli(*args, "--allow-untrained-head")
     assert code == 0, err

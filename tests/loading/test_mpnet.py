@@ -67,6 +67,7 @@ def test_small_classification_study_runs_offline(mpnet_weights, tmp_path) -> Non
     data = tmp_path / "reviews.parquet"
     pd.DataFrame([{"text": e.text, "label": e.label} for e in examples]).to_parquet(data)
     config = StudyConfig(
+        figures=(),
         task="cls",
         models=(ModelSpec(str(mpnet_weights), NAME),),
         data=str(data),

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import norm, rankdata, t
+from scipy.stats import norm, permutation_test, rankdata, spearmanr, t
 
 from ctxvec.metrics.stats import (
     bootstrap_ci,
@@ -28,6 +28,8 @@ KEYS = {
     "pearson_ci_high",
     "spearman_rho",
     "spearman_p",
+    "spearman_p_exact",
+    "spearman_p_error",
 }
 
 
@@ -50,6 +52,42 @@ def fisher_ci(r, n, confidence):
     return math.tanh(z - half), math.tanh(z + half)
 
 
+def scipy_pairing_p(x, y, seed=0):
+    """scipy.stats.permutation_test's two-sided p of Pearson r over pairings (x permuted
+    against fixed y): exact over all n! up to n = 8, else 9,999 pairings drawn with ``seed``."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    yc = y - y.mean()
+
+    def r(a, axis=-1):
+        a = a - a.mean(axis, keepdims=True)
+        return (a * yc).sum(axis) / np.sqrt((a * a).sum(axis) * (yc @ yc))
+
+    n_resamples = math.factorial(len(x)) if len(x) <= 8 else 9999
+    result = permutation_test(
+        (x,),
+        r,
+        permutation_type="pairings",
+        vectorized=True,
+        n_resamples=n_resamples,
+        alternative="two-sided",
+        rng=np.random.default_rng(seed),
+    )
+    return float(result.pvalue)
+
+
+def brute_force_spearman_p(x, y):
+    """Two-sided p of rho over every pairing (itertools), as scipy defines two-sided:
+    twice the smaller tail, each tail counting pairings at least as extreme as observed."""
+    rx, ry = rankdata(x), rankdata(y)
+    observed = textbook_pearson(rx, ry)
+    perms = np.array(list(itertools.permutations(rx)))  # every pairing, one per row
+    dx, dy = perms - perms.mean(1, keepdims=True), ry - ry.mean()
+    rhos = (dx * dy).sum(1) / np.sqrt((dx**2).sum(1) * (dy**2).sum())
+    less = np.count_nonzero(rhos <= observed + 1e-12)
+    greater = np.count_nonzero(rhos >= observed - 1e-12)
+    return min(1.0, 2 * min(less, greater) / len(rhos))
+
+
 def strict_correlate(x, y, **kwargs):
     """correlate() with every warning turned into an error."""
     with warnings.catch_warnings():
@@ -66,7 +104,7 @@ def test_matches_textbook_formulas(confidence):
     out = strict_correlate(x, y, confidence=confidence)
     assert set(out) == KEYS
     assert out["n"] == 12 and isinstance(out["n"], int)
-    assert all(isinstance(v, float) for k, v in out.items() if k != "n")
+    assert all(isinstance(v, float) for k, v in out.items() if k not in {"n", "spearman_p_exact"})
 
     r = textbook_pearson(x, y)
     assert out["pearson_r"] == pytest.approx(r, rel=1e-12)
@@ -77,7 +115,11 @@ def test_matches_textbook_formulas(confidence):
 
     rho = textbook_pearson(rankdata(x), rankdata(y))
     assert out["spearman_rho"] == pytest.approx(rho, rel=1e-12)
-    assert out["spearman_p"] == pytest.approx(t_test_p(rho, 12), rel=1e-9)
+    # rho's p is a permutation p (12! pairings: 9,999 random ones), not the t approximation;
+    # the two agree only roughly.
+    assert out["spearman_p_exact"] is False
+    assert out["spearman_p"] == pytest.approx(scipy_pairing_p(rankdata(x), rankdata(y)), rel=1e-12)
+    assert out["spearman_p"] == pytest.approx(t_test_p(rho, 12), abs=0.03)
 
 
 def test_hand_computed_small_case():
@@ -102,7 +144,12 @@ def test_perfect_linear():
 
 
 def all_nan_but_n(out, n):
-    return out["n"] == n and all(math.isnan(v) for k, v in out.items() if k != "n")
+    """Every value NaN but ``n`` (and ``spearman_p_exact``, False: no test was run)."""
+    return (
+        out["n"] == n
+        and out["spearman_p_exact"] is False
+        and all(math.isnan(v) for k, v in out.items() if k not in {"n", "spearman_p_exact"})
+    )
 
 
 @pytest.mark.parametrize(
@@ -241,6 +288,7 @@ def test_model_permutation_test_known_exact_p():
     got = model_permutation_test([1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 30.0, 40.0])
     assert got["exact"] and got["r"] == pytest.approx(1.0)
     assert got["p"] == pytest.approx(2 / 24)
+    assert got["error"] == 0.0
 
 
 def test_model_permutation_test_matches_brute_force_enumeration():
@@ -296,3 +344,99 @@ def test_correlation_table_reports_every_level():
     assert row["model_permutation"]["r"] == pytest.approx(row["model_level"]["pearson_r"])
     assert row["model_permutation"] == model_permutation_test(means["score"], means["metric"])
     assert row["critical_r"] == {"n": 4, "alpha": 0.05, "r": critical_r(4)}
+
+
+def test_spearman_p_of_four_perfectly_ranked_models_is_2_of_24():
+    # Of the 4! = 24 pairings only the observed one reaches rho = 1 and its mirror rho = -1.
+    x, y = [0.1, 0.4, 0.5, 0.9], [70.0, 71.0, 80.0, 86.0]
+    out = strict_correlate(x, y)
+    assert out["spearman_rho"] == 1.0
+    assert out["spearman_p"] == 2 / 24
+    assert out["spearman_p_exact"] is True and out["spearman_p_error"] == 0.0
+    scipy_p = permutation_test(
+        (x,),
+        lambda a: spearmanr(a, y).statistic,
+        permutation_type="pairings",
+        alternative="two-sided",
+        n_resamples=math.inf,
+    ).pvalue
+    assert out["spearman_p"] == pytest.approx(scipy_p, rel=1e-12)
+    assert strict_correlate(x, y[::-1])["spearman_p"] == 2 / 24
+
+
+@pytest.mark.parametrize("n", [5, 6, 7, 8])
+def test_spearman_p_is_exact_over_all_pairings_up_to_8(n):
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=n)
+    y = 0.8 * x + rng.normal(size=n)
+    out = strict_correlate(x, y)
+    assert out["spearman_p_exact"] is True and out["spearman_p_error"] == 0.0
+    assert out["spearman_p"] == pytest.approx(brute_force_spearman_p(x, y), rel=1e-12)
+
+
+def test_spearman_p_with_ties_matches_scipy():
+    x = [1.0, 2.0, 2.0, 3.0, 5.0, 5.0, 6.0]
+    y = [0.2, 0.1, 0.4, 0.4, 0.4, 0.9, 0.7]
+    out = strict_correlate(x, y)
+    assert out["spearman_rho"] == pytest.approx(textbook_pearson(rankdata(x), rankdata(y)))
+    assert out["spearman_p"] == pytest.approx(scipy_pairing_p(rankdata(x), rankdata(y)))
+    assert out["spearman_p"] == pytest.approx(brute_force_spearman_p(x, y))
+
+
+def test_spearman_p_monte_carlo_above_8():
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=12)
+    y = 0.5 * x + rng.normal(size=12)
+    out = strict_correlate(x, y)
+    assert out["spearman_p_exact"] is False
+    p = out["spearman_p"]
+    assert out["spearman_p_error"] == pytest.approx(math.sqrt(p * (1 - p) / 9999))
+    assert out["spearman_p_error"] > 0
+    assert strict_correlate(x, y) == out  # seed 0 by default: reproducible
+    assert strict_correlate(x, y, seed=1)["spearman_p"] == pytest.approx(p, abs=5 * 0.005)
+    # The same random pairings as scipy.stats.permutation_test for the same seed.
+    assert p == pytest.approx(scipy_pairing_p(rankdata(x), rankdata(y)), rel=1e-12)
+    assert p == pytest.approx(spearmanr(x, y).pvalue, abs=0.03)
+
+
+def test_no_pairing_p_below_2_over_n_factorial():
+    # Random data, and the most extreme pairings (perfectly ranked, reversed) where the floor
+    # is reached up to n = 8; above, a Monte Carlo p of 9,999 pairings is at least 2/10,000.
+    rng = np.random.default_rng(0)
+    for n in range(3, 11):
+        floor = 2 / math.factorial(n)
+        ordered = np.arange(n, dtype=np.float64)
+        cases = [(ordered, ordered), (ordered, -ordered)]
+        cases += [(rng.normal(size=n), rng.normal(size=n)) for _ in range(5)]
+        cases += [(ordered, 2 * ordered + rng.normal(scale=0.1, size=n)) for _ in range(3)]
+        for x, y in cases:
+            assert correlate(x, y)["spearman_p"] >= floor
+            assert model_permutation_test(x, y)["p"] >= floor
+        if n <= 8:
+            assert correlate(ordered, ordered)["spearman_p"] == floor
+            assert model_permutation_test(ordered, -ordered)["p"] == floor
+        else:
+            assert correlate(ordered, ordered)["spearman_p"] == 2 / 10_000
+
+
+def test_spearman_p_undefined_is_nan():
+    out = strict_correlate([1.0, 2.0, 3.0, 4.0], [5.0, 5.0, 5.0, 5.0])
+    assert math.isnan(out["spearman_p"]) and math.isnan(out["spearman_p_error"])
+    assert out["spearman_p_exact"] is False
+
+
+def test_model_permutation_test_exact_up_to_8_then_monte_carlo():
+    rng = np.random.default_rng(8)
+    x8 = rng.normal(size=8)
+    y8 = 0.7 * x8 + rng.normal(size=8)
+    got = model_permutation_test(x8, y8)
+    assert got["exact"] and got["error"] == 0.0
+    assert got["p"] == pytest.approx(scipy_pairing_p(x8, y8), rel=1e-12)
+    assert got["r"] == pytest.approx(textbook_pearson(x8, y8))
+    x9 = rng.normal(size=9)
+    y9 = 0.7 * x9 + rng.normal(size=9)
+    got = model_permutation_test(x9, y9)
+    assert not got["exact"]
+    assert got["p"] == pytest.approx(scipy_pairing_p(x9, y9), rel=1e-12)
+    assert got["error"] == pytest.approx(math.sqrt(got["p"] * (1 - got["p"]) / 9999))
+    assert model_permutation_test(x9, y9, seed=3) != got

@@ -11,6 +11,8 @@ from ctxvec.data import load_qa_dataset
 from ctxvec.offline import demo
 from ctxvec.offline.families import FAMILIES
 
+pytestmark = pytest.mark.slow  # the fast tier (-m 'not slow') leaves this module out
+
 N = demo.SMALL.subsets * demo.SMALL.subset_size
 TASKS = ["qa", "cls"]
 
@@ -19,7 +21,9 @@ TASKS = ["qa", "cls"]
 def first_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     lines: list[str] = []
-    result = demo.run_demo(out, sizes=demo.SMALL, members=demo.SMALL_PANEL, log=lines.append)
+    result = demo.run_demo(
+        out, sizes=demo.SMALL, members=demo.SMALL_PANEL, log=lines.append, figures=()
+    )
     return out, result, lines
 
 
@@ -67,7 +71,7 @@ def test_demo_says_where_the_studies_are(first_run):
 def second_run(first_run, run_cli):
     """The same demo again, through the command line: ``(code, stdout, stderr)``."""
     out, _, _ = first_run
-    return run_cli("demo", "--small", "--out", str(out))
+    return run_cli("demo", "--small", "--out", str(out), "--figures", "none")
 
 
 def test_second_run_through_the_cli_reuses_everything(first_run, second_run):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -124,10 +125,70 @@ def test_classification_zoo_labels_and_reuse(tmp_path, data):
     assert not any("reused" in line for line in lines)
 
 
-def test_training_is_deterministic_for_a_seed(tmp_path, data):
+def _screen(text: str) -> list[str]:
+    """The lines a terminal shows once ``text`` (tqdm's output) is written to it."""
+    rows, row, col = [""], 0, 0
+    for part in re.split(r"(\r|\n|\x1b\[A)", text):
+        if part == "\r":
+            col = 0
+        elif part == "\n":
+            row, col = row + 1, 0
+            rows += [""] * (row + 1 - len(rows))
+        elif part == "\x1b[A":
+            row = max(row - 1, 0)
+        else:
+            line = rows[row].ljust(col)
+            rows[row] = line[:col] + part + line[col + len(part) :]
+            col += len(part)
+    return [line.rstrip() for line in rows if line.strip()]
+
+
+def test_a_bar_per_member_in_a_terminal(tmp_path, data, capsys):
+    members = [_tiny("bert", (2,)), _tiny("electra", (1, 3))]
+    zoo.build_zoo("cls", data["cls"], tmp_path, members, settings=TINY, workers=1, progress=True)
+    out, err = capsys.readouterr()
+    shown = [line for line in _screen(err) if line.strip()]
+    # Each member's bar is left as a line at its last step; nothing else stays on the screen.
+    assert len(shown) == 2
+    assert shown[0].startswith("  bert   : 100%|") and "| 2/2 [" in shown[0]
+    assert shown[1].startswith("  electra: 100%|") and "| 3/3 [" in shown[1]
+    assert all(line.endswith("step/s]") and len(line) <= 80 for line in shown)
+    assert "| 0/3 [" in err  # drawn when training starts, before the first step
+    # The log lines still go to the log.
+    assert [line.split(":")[0] for line in out.splitlines()[1:]] == [
+        "  bert-step2",
+        "  electra-step1",
+        "  electra-step3",
+    ]
+
+
+def test_without_a_terminal_progress_is_a_line_now_and_then(tmp_path, data, capsys, monkeypatch):
+    monkeypatch.setattr(zoo, "PROGRESS_EVERY", 0.0)
+    members = [_tiny("roberta", (2, 4))]
+    zoo.build_zoo("cls", data["cls"], tmp_path, members, settings=TINY, workers=1)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = err.split("\n")[:-1]
+    assert [line.split(",")[0] for line in lines] == [f"  roberta: step {s}/4" for s in (1, 2, 3)]
+    assert all(line.endswith("s left") for line in lines)
+
+
+@pytest.mark.slow  # two worker processes start and import torch
+def test_training_is_deterministic_for_a_seed(tmp_path, data, capsys):
+    """Byte-identical weights in a worker process with a bar and in this one without."""
     members = [_tiny("deberta-v2", (3,)), _tiny("albert", (3,))]
-    a = zoo.build_zoo("qa", data["qa"], tmp_path / "a", members, settings=TINY, workers=2)
+    a = zoo.build_zoo(
+        "qa", data["qa"], tmp_path / "a", members, settings=TINY, workers=2, progress=True
+    )
+    # The workers' steps reach the parent's bars, their log lines its log.
+    out, err = capsys.readouterr()
+    shown = sorted(line for line in _screen(err) if line.strip())
+    assert len(shown) == 2
+    assert shown[0].startswith("  albert    : 100%|") and "| 3/3 [" in shown[0]
+    assert shown[1].startswith("  deberta-v2: 100%|") and "| 3/3 [" in shown[1]
+    assert "deberta-v2-step3: dev f1" in out and "albert-step3: dev f1" in out
     b = zoo.build_zoo("qa", data["qa"], tmp_path / "b", members, settings=TINY, workers=1)
+    assert not capsys.readouterr().err  # no bar, and too short for a progress line
     for x, y in zip(a, b, strict=True):
         assert (x.path / "model.safetensors").read_bytes() == (
             y.path / "model.safetensors"

@@ -19,6 +19,7 @@ def qa_study() -> Callable[..., Path]:
 
     def run(root: Path, models, subsets: int, subset_size: int, log=None, **config) -> Path:
         study = StudyConfig(
+            figures=(),
             task="qa",
             models=tuple(models),
             data=str(squad_json(root / "dev.json")),

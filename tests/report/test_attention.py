@@ -26,6 +26,8 @@ from ctxvec.report import load_run, report_html
 from ctxvec.report.attention import head_grid
 from ctxvec.report.run import Run
 
+pytestmark = pytest.mark.slow  # the fast tier (-m 'not slow') leaves this module out
+
 # (family, name, layers, heads): lower has 3 models, middle and last 4, upper 2 (left out).
 PANEL = [
     ("bert", "bert-2L", 2, 2),

@@ -85,6 +85,7 @@ def test_report_command_on_a_folder_without_a_run_is_one_line(tmp_path: Path, ru
 # ------------------------------------------------------------------ real browser
 
 
+@pytest.mark.slow
 def test_report_in_chromium(run_dir: Path, browser, tmp_path: Path) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By

@@ -19,6 +19,8 @@ from ctxvec.report.plots import scatter_png
 from ctxvec.report.run import Run
 from ctxvec.report.styles import model_styles, shorten, split_step
 
+pytestmark = pytest.mark.slow  # the fast tier (-m 'not slow') leaves this module out
+
 
 @pytest.fixture(scope="module")
 def zoo_run(tmp_path_factory, synthetic_run) -> Run:

@@ -219,6 +219,7 @@ def test_report_summary_and_notebook_state_the_runs_numbers(
 # ------------------------------------------------------------------ real browser
 
 
+@pytest.mark.slow
 def test_verdict_on_the_first_screen(run_dir: Path, browser) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait

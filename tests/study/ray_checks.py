@@ -110,6 +110,7 @@ def config(task: str, root: Path, tiny_model, families=FAMILIES, subsets=4) -> S
         data, settings, size = reviews(root / "r.parquet", ["neg", "pos"] * 12), ClsSettings(), 6
     models = tuple(ModelSpec(str(tiny_model(f, task)), f) for f in families)
     return StudyConfig(
+        figures=(),
         task=task,
         models=models,
         data=str(data),
@@ -182,7 +183,8 @@ def test_sharded_units_on_a_cluster_equal_unsharded(
     panel.write_text(
         "".join(f'[[models]]\nid = "{m.id}"\nname = "{m.name}"\n' for m in study.models)
     )
-    args = ["study", "qa", "--data", study.data, "--out", str(tmp_path / "ray"), "--quiet"]
+    args = ["study", "qa", "--data", study.data, "--out", str(tmp_path / "ray")]
+    args += ["--quiet", "--figures", "none"]
     args += ["--panel", str(panel)]
     args += ["--subsets", "2", "--subset-size", "4", "--dtype", "float32", "--device", "cpu"]
     code, _, err = run_cli(
@@ -208,7 +210,8 @@ def test_the_cli_joins_a_ray_start_cluster_without_ray_variables(
     study = config("cls", tmp_path, tiny_model, families=("bert",), subsets=2)
     run_study(study, tmp_path / "local", progress=False, log=quiet)
     env = {k: v for k, v in processes.env().items() if not k.startswith("RAY_AUTH")}
-    args = ["study", "cls", "--data", study.data, "--out", str(tmp_path / "ray"), "--quiet"]
+    args = ["study", "cls", "--data", study.data, "--out", str(tmp_path / "ray")]
+    args += ["--quiet", "--figures", "none"]
     args += [arg for m in study.models for arg in ("--model", m.id)]
     args += ["--subsets", "2", "--subset-size", "6", "--dtype", "float32", "--device", "cpu"]
     run = processes.run(

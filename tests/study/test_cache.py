@@ -12,9 +12,11 @@ import torch
 from sample_data import squad_json
 from transformers import AutoModelForQuestionAnswering
 
+pytestmark = pytest.mark.slow  # the fast tier (-m 'not slow') leaves this module out
+
 
 def qa_args(data: Path, out: Path, *models: Path, subsets: int, size: int) -> list[str]:
-    args = ["study", "qa", "--data", str(data), "--out", str(out), "--quiet"]
+    args = ["study", "qa", "--data", str(data), "--out", str(out), "--quiet", "--figures", "none"]
     for m in models:
         args += ["--model", str(m)]
     return [*args, "--subsets", str(subsets), "--subset-size", str(size)]

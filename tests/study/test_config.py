@@ -17,7 +17,7 @@ NAN, INF = float("nan"), float("inf")
 
 
 def qa_args(data: Path, out: Path, model: Path) -> list[str]:
-    args = ["study", "qa", "--data", str(data), "--out", str(out), "--quiet"]
+    args = ["study", "qa", "--data", str(data), "--out", str(out), "--quiet", "--figures", "none"]
     return [*args, "--model", str(model), "--subsets", "3", "--subset-size", "3"]
 
 

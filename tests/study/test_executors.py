@@ -12,6 +12,8 @@ from sample_data import reviews, squad_json
 from ctxvec import ClsSettings, CtxvecError, ModelSpec, QASettings, StudyConfig, run_study
 from ctxvec.study.executors import RayExecutor, make_executor
 
+pytestmark = pytest.mark.slow  # the fast tier (-m 'not slow') leaves this module out
+
 
 @pytest.mark.parametrize("task", ["qa", "cls"])
 def test_a_sharded_unit_equals_the_unsharded_one(
@@ -24,7 +26,7 @@ def test_a_sharded_unit_equals_the_unsharded_one(
         settings, size = ClsSettings(layers="all"), 10
     models = tuple(ModelSpec(str(tiny_model(f, task)), f) for f in ("bert", "xlnet"))
     config = StudyConfig(task=task, models=models, data=str(data), subsets=2,
-                         subset_size=size, settings=settings)  # fmt: skip
+                         subset_size=size, settings=settings, figures=())  # fmt: skip
     quiet = lambda *_: None  # noqa: E731
     whole = run_study(config, tmp_path / "whole", progress=False, log=quiet)
     sharded = run_study(config, tmp_path / "sharded", progress=False, log=quiet, shard_size=3)
@@ -50,7 +52,8 @@ def test_a_sharded_unit_equals_the_unsharded_one(
 @pytest.fixture
 def qa_args(tmp_path, tiny_model) -> list[str]:
     data = squad_json(tmp_path / "dev.json", copies=1)
-    base = ["study", "qa", "--data", str(data), "--out", str(tmp_path / "o"), "--quiet"]
+    base = ["study", "qa", "--data", str(data), "--out", str(tmp_path / "o")]
+    base += ["--quiet", "--figures", "none"]
     return [*base, "--model", str(tiny_model("bert", "qa")), "--subsets", "1", "--subset-size", "4"]
 
 

@@ -27,6 +27,8 @@ from ctxvec.metrics.heads import STATISTICS
 from ctxvec.study import StudyConfig, run_study
 from ctxvec.tasks.classify import ClsSettings
 
+pytestmark = pytest.mark.slow  # the fast tier (-m 'not slow') leaves this module out
+
 
 def quiet(_: str) -> None:
     """Swallow the study's progress lines."""
@@ -70,7 +72,7 @@ def qa_study(tmp_path_factory, tiny_model):
     models.append(ModelSpec(str(tiny_model("bert", "qa", num_layers=6)), "bert-6"))
     config = StudyConfig(
         task="qa", models=tuple(models), data=str(data), subsets=2, subset_size=6,
-        attention_stats=4, dtype="float32",
+        attention_stats=4, dtype="float32", figures=(),
     )  # fmt: skip
     return run_study(config, root / "out", progress=False, log=quiet), data, root
 
@@ -110,7 +112,7 @@ def test_cls_statistics_equal_the_attention_view_with_truncation(tmp_path, tiny_
     models = tuple(ModelSpec(str(tiny_model(f, "cls")), f) for f in FAMILIES)
     config = StudyConfig(
         task="cls", models=models, data=str(texts), subsets=1, subset_size=8,
-        settings=ClsSettings(max_length=12), attention_stats=5, dtype="float32",
+        settings=ClsSettings(max_length=12), attention_stats=5, dtype="float32", figures=(),
     )  # fmt: skip
     result = run_study(config, tmp_path / "out", progress=False, log=quiet)
     assert result.examples["truncated"].all()  # the sample is cut, not skipped
@@ -170,7 +172,7 @@ def test_outputs_without_the_option_are_unchanged_and_the_pass_untouched(
     result, data, root = qa_study
     config = StudyConfig(
         task="qa", models=tuple(u.unit.model for u in result.units[::2]), data=str(data),
-        subsets=2, subset_size=6, dtype="float32",
+        subsets=2, subset_size=6, dtype="float32", figures=(),
     )  # fmt: skip
     plain = run_study(config, tmp_path / "plain", progress=False, log=quiet)
     assert plain.attention is None
@@ -197,7 +199,7 @@ def test_sharding_and_the_cache_change_nothing(tmp_path, tiny_model) -> None:
     def study(out: str, n: int = 4, shard_size: int | None = None):
         config = StudyConfig(
             task="qa", models=models, data=str(data), subsets=2, subset_size=6,
-            attention_stats=n, dtype="float32",
+            attention_stats=n, dtype="float32", figures=(),
         )  # fmt: skip
         return run_study(config, tmp_path / out, progress=False, log=quiet, shard_size=shard_size)
 

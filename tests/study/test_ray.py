@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the fast tier (-m 'not slow') leaves this module out
+
 ROOT = Path(__file__).resolve().parents[2]
 CHECKS = Path(__file__).with_name("ray_checks.py").relative_to(ROOT)
 

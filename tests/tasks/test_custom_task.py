@@ -186,6 +186,7 @@ def regression_study(tiny_model, tmp_path_factory: pytest.TempPathFactory) -> di
 
     def study(out: str, shard_size: int | None) -> Path:
         config = StudyConfig(
+            figures=(),
             task="toy-regression",
             models=models,
             data=str(data),

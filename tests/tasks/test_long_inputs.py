@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from sample_data import reviews
 
 from ctxvec import ClsSettings, ModelSpec, QASettings, StudyConfig, run_study
@@ -16,6 +17,7 @@ LONG_TEXT = (WORDS * (100_000 // len(WORDS) + 1))[:100_000]
 
 def study(task: str, data, settings, size: int, tiny_model, out):
     config = StudyConfig(
+        figures=(),
         task=task,
         models=(ModelSpec(str(tiny_model("bert", task))),),
         data=str(data),
@@ -26,6 +28,7 @@ def study(task: str, data, settings, size: int, tiny_model, out):
     return run_study(config, out, progress=False, log=lambda *_: None).examples
 
 
+@pytest.mark.slow
 def test_a_context_of_100k_characters_is_cut_into_windows(tmp_path, tiny_model) -> None:
     qa = tmp_path / "long.json"
     context = LONG_TEXT + " Paris is the capital of France."
@@ -37,6 +40,7 @@ def test_a_context_of_100k_characters_is_cut_into_windows(tmp_path, tiny_model) 
     assert rows["n_windows"].iloc[0] > 100
 
 
+@pytest.mark.slow
 def test_a_review_of_100k_characters_is_truncated(tmp_path, tiny_model) -> None:
     cls = reviews(tmp_path / "long.parquet", ["neg", "pos"])
     frame = pd.read_parquet(cls)

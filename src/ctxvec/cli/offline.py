@@ -1,12 +1,13 @@
 """``ctxvec data make``, ``ctxvec zoo build`` and ``ctxvec demo``: the offline benchmark."""
 
 # No `from __future__ import annotations`: typer reads these annotations as objects.
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ctxvec.cli.options import Workers, flag
+from ctxvec.cli.options import Figures, Workers, flag, parse_figures
 from ctxvec.cli.output import say
 
 data_app = typer.Typer(help="The built-in synthetic benchmark.", no_args_is_help=True)
@@ -58,7 +59,11 @@ def zoo_build(
     """Train the default panel (six families from scratch + MiniLM) on DATA, or reuse it."""
     from ctxvec.offline.zoo import build_zoo
 
-    checkpoints = build_zoo(task, data, out, seed=seed, split=split, workers=workers, log=say)
+    # Bars in a terminal; else a line now and then (CI, logs).
+    progress = sys.stderr.isatty()
+    checkpoints = build_zoo(
+        task, data, out, seed=seed, split=split, workers=workers, log=say, progress=progress
+    )
     say(f"ctxvec: {len(checkpoints)} checkpoints; study them with --panel {out}/panel.toml")
 
 
@@ -69,11 +74,15 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of data, training and subsets.")] = 0,
     small: Annotated[bool, flag("--small", "Tiny sizes: a smoke test in seconds.")] = False,
     workers: Workers = None,
+    figures: Figures = "png,svg",
 ) -> None:
     """The whole study offline: benchmark, model zoo, QA and classification studies."""
     from ctxvec.offline import demo as d
 
-    if small:
-        d.run_demo(out, seed, d.SMALL, d.SMALL_PANEL, workers=workers, log=say)
-    else:
-        d.run_demo(out, seed, workers=workers, log=say)
+    formats = parse_figures(figures)
+    sizes, members = (d.SMALL, d.SMALL_PANEL) if small else (d.DemoSizes(), None)
+    # Bars in a terminal; else training says how far it is now and then (CI, logs).
+    progress = sys.stderr.isatty()
+    d.run_demo(
+        out, seed, sizes, members, workers=workers, progress=progress, log=say, figures=formats
+    )

@@ -35,6 +35,13 @@ def parse_integers(parameter: str, text: str | None) -> tuple[int, ...] | None:
         raise ParameterError(parameter, f"'{text}' must be comma-separated integers") from None
 
 
+def parse_figures(text: str) -> tuple[str, ...]:
+    """``--figures png,svg`` as ``("png", "svg")``; ``none`` as ``()``."""
+    if text.strip().lower() == "none":
+        return ()
+    return tuple(f.strip().lower() for f in text.split(",") if f.strip())
+
+
 def flag(name: str, text: str) -> typer.models.OptionInfo:
     """A boolean option that is off unless given: ``--name`` only, no ``--no-name`` twin."""
     return typer.Option(name, help=text)
@@ -103,6 +110,12 @@ DType = Annotated[
 ]
 Cache = Annotated[Path | None, typer.Option(help="Unit cache folder (default: OUT/units).")]
 Quiet = Annotated[bool, flag("--quiet", "No progress bars.")]
+Figures = Annotated[
+    str,
+    typer.Option(
+        help="Static figure formats beside the tables: png, svg, pdf, comma-separated, or none."
+    ),
+]
 Strict = Annotated[
     bool, flag("--strict", "Refuse QA answers whose answer_start is off their text.")
 ]

@@ -29,6 +29,7 @@ from ctxvec.cli.options import (
     DType,
     ExcludeSpecial,
     ExecutorOption,
+    Figures,
     GpusPerUnit,
     KernelsOption,
     Layer,
@@ -47,6 +48,7 @@ from ctxvec.cli.options import (
     Strict,
     Subsets,
     Untrained,
+    parse_figures,
     parse_integers,
 )
 from ctxvec.cli.output import say
@@ -76,6 +78,7 @@ def shared_options(
     dtype: DType = "auto",
     attention_stats: AttentionStats = 0,
     cache_dir: Cache = None,
+    figures: Figures = "png,svg",
     quiet: Quiet = False,
     executor: ExecutorOption = "local",
     address: Address = None,
@@ -211,6 +214,7 @@ def _study(task: str, options: dict[str, object]) -> None:
         score=rest["score"],
         strict=rest.get("strict", False),  # QA only
         attention_stats=rest["attention_stats"],
+        figures=parse_figures(rest["figures"]),
     )
     executor = make_executor(
         rest["executor"],

@@ -123,12 +123,20 @@ def available_statistics(table: pd.DataFrame) -> list[str]:
 DEPTH_BINS = ("lower", "middle", "upper", "last")
 
 
+def relative_depth(layer: int, n_layers: int) -> float:
+    """A layer's relative depth ``layer / n_layers``: 0 the embeddings, 1 the last of the model's
+    ``n_layers`` transformer layers. The one rule that puts models of different depth on one
+    axis (``attention.csv``'s depth bins, ``layers.csv``'s ``depth``); a float division, so equal
+    fractions (1/2, 3/6) give equal floats."""
+    return layer / n_layers
+
+
 def depth_bin(layer: int, n_layers: int) -> str:
     """The bin of a 1-based layer: ``lower`` (layer / n_layers <= 1/3), ``middle`` (<= 2/3),
     ``upper`` (below 1) or ``last`` (the last layer alone, where the task head reads)."""
     if layer == n_layers:
         return "last"
-    depth = layer / n_layers
+    depth = relative_depth(layer, n_layers)
     return "lower" if depth <= 1 / 3 else "middle" if depth <= 2 / 3 else "upper"
 
 

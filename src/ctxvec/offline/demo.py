@@ -83,15 +83,23 @@ def run_demo(
     workers: int | None = None,
     progress: bool = False,
     log: Callable[[str], None] = print,
+    figures: tuple[str, ...] = ("png", "svg"),
 ) -> DemoResult:
     """Generate data, build (or reuse) the zoo, run both studies into ``out_dir``.
 
     ``members`` is the panel for both tasks (default: :data:`ctxvec.offline.zoo.DEFAULT_PANELS`).
+    ``log`` hears a line as each phase starts (benchmark, each task's zoo and study, attention)
+    and the zoo's and studies' own lines; ``progress`` shows bars on standard error for the
+    zoo's training and the studies (for a terminal; without, training says how far it is on
+    standard error now and then).
+    ``figures``: the static figures' formats, as :class:`~ctxvec.study.StudyConfig`'s (the
+    attention figures are written as PNG when it holds ``"png"``).
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
     data = out_dir / "data"
     n_test = sizes.subsets * sizes.subset_size
+    log(f"ctxvec demo: writing the benchmark to {data}")
     # Test data gets its own seed, so no generated paragraph or review repeats a training one.
     paths = {
         "qa": (
@@ -103,9 +111,9 @@ def run_demo(
             synth.write_cls(data / "cls-test.parquet", _even(n_test), seed + 1),
         ),
     }
-    log(f"ctxvec demo: benchmark written to {data}")
     checkpoints, studies = {}, {}
     for task, (train, test) in paths.items():
+        log(f"ctxvec demo: {task} model zoo in {out_dir / 'zoo' / task}")
         checkpoints[task] = zoo.build_zoo(
             task,
             train,
@@ -115,6 +123,7 @@ def run_demo(
             settings=zoo_settings or zoo.ZooSettings(),
             workers=workers,
             log=log,
+            progress=progress,
         )
         config = StudyConfig(
             task=task,
@@ -126,9 +135,12 @@ def run_demo(
             score=SCORES[task],
             settings=get_task(task).settings_type(layers="all"),
             attention_stats=sizes.attention_stats,
+            figures=figures,
         )
-        studies[task] = run_study(config, out_dir / f"study-{task}", progress=progress, log=log)
-    _attention_of_best(studies["qa"], paths["qa"][1], log)
+        study_dir = out_dir / f"study-{task}"
+        log(f"ctxvec demo: {task} study of {len(config.models)} checkpoints in {study_dir}")
+        studies[task] = run_study(config, study_dir, progress=progress, log=log)
+    _attention_of_best(studies["qa"], paths["qa"][1], log, figures)
     seconds = time.perf_counter() - started
     for task, study in studies.items():
         score = SCORES[task]
@@ -145,19 +157,23 @@ def run_demo(
     return DemoResult(out_dir, checkpoints, studies, seconds)
 
 
-def _attention_of_best(study: StudyResult, data: Path, log: Callable[[str], None]) -> None:
+def _attention_of_best(
+    study: StudyResult, data: Path, log: Callable[[str], None], figures: tuple[str, ...]
+) -> None:
     """The best QA checkpoint's attention on the first answerable test question, as PNG figures
-    and the offline viewer under ``study-qa/attention/``; the report is rebuilt to show them."""
+    (when ``figures`` holds png) and the offline viewer under ``study-qa/attention/``; the report
+    is rebuilt to show them."""
     best = study.models.sort_values("f1").iloc[-1]["model"]
     spec = next(m for m in study.manifest["models"] if m["name"] == best)
     example = next(e for e in load_qa_dataset(data).examples if e.answers)
+    folder = study.out_dir / "attention"
+    log(f"ctxvec demo: attention of {best} on question '{example.id}' in {folder}")
     lm = attention.load_for_attention(ModelSpec(spec["path"], best), "qa", "cpu", "float32")
     result = attention.attend(lm, question=example.question, context=example.context)
-    folder = study.out_dir / "attention"
-    write_attention_figures(result, folder, formats=("png",))
+    if "png" in figures:
+        write_attention_figures(result, folder, formats=("png",))
     write_viewer(result, folder / "viewer.html", result.statistics())
     write_report(load_run(study.out_dir))
-    log(f"ctxvec demo: attention of {best} on question '{example.id}' in {folder}")
 
 
 def _even(n: int) -> int:

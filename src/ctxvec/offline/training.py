@@ -11,8 +11,6 @@ by the study's own prediction and scoring code. Choosing members and saving chec
 from __future__ import annotations
 
 import inspect
-import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,8 +27,6 @@ from ctxvec.tasks import Task
 if TYPE_CHECKING:
     from ctxvec.offline.zoo import Member, ZooSettings
 
-# Seconds between two progress lines of a member's training (one line, in a terminal or a log).
-PROGRESS_EVERY = 30.0
 MINILM = "minilm"
 MPNET = "mpnet"
 # Pretrained members: family -> (where its weights are, the hub name they are a copy of).
@@ -133,7 +129,14 @@ def fit(
     save: Callable[[int], None],
     seed: int,
     warmup_fraction: float,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> None:
+    """Train ``model`` to the member's last step, calling ``save(step)`` at each of its steps.
+
+    ``on_step(step, last)`` hears of each finished step (after its checkpoint, if any, is
+    saved), and of step 0 as training starts; it shows the progress (:mod:`ctxvec.offline.zoo`
+    decides how) and must not touch the random state.
+    """
     from transformers import get_linear_schedule_with_warmup
 
     batch_size = min(member.batch_size, len(features))
@@ -143,8 +146,9 @@ def fit(
     warmup = max(1, round(warmup_fraction * last))
     schedule = get_linear_schedule_with_warmup(optimizer, warmup, last)
     stream = batches(features, tokenizer, model, batch_size, seed)
-    started = reported = time.perf_counter()
     model.train()
+    if on_step is not None:
+        on_step(0, last)
     for step in range(1, last + 1):
         loss = model(**next(stream)).loss
         loss.backward()
@@ -156,12 +160,8 @@ def fit(
             model.eval()
             save(step)
             model.train()
-        now = time.perf_counter()
-        if now - reported >= PROGRESS_EVERY and step < last:
-            reported = now
-            left = (now - started) / step * (last - step)
-            # Straight to stderr: a member trained in a worker process reports as it goes.
-            print(f"  {member.name}: step {step}/{last}, about {left:.0f}s left", file=sys.stderr)
+        if on_step is not None:
+            on_step(step, last)
 
 
 # ------------------------------------------------------------------------------ scoring

@@ -15,6 +15,11 @@ member, data, seed and settings) is reused, not retrained; ``card.json`` is writ
 interrupted build retrains only what it had not finished. ``panel.toml`` lists the checkpoints
 in the study's panel format.
 
+Progress goes to standard error: a bar per member being trained (steps, rate, time left) when
+``progress`` is on (the command line turns it on in a terminal), else a plain line per member at
+most every :data:`PROGRESS_EVERY` seconds. Members trained in worker processes send their steps
+and log lines to the parent through a queue; the parent alone writes them.
+
 Deliberately left out: pretraining objectives (scratch models learn the task directly), mixed
 precision, GPUs (it runs where the demo must: on a few CPU cores) and hyper-parameter search.
 """
@@ -23,14 +28,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import multiprocessing
 import os
+import queue
+import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+from tqdm.auto import tqdm
 
 from ctxvec import files
 from ctxvec.data import Dataset, fingerprint
@@ -49,6 +60,12 @@ from ctxvec.tasks import Task, get_task
 
 ZOO_FORMAT = 1
 CARD = "card.json"
+# Seconds between two progress lines of a member's training when there are no bars.
+PROGRESS_EVERY = 30.0
+# Seconds between two step reports a worker process sends (its first and last always go), and
+# between two looks of the parent at the queue.
+SEND_EVERY = 0.2
+POLL_EVERY = 0.1
 
 
 @dataclass(frozen=True)
@@ -157,8 +174,13 @@ def build_member(
     seed: int = 0,
     settings: ZooSettings = ZooSettings(),
     log: Callable[[str], None] = print,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> list[Checkpoint]:
-    """Train one member (or reuse its saved checkpoints) and return its checkpoints."""
+    """Train one member (or reuse its saved checkpoints) and return its checkpoints.
+
+    ``log`` hears a line per saved checkpoint; ``on_step(step, last)`` each training step (see
+    :func:`ctxvec.offline.training.fit`).
+    """
     task = get_task(task)
     out_dir = Path(out_dir)
     identity = _identity(member, task, dataset.fingerprint, seed, settings)
@@ -214,7 +236,7 @@ def build_member(
         log(f"  {path.name}: dev {score['metric']} {score['value']:.1f} ({card['train_seconds']}s)")
 
     with one_thread():
-        fit(member, model, tokenizer, features, save, seed, settings.warmup_fraction)
+        fit(member, model, tokenizer, features, save, seed, settings.warmup_fraction, on_step)
     return checkpoints
 
 
@@ -226,10 +248,108 @@ def _dev_score(
     return task.dev_score(lm, dev, dataset, settings.max_length, settings.stride)
 
 
-def _build_quietly(member: Member, task: Task, dataset, out_dir, seed, settings) -> tuple:
-    """Worker-process entry: build one member, returning its checkpoints and its log lines."""
-    lines: list[str] = []
-    return build_member(member, task, dataset, out_dir, seed, settings, lines.append), lines
+class _Progress:
+    """The training progress of a zoo's members, on standard error: with ``bars``, a tqdm bar
+    per member being trained, left as a line when it is done; without, a line per member at
+    most every :data:`PROGRESS_EVERY` seconds. :meth:`say` writes a log line without breaking
+    the bars."""
+
+    def __init__(self, bars: bool, names: Sequence[str], log: Callable[[str], None]) -> None:
+        self.bars = bars
+        self.log = log
+        self.file = sys.stderr
+        self.width = max(map(len, names), default=0)
+        self.open: dict[str, tqdm] = {}
+        self.positions: dict[str, int] = {}
+        self.started: dict[str, float] = {}
+        self.reported: dict[str, float] = {}
+
+    def say(self, line: str) -> None:
+        if self.open:
+            with tqdm.external_write_mode(file=self.file):
+                self.log(line)
+        else:
+            self.log(line)
+
+    def step(self, name: str, step: int, last: int) -> None:
+        """``name`` has done ``step`` of ``last`` steps (0: training starts)."""
+        now = time.perf_counter()
+        if step == 0:
+            self.started[name] = self.reported[name] = now
+        if self.bars:
+            self._advance(name, step, last)
+        elif 0 < step < last and now - self.reported.get(name, now) >= PROGRESS_EVERY:
+            self.reported[name] = now
+            left = (now - self.started.get(name, now)) / step * (last - step)
+            print(f"  {name}: step {step}/{last}, about {left:.0f}s left", file=self.file)
+
+    def _advance(self, name: str, step: int, last: int) -> None:
+        bar = self.open.get(name)
+        if bar is None:
+            taken = set(self.positions.values())
+            self.positions[name] = position = next(
+                i for i in range(len(taken) + 1) if i not in taken
+            )
+            bar = self.open[name] = tqdm(
+                total=last,
+                desc=f"  {name:<{self.width}}",
+                unit="step",
+                position=position,
+                leave=False,
+                dynamic_ncols=True,
+                file=self.file,
+            )
+        bar.update(step - bar.n)
+        if step >= last:
+            meter = bar.format_dict
+            meter["rate"] = None  # the whole run's mean rate, not the last moments'
+            self._close(name)
+            tqdm.write(bar.format_meter(**meter), file=self.file)
+
+    def _close(self, name: str) -> None:
+        self.open.pop(name).close()
+        del self.positions[name]
+        # A bar below the first leaves the cursor where its line ended: back to the start, or
+        # the next line written would begin there.
+        self.file.write("\r")
+
+    def close(self) -> None:
+        """Clear the bars of members that did not finish."""
+        for name in list(self.open):
+            self._close(name)
+
+
+def _build_in_worker(
+    member: Member, task: Task, dataset, out_dir, seed, settings, messages
+) -> list[Checkpoint]:
+    """Worker-process entry: build one member, sending its log lines and its steps (its first
+    and last, between them at most one per :data:`SEND_EVERY` seconds) to ``messages``."""
+    sent = -math.inf
+
+    def on_step(step: int, last: int) -> None:
+        nonlocal sent
+        now = time.perf_counter()
+        if step in (0, last) or now - sent >= SEND_EVERY:
+            sent = now
+            messages.put(("step", member.name, step, last))
+
+    def say(line: str) -> None:
+        messages.put(("say", line))
+
+    return build_member(member, task, dataset, out_dir, seed, settings, say, on_step)
+
+
+def _relay(messages, progress: _Progress) -> None:
+    """Pass what the workers sent so far on to ``progress``."""
+    while True:
+        try:
+            message = messages.get_nowait()
+        except queue.Empty:
+            return
+        if message[0] == "step":
+            progress.step(*message[1:])
+        else:
+            progress.say(message[1])
 
 
 def build_zoo(
@@ -242,6 +362,7 @@ def build_zoo(
     split: str = "train",
     workers: int | None = None,
     log: Callable[[str], None] = print,
+    progress: bool = False,
 ) -> list[Checkpoint]:
     """Train (or reuse) every member on ``data`` and write ``out_dir/panel.toml``.
 
@@ -257,6 +378,9 @@ def build_zoo(
         split: the hub split to train on (ignored for local files).
         workers: parallel training processes (default: the number of CPU cores); 1 trains in
             this process.
+        log: where the one-line messages go (a line per checkpoint saved or member reused).
+        progress: a bar per member being trained on standard error (for a terminal); without,
+            a line on standard error per member at most every :data:`PROGRESS_EVERY` seconds.
     """
     task = get_task(task)
     members = DEFAULT_PANELS[task.name] if members is None else members
@@ -278,23 +402,38 @@ def build_zoo(
             done[m.name] = reused
             log(f"  {m.name}: reused {len(reused)} checkpoint(s)")
     workers = min(workers or os.cpu_count() or 1, len(todo))
-    if workers <= 1:
-        for m in todo:
-            done[m.name] = build_member(m, task, dataset, out_dir, seed, settings, log)
-    else:
-        # The costliest members first, so the last one to finish is a short one.
-        todo.sort(key=lambda m: (m.family not in PRETRAINED, -max(m.steps)))
-        context = multiprocessing.get_context("spawn")  # fork is unsafe once torch has threads
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            jobs = {
-                pool.submit(_build_quietly, m, task, dataset, out_dir, seed, settings): m
-                for m in todo
-            }
-            for job in as_completed(jobs):
-                checkpoints, lines = job.result()
-                done[jobs[job].name] = checkpoints
-                for line in lines:
-                    log(line)
+    report = _Progress(progress, [m.name for m in todo], log)
+    try:
+        if workers <= 1:
+            for m in todo:
+                step = partial(report.step, m.name)
+                done[m.name] = build_member(
+                    m, task, dataset, out_dir, seed, settings, report.say, step
+                )
+        else:
+            # The costliest members first, so the last one to finish is a short one.
+            todo.sort(key=lambda m: (m.family not in PRETRAINED, -max(m.steps)))
+            context = multiprocessing.get_context("spawn")  # fork is unsafe once torch has threads
+            with (
+                context.Manager() as manager,
+                ProcessPoolExecutor(workers, mp_context=context) as pool,
+            ):
+                # A worker's messages are in the queue before its result is ready.
+                messages = manager.Queue()
+                jobs = {
+                    pool.submit(
+                        _build_in_worker, m, task, dataset, out_dir, seed, settings, messages
+                    ): m
+                    for m in todo
+                }
+                pending = set(jobs)
+                while pending:
+                    finished, pending = wait(pending, POLL_EVERY, FIRST_COMPLETED)
+                    _relay(messages, report)
+                    for job in finished:
+                        done[jobs[job].name] = job.result()
+    finally:
+        report.close()
     checkpoints = [c for m in members for c in done[m.name]]
     lines = [f'task = "{task.name}"', ""]
     for c in checkpoints:

@@ -2,14 +2,15 @@
 
 :func:`scatter` defines the score against one metric (one :class:`Series` per model: its
 (model, subset) points, their mean and its :class:`~ctxvec.report.styles.ModelStyle`),
-:func:`depth` the Pearson r of the score with each metric at each layer (one :class:`Curve` per
-metric and level), and :func:`forest` the verdict's small figure (:mod:`~ctxvec.report.verdict`):
-each headline metric's model-level r with its 95% CI, coloured by the verdict, over the band of
-|r| the panel cannot tell from zero. Titles and axis labels are built here from the metric
-registry's labels, and the depth figure's integer layer ticks are chosen here, so the interactive
-report (:mod:`~ctxvec.report.interactive`, plotly) and the static files and notebook image
-(:mod:`~ctxvec.report.plots`, matplotlib) show the same colours, markers, legend groups, texts
-and ticks.
+:func:`depth` the Pearson r of the score with each metric over relative depth, or over the layer
+index when every model has the same layers (one :class:`Curve` per metric and level), and
+:func:`forest` the verdict's small figure (:mod:`~ctxvec.report.verdict`): each headline
+metric's model-level r with its 95% CI, coloured by the verdict, over the band of |r| the panel
+cannot tell from zero. Titles and axis labels are built here from the metric registry's labels,
+and the depth figure's axis (which one, its label, its ticks and their texts) is chosen here, so
+the interactive report (:mod:`~ctxvec.report.interactive`, plotly) and the static files and
+notebook image (:mod:`~ctxvec.report.plots`, matplotlib) show the same colours, markers, legend
+groups, texts and ticks.
 
 Left out: how a medium draws them (sizes, fonts, hover labels, legend placement) and the
 attention section's figures, which only the report shows (:mod:`~ctxvec.report.attention`).
@@ -21,6 +22,7 @@ import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Literal
 
 import pandas as pd
@@ -38,7 +40,7 @@ LEVELS: tuple[tuple[str, Literal["solid", "dot"], str], ...] = (
 )
 # The verdict's colours: the palette's green and red, grey for "cannot decide".
 OUTCOME_COLOURS = {"supports": "#2ca02c", "contradicts": "#d62728", "cannot decide": "#7f7f7f"}
-# At most this many layer ticks; a deeper model gets every 2nd, 5th, 10th ... layer.
+# At most this many ticks over depth; a deeper model gets every 2nd, 5th, 10th ... layer.
 MAX_TICKS = 13
 
 
@@ -77,12 +79,13 @@ class Scatter:
 
 @dataclass(frozen=True)
 class Curve:
-    """One metric's Pearson r over the layers, at one level.
+    """One metric's Pearson r over depth, at one level.
 
     Attributes:
         name: the legend entry (metric and level); ``metric``: the metric's label.
         what: what the correlated points are (``models``: per-model means, ``subsets``).
         dash: ``solid`` for per-model means, ``dot`` for the (model, subset) points.
+        x: where its points are: relative depths, or layer indices (:attr:`Depth.axis`).
     """
 
     name: str
@@ -90,19 +93,28 @@ class Curve:
     what: str
     colour: str
     dash: Literal["solid", "dot"]
-    layers: tuple[int, ...]
+    x: tuple[float, ...]
     r: tuple[float, ...]
 
 
 @dataclass(frozen=True)
 class Depth:
-    """Correlation with the score over depth: a curve per metric and level, integer ticks."""
+    """Correlation with the score over depth: a curve per metric and level.
+
+    Attributes:
+        axis: ``"relative depth"`` (0 = embeddings, 1 = last layer; models of different depth)
+            or ``"layer"`` (every model has the same layers: the index, integer ticks); the
+            title and ``x_label`` say which, and hover texts name it.
+        ticks: where the x axis has ticks, written ``tick_labels`` (``1/2``, ``3``).
+    """
 
     title: str
     x_label: str
     y_label: str
     y_range: tuple[float, float]
-    ticks: tuple[int, ...]
+    axis: Literal["relative depth", "layer"]
+    ticks: tuple[float, ...]
+    tick_labels: tuple[str, ...]
     curves: tuple[Curve, ...]
 
 
@@ -198,17 +210,25 @@ def scatter(points: pd.DataFrame, score: str, metric: str, context: str = "") ->
 
 
 def depth(layers: dict[str, list[dict]], score: str) -> Depth | None:
-    """The score's r with each metric at each layer; ``None`` when no layer was measured.
+    """The score's r with each metric over depth; ``None`` when no layer was measured.
+
+    The x axis is the relative depth (0 = embeddings, 1 = last layer) with a tick at each depth
+    correlated (at most :data:`MAX_TICKS` of them), or, when every entry has a layer index
+    (every model has the same number of layers), the layer index with integer ticks.
 
     Args:
-        layers: ``correlations.json``'s ``layers``: per metric, one entry per layer with
-            ``subset_level`` and ``model_level`` correlations.
+        layers: ``correlations.json``'s ``layers``: per metric, one entry per relative depth
+            with ``depth``, ``layer`` (an index or ``None``), and ``subset_level`` and
+            ``model_level`` correlations (:func:`~ctxvec.study.tables.layer_correlations`).
     """
     if not any(layers.values()):
         return None
+    entries = [e for es in layers.values() for e in es]
+    by_layer = all(e.get("layer") is not None for e in entries)
+    where = "layer" if by_layer else "depth"
     curves = []
-    for i, (metric, entries) in enumerate(layers.items()):
-        x = tuple(int(e["layer"]) for e in entries)
+    for i, (metric, metric_entries) in enumerate(layers.items()):
+        x = tuple(float(e[where]) for e in metric_entries)
         for level, dash, what in LEVELS:
             curves.append(
                 Curve(
@@ -217,21 +237,43 @@ def depth(layers: dict[str, list[dict]], score: str) -> Depth | None:
                     what=what,
                     colour=series_colour(i),
                     dash=dash,
-                    layers=x,
-                    # A layer where r is undefined (constant values) leaves a gap.
-                    r=tuple(_or_nan(e[level]["pearson_r"]) for e in entries),
+                    x=x,
+                    # A depth where r is undefined (constant values) leaves a gap.
+                    r=tuple(_or_nan(e[level]["pearson_r"]) for e in metric_entries),
                 )
             )
-    measured = [layer for c in curves for layer in c.layers]
+    measured = sorted({x for c in curves for x in c.x})
+    if by_layer:
+        ticks: tuple[float, ...] = layer_ticks(int(measured[0]), int(measured[-1]))
+        labels = tuple(str(int(t)) for t in ticks)
+        axis, x_label, over = "layer", "layer (0 = embeddings)", "by layer"
+    else:
+        ticks = depth_ticks(measured)
+        labels = tuple(depth_label(t) for t in ticks)
+        axis, over = "relative depth", "over relative depth"
+        x_label = "relative depth (0 = embeddings, 1 = last layer)"
     return Depth(
-        title=f"Correlation with {label(score)} over depth "
-        "(solid: per-model means; dotted: points)",
-        x_label="layer (0 = embeddings)",
+        title=f"Correlation with {label(score)} {over} (solid: per-model means; dotted: points)",
+        x_label=x_label,
         y_label=f"Pearson r with {label(score)}",
         y_range=(-1.05, 1.05),
-        ticks=layer_ticks(min(measured), max(measured)),
+        axis=axis,
+        ticks=tuple(float(t) for t in ticks),
+        tick_labels=labels,
         curves=tuple(curves),
     )
+
+
+def depth_ticks(depths: list[float]) -> tuple[float, ...]:
+    """Ticks at the relative depths correlated (ascending): every one, or every 2nd, 5th ...
+    from the first, so that at most :data:`MAX_TICKS` remain."""
+    step = next(s for s in _round_steps() if (len(depths) - 1) // s + 1 <= MAX_TICKS)
+    return tuple(depths[::step])
+
+
+def depth_label(depth: float) -> str:
+    """A relative depth as the fraction it is: ``0``, ``1/3``, ``1/2``, ``1``."""
+    return str(Fraction(depth).limit_denominator(1000))
 
 
 def _or_nan(value: float | None) -> float:

@@ -105,26 +105,32 @@ def scatter_figure(spec: Scatter) -> go.Figure:
 
 
 def depth_figure(spec: Depth) -> go.Figure:
-    """A line per metric and level, on whole-layer ticks."""
+    """A line per metric and level, on the definition's ticks (whole layers or the relative
+    depths correlated)."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
     for curve in spec.curves:
         fig.add_trace(
             go.Scatter(
-                x=curve.layers,
+                x=curve.x,
                 y=curve.r,
                 mode="lines+markers",
                 name=curve.name,
                 line={"color": curve.colour, "dash": curve.dash},
-                hovertemplate=f"{curve.metric}, {curve.what}<br>layer %{{x}}<br>"
+                hovertemplate=f"{curve.metric}, {curve.what}<br>{spec.axis} %{{x:.3~f}}<br>"
                 "r %{y:.3f}<extra></extra>",
             )
         )
     fig.update_layout(
         title=spec.title,
         # Explicit ticks: plotly's own would put 0.5, 1.5 on a shallow model's axis.
-        xaxis={"title": spec.x_label, "tickmode": "array", "tickvals": spec.ticks},
+        xaxis={
+            "title": spec.x_label,
+            "tickmode": "array",
+            "tickvals": spec.ticks,
+            "ticktext": spec.tick_labels,
+        },
         yaxis_title=spec.y_label,
         yaxis_range=list(spec.y_range),
         template="plotly_white",

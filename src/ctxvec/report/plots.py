@@ -62,7 +62,7 @@ def plot_correlation_by_layer(
     out_dir: str | Path,
     formats: Sequence[str] = ("png", "svg"),
 ) -> list[Path]:
-    """``correlation_by_layer.{fmt}``: Pearson r of score vs each metric at each layer.
+    """``correlation_by_layer.{fmt}``: Pearson r of score vs each metric over depth.
 
     Args:
         layers: ``correlations.json``'s ``layers`` (see :func:`~ctxvec.report.figures.depth`);
@@ -205,14 +205,15 @@ def _legend(ax: Axes, spec: Scatter, columns: list[list[tuple[str | None, str]]]
 
 
 def depth_figure(spec: Depth) -> Figure:
-    """A line per metric and level, on the definition's whole-layer ticks."""
+    """A line per metric and level, on the definition's ticks (whole layers or the relative
+    depths correlated)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.5, 4.2), dpi=FILE_DPI)
     ax = fig.subplots()
     for curve in spec.curves:
         ax.plot(
-            curve.layers,
+            curve.x,
             curve.r,
             marker="o",
             markersize=4,
@@ -221,7 +222,7 @@ def depth_figure(spec: Depth) -> Figure:
             label=curve.name,
         )
     ax.axhline(0.0, color="grey", lw=0.8)
-    ax.set_xticks(spec.ticks)
+    ax.set_xticks(spec.ticks, spec.tick_labels)
     ax.set_xlabel(spec.x_label)
     ax.set_ylabel(spec.y_label)
     ax.set_ylim(*spec.y_range)

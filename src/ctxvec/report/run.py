@@ -87,9 +87,9 @@ def correlation_frame(run: Run) -> pd.DataFrame:
                 "n": c["n"],
                 "pearson r": c["pearson_r"],
                 "95% CI": interval(c["pearson_ci_low"], c["pearson_ci_high"]),
-                "p": c["pearson_p"],
+                "t-test p": c["pearson_p"],
                 "spearman rho": c["spearman_rho"],
-                "rho p": c["spearman_p"],
+                "rho permutation p": c["spearman_p"],
                 "permutation p": None,
             }
             if key == "model_level" and "model_permutation" in levels:
@@ -104,7 +104,7 @@ def correlation_frame(run: Run) -> pd.DataFrame:
                     "n": within["n"],
                     "pearson r": within["r"],
                     "95% CI": "",
-                    "p": within["p"],
+                    "t-test p": within["p"],
                 }
             )
     return pd.DataFrame(rows)

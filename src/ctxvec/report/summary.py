@@ -247,8 +247,9 @@ def summary_markdown(run: Run) -> str:
         lines += [*correlation, ""]
         lines += _wrap(
             "models: Pearson r over per-model means (the independent points), with its "
-            "95% CI, p, permutation p and Spearman rho; subsets: over all (model, subset) "
-            "points; within: repeated-measures r inside models."
+            "95% CI, p (t-test, assumes normality), permutation p (no such assumption; the "
+            "verdict uses it) and Spearman rho; subsets: over all (model, subset) points; "
+            "within: repeated-measures r inside models."
         )
     for warning in warnings_for(run):
         lines += ["", *_wrap(warning, "> ")]
@@ -299,7 +300,9 @@ def summary_html(run: Run, metric: str = "variance") -> str:
         model_table=model_frame(run).to_html(index=False),
         image=image,
         correlation_table=(
-            pd.DataFrame(rows).rename(columns={"metric": f"{score} vs"}).to_html(index=False)
+            pd.DataFrame(rows)
+            .rename(columns={"metric": f"{score} vs", "p": "p (assumes normality)"})
+            .to_html(index=False)
             if rows
             else ""
         ),

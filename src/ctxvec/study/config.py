@@ -10,6 +10,9 @@ from ctxvec.inference.forward import PassSettings
 from ctxvec.loading import DTypeName, ModelSpec
 from ctxvec.tasks import get_task
 
+# The static figures' formats: the ones matplotlib writes without extra packages.
+FIGURE_FORMATS = ("png", "svg", "pdf")
+
 
 @dataclass(frozen=True)
 class StudyConfig:
@@ -42,6 +45,10 @@ class StudyConfig:
     # Per-head attention statistics of a seeded sample of this many examples of each subset,
     # on the eager path after the metric pass (0: off). See docs/attention.md.
     attention_stats: int = 0
+    # Formats of the static figures (matplotlib) written beside the tables; () writes none.
+    # Drawing them is most of a small study's time, and no number depends on them, so they are
+    # not part of a unit's key. The report's interactive figures are always written.
+    figures: tuple[str, ...] = ("png", "svg")
 
     def __post_init__(self) -> None:
         """Refuse impossible values at once, in the API as in the CLI (the same line)."""
@@ -58,6 +65,13 @@ class StudyConfig:
         require_at_least("attention_stats", self.attention_stats, 0)
         if self.subset_starts is not None and not isinstance(self.subset_starts, tuple):
             raise ParameterError("subset_starts", f"{self.subset_starts!r} must be a tuple")
+        if not isinstance(self.figures, tuple):
+            raise ParameterError("figures", f"{self.figures!r} must be a tuple, e.g. ('png',)")
+        for fmt in self.figures:
+            if fmt not in FIGURE_FORMATS:
+                raise ParameterError(
+                    "figures", f"'{fmt}' is not one of {', '.join(FIGURE_FORMATS)}"
+                )
         for start in self.subset_starts or ():
             require_at_least("subset_starts", start, 0)
         if self.settings is not None and not isinstance(self.settings, task.settings_type):

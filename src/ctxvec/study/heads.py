@@ -32,6 +32,7 @@ from ctxvec.metrics.heads import (
     combine_statistics,
     depth_bin,
     depth_bin_means,
+    relative_depth,
 )
 from ctxvec.metrics.registry import CORRELATED_HEAD_STATISTICS
 from ctxvec.metrics.stats import correlation_table
@@ -88,7 +89,7 @@ def attention_table(results: Sequence[UnitResult]) -> pd.DataFrame:
         frame["model"] = r.unit.model.label
         frame["subset"] = r.unit.subset
         frame["n_layers"] = n_layers
-        frame["relative_depth"] = frame["layer"] / n_layers
+        frame["relative_depth"] = [relative_depth(int(layer), n_layers) for layer in frame["layer"]]
         frame["depth_bin"] = [depth_bin(int(layer), n_layers) for layer in frame["layer"]]
         frame["n_inputs"] = entry["n_inputs"]
         frame["n_skipped"] = len(entry["skipped"])

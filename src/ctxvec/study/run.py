@@ -241,9 +241,15 @@ def _write_outputs(
     files.write_json(out_dir / "correlations.json", correlations)
     if attention is not None:
         files.write_csv(out_dir / "attention.csv", attention)
-    figures = plot_score_vs_metrics(subsets, config.score, metrics, out_dir, task.title)
-    if correlations["layers"]:
-        figures += plot_correlation_by_layer(correlations["layers"], config.score, out_dir)
+    figures: list[Path] = []
+    if config.figures:
+        figures += plot_score_vs_metrics(
+            subsets, config.score, metrics, out_dir, task.title, config.figures
+        )
+        if correlations["layers"]:
+            figures += plot_correlation_by_layer(
+                correlations["layers"], config.score, out_dir, config.figures
+            )
     execution = {**execution, "shard_size": shard_size}
     record = manifest(config, dataset, resolved, results, figures, started, execution)
     files.write_json(out_dir / "manifest.json", record)

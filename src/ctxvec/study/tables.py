@@ -1,19 +1,21 @@
 """The study's output tables, built from the units' results.
 
 ``subsets.csv`` (one row per (model, subset): scores and metric means), ``layers.csv`` (one row
-per (model, subset, layer)), the per-layer correlations, and ``models.csv`` (one row per model
-over all its examples, with bootstrap intervals). Columns are documented in
-``docs/outputs.md``.
+per (model, subset, layer), with the layer's relative depth), the correlations over relative
+depth, and ``models.csv`` (one row per model over all its examples, with bootstrap intervals).
+Columns are documented in ``docs/outputs.md``.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
 from ctxvec.inference.measured import MetricSet
+from ctxvec.metrics.heads import relative_depth
 from ctxvec.metrics.registry import EXAMPLE_METRICS, LAYER_METRICS, POOLED_METRICS, SEPARABILITY
 from ctxvec.metrics.stats import correlation_table, put_estimate
 from ctxvec.study.units import UnitResult
@@ -50,38 +52,99 @@ def subset_metrics(task: Task, metrics: MetricSet = "all") -> tuple[str, ...]:
 
 
 def layer_table(results: Sequence[UnitResult], score: str) -> pd.DataFrame:
-    """One row per (model, subset, layer) with the score and the per-layer metric means."""
-    rows = [
-        {
-            "model": r.unit.model.label,
-            "subset": r.unit.subset,
-            "layer": layer,
-            score: r.summary.value(score),
-            **{name: r.summary.by_layer[name][k] for name in LAYER_METRICS},
-        }
-        for r in results
-        for k, layer in enumerate(r.summary.layers)
-    ]
-    return pd.DataFrame(rows, columns=["model", "subset", "layer", score, *LAYER_METRICS])
+    """One row per (model, subset, layer) with the score and the per-layer metric means.
+
+    ``layer`` is the model's own index (0 = embeddings), ``n_layers`` its transformer layers
+    (:func:`model_layers`) and ``depth`` the layer's relative depth ``layer / n_layers``
+    (:func:`~ctxvec.metrics.heads.relative_depth`: 0 = embeddings, 1 = the last layer).
+    """
+    rows = []
+    for r in results:
+        if not r.summary.layers:
+            continue
+        n_layers = model_layers(r)
+        for k, layer in enumerate(r.summary.layers):
+            rows.append(
+                {
+                    "model": r.unit.model.label,
+                    "subset": r.unit.subset,
+                    "layer": layer,
+                    "n_layers": n_layers,
+                    "depth": relative_depth(layer, n_layers),
+                    score: r.summary.value(score),
+                    **{name: r.summary.by_layer[name][k] for name in LAYER_METRICS},
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["model", "subset", "layer", "n_layers", "depth", score, *LAYER_METRICS]
+    )
+
+
+def model_layers(result: UnitResult) -> int:
+    """The unit's model's number of transformer layers.
+
+    With ``--layers all`` the last layer measured (every layer up to the model's last is
+    measured: :func:`~ctxvec.inference.measured.resolve_layers`); with a list of layers, which
+    need not reach the last, ``num_hidden_layers`` of the model's config, read from the folder
+    the study resolved the model to (the number the forward pass counts layers by).
+    """
+    if result.unit.settings.layers == "all":
+        return max(result.summary.layers)
+    return _config_layers(result.unit.model_path)
+
+
+@functools.cache
+def _config_layers(path: str) -> int:
+    from transformers import AutoConfig
+
+    return int(AutoConfig.from_pretrained(path).num_hidden_layers)
+
+
+def depth_grid(layers: pd.DataFrame) -> list[tuple[float, int | None]]:
+    """The relative depths :func:`layer_correlations` correlates at, ascending, each with the
+    layer index all models have there (``None`` where their indices differ).
+
+    When every model has the same number of layers: every depth measured, so every layer (the
+    depth and the index then say the same). Otherwise: only the depths that every model has
+    exactly (2- and 6-layer models: 0, 1/2 and 1); the others are left out, not interpolated.
+    """
+    if layers.empty:
+        return []
+    if layers["n_layers"].nunique() == 1:
+        depths = set(layers["depth"])
+    else:
+        depths = set.intersection(*(set(d) for _, d in layers.groupby("model")["depth"]))
+    grid = []
+    for depth in sorted(depths):
+        indices = set(layers.loc[layers["depth"] == depth, "layer"])
+        grid.append((float(depth), int(indices.pop()) if len(indices) == 1 else None))
+    return grid
 
 
 def layer_correlations(layers: pd.DataFrame, score: str) -> dict[str, list[dict[str, Any]]]:
-    """Per metric, the correlation table of each layer: ``{metric: [{"layer": l, ...}]}``.
+    """Per metric, the correlation table at each relative depth of :func:`depth_grid`:
+    ``{metric: [{"depth": d, "layer": l or None, "n_models": n, ...}]}``.
 
-    Layers are matched by index, so with models of different depths a layer's points come from
-    the models that have it; each entry says how many (``n_models``), and layers that fewer than
-    3 models have are left out (their correlations would compare one or two models).
+    Models of different depth are matched by relative depth (``layers.csv``'s ``depth``), never
+    by index: a depth is correlated only where every model has a layer exactly there (depths
+    that only some models have are left out of every level rather than interpolated), and
+    ``layer`` is the index when all models have that index there (always when all models have
+    the same number of layers; else only at depth 0). ``n_models`` says how many models the
+    points come from; depths that fewer than 3 models have are left out (their correlations
+    would compare one or two models).
     """
     if layers.empty:
         return {}
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in LAYER_METRICS}
-    for layer, points in layers.groupby("layer", sort=True):
+    for depth, layer in depth_grid(layers):
+        points = layers[layers["depth"] == depth]
         n_models = points["model"].nunique()
         if n_models < 3:
             continue
         table = correlation_table(points, score, LAYER_METRICS)
         for name in LAYER_METRICS:
-            out[name].append({"layer": int(layer), "n_models": n_models, **table[name]})
+            entry = {"depth": depth, "layer": layer, "n_models": n_models}
+            out[name].append({**entry, **table[name]})
     return out if any(out.values()) else {}
 
 
