@@ -1,4 +1,5 @@
-"""Tiny, random, deterministic Hugging Face checkpoints of seven encoder families, for tests.
+"""Tiny, random, deterministic Hugging Face checkpoints of seven encoder families and three
+decoder families, for tests.
 
 :func:`make_tiny_model` writes a ``save_pretrained`` directory (config, safetensors weights and
 tokenizer files) that the ``Auto*`` classes load offline. Each family keeps its own tokenizer class
@@ -17,9 +18,14 @@ and the conventions a study tool has to cope with:
   B </s>``, no token_type_ids, ``<pad>`` = 1 and position ids offset past it (as RoBERTa), plus
   32 relative position buckets added to every layer's attention scores; ``[UNK]`` is its unknown
   token (an unused ``<unk>`` sits at id 3, as in the real all-mpnet-base-v2).
+* gpt2, llama, qwen2 (:data:`DECODER_FAMILIES`): causal decoders whose classification heads read
+  the last real token; GPT-2 and Llama have no pad token (Llama prepends ``<s>``), Qwen2's
+  tokenizer pads with its eos but its config has no pad id (details in
+  :mod:`ctxvec.offline.families`).
 
 :data:`FAMILIES` is :data:`ctxvec.offline.families.ALL_FAMILIES`: the six the model zoo trains
-from scratch and MPNet, which the zoo only fine-tunes from real weights.
+from scratch and MPNet, which the zoo only fine-tunes from real weights; the decoders are
+apart (:data:`DECODER_FAMILIES`), so tests over :data:`FAMILIES` stay encoder tests.
 
 The tokenizers and configs come from :mod:`ctxvec.offline.families` (which the model zoo also uses),
 trained here on a fixed English corpus of a few dozen sentences.
@@ -48,6 +54,7 @@ from ctxvec.offline import families
 Task = Literal["qa", "cls", "base"]
 
 FAMILIES = families.ALL_FAMILIES
+DECODER_FAMILIES = families.DECODER_FAMILIES
 
 _AUTO_CLASSES = {
     "qa": AutoModelForQuestionAnswering,
@@ -131,7 +138,7 @@ def make_tiny_model(
         raise ValueError(f"unknown task {task!r}; expected one of {tuple(_AUTO_CLASSES)}")
     tokenizer = build_tokenizer(family)
     tokenizer.model_max_length = max_positions
-    config = families.encoder_config(
+    config = families.model_config(
         family,
         tokenizer,
         hidden_size=hidden_size,

@@ -1,10 +1,11 @@
 """Every family through the forward pass: batched, padded metrics equal the per-example
 formulas unpadded.
 
-For each family's tiny checkpoint, the oracle runs the model on one example at a time (no
-padding) and applies the baseline's numpy formulas (``oracles``); ctxvec's batched pass must
-agree to 1e-5 for any batch size, either padding side and any order of the examples, at every
-layer and for either representation.
+For each family's tiny checkpoint, encoders and decoders (GPT-2, Llama, Qwen2: causal attention,
+no pad token of their own), the oracle runs the model on one example at a time (no padding) and
+applies the baseline's numpy formulas (``oracles``); ctxvec's batched pass must agree to 1e-5
+for any batch size, either padding side and any order of the examples, at every layer and for
+either representation, and a padded batch must agree with batches of one to 1e-6.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ import numpy as np
 import pytest
 import torch
 from sample_data import TEXTS
-from tiny_models import FAMILIES
+from tiny_models import DECODER_FAMILIES, FAMILIES
 
 from ctxvec.errors import CtxvecError
 from ctxvec.inference.forward import PassSettings, run_forward
 from ctxvec.tasks import get_task
 
 
-@pytest.fixture(scope="module", params=FAMILIES)
+@pytest.fixture(scope="module", params=[*FAMILIES, *DECODER_FAMILIES])
 def family(request) -> str:
     return request.param
 
@@ -57,6 +58,8 @@ def test_batched_metrics_equal_unpadded_formula(tiny_lm, oracles, family: str) -
                 assert list(got.n_tokens) == [len(features[i]["input_ids"]) for i in perm]
 
 
+# Llama's <s> is its one special token; GPT-2 and Qwen2 add none.
+@pytest.mark.parametrize("family", [*FAMILIES, "llama"])
 def test_exclude_special_tokens_drops_exactly_the_special_positions(
     tiny_lm, oracles, family
 ) -> None:
@@ -112,10 +115,11 @@ def test_every_layer_and_every_metric_equal_the_unpadded_formulas(tiny_lm, oracl
         assert got.metrics["self_similarity"][i] == pytest.approx(self_sim, abs=1e-5)
         assert got.metrics["intra_similarity"][i] == pytest.approx(intra, abs=1e-5)
         assert got.metrics["effective_rank"][i] == pytest.approx(rank, abs=1e-4)
-    # Sentence vectors: the token the head summarises (last for XLNet) and the token mean.
+    # Sentence vectors: the token the head summarises (the last for XLNet and the decoders, the
+    # first for the other encoders) and the token mean.
     for i, per_layer in enumerate(states):
         h = per_layer[-1]
-        summary = h[-1] if family == "xlnet" else h[0]
+        summary = h[-1] if family in ("xlnet", *DECODER_FAMILIES) else h[0]
         np.testing.assert_allclose(got.sentence["summary"][i], summary, atol=1e-5)
         np.testing.assert_allclose(got.sentence["mean"][i], h.mean(0), atol=1e-5)
     # The token sample is seeded per feature: batching does not change it.
@@ -163,3 +167,24 @@ def test_wider_padding_changes_nothing(tiny_lm, family: str) -> None:
             logits = lm.model(**inputs).logits
         results.append(logits)
     torch.testing.assert_close(results[0], results[1], atol=1e-5, rtol=1e-5)
+
+
+def test_a_padded_batch_equals_batches_of_one(tiny_lm, family: str) -> None:
+    """Mixed lengths padded into one batch against one unpadded feature per forward: every
+    metric, the sentence vectors and the logits agree to 1e-6. Decoders on either side (their
+    heads find the last real token by its id); encoders on their own side (their heads read a
+    fixed position: the first, XLNet's the last)."""
+    lm = tiny_lm(family, "cls")
+    features = text_features(lm)
+    keep = get_task("cls").keep
+    alone = run_forward(lm, features, keep, PassSettings(1), progress=False)  # batches of one
+    for side in ("left", "right") if family in DECODER_FAMILIES else (lm.padding_side,):
+        sided = dataclasses.replace(lm, padding_side=side)
+        got = run_forward(sided, features, keep, PassSettings(len(features)), progress=False)
+        for name, values in got.metrics.items():
+            np.testing.assert_allclose(values, alone.metrics[name], rtol=0, atol=1e-6, err_msg=name)
+        for name, vectors in got.sentence.items():
+            np.testing.assert_allclose(vectors, alone.sentence[name], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(
+            got.outputs["logits"], alone.outputs["logits"], rtol=0, atol=1e-6
+        )

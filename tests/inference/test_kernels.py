@@ -1,6 +1,6 @@
 """CPU kernels: per-sequence attention equals PyTorch's scaled-dot-product attention, packed
 linear layers (with fused GELU) equal ``nn.Linear``, and each is used only where it applies and
-undone afterwards."""
+undone afterwards; linear subclasses with a forward of their own keep it and are recorded."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ctxvec.inference.kernels import (
     packed_linear,
     packing_works,
     per_sequence_attention,
+    plain_linear,
 )
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -204,3 +205,112 @@ def test_a_pass_leaves_torchs_random_state_alone(tiny_lm, dtype) -> None:
     state = torch.get_rng_state()
     predict_qa(lm, examples, QASettings(max_length=64, stride=16), progress=False)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+class _Router(torch.nn.Linear):
+    """A linear layer with its own forward (as PhiMoE's router): logits and the top expert."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = super().forward(x)
+        return logits, logits.argmax(-1)
+
+
+class _Renamed(torch.nn.Linear):
+    """A subclass that keeps ``nn.Linear.forward``: still a plain matrix multiply."""
+
+
+class _Mixer(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.config = type("Config", (), {})()
+        self.dense = torch.nn.Linear(8, 8)
+        self.renamed = _Renamed(8, 8)
+        self.routers = torch.nn.ModuleList([_Router(8, 3), _Router(8, 3)])
+
+    dtype = torch.float32
+    device = torch.device("cpu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.renamed(self.dense(x))
+        return sum(router(h)[0] for router in self.routers)
+
+
+@needs_packing(torch.float32)
+def test_linear_subclasses_with_their_own_forward_keep_it() -> None:
+    torch.manual_seed(0)
+    model = _Mixer().eval()
+    x = torch.randn(2, 5, 8)
+    assert [plain_linear(m) for m in (model.dense, model.renamed, model.routers[0])] == [
+        True,
+        True,
+        False,
+    ]
+    with torch.inference_mode():
+        expected = model(x)
+        with cpu_kernels(model) as used:
+            replaced = {n for n, m in model.named_modules() if "forward" in m.__dict__}
+            got = model(x)
+    assert replaced == {"dense", "renamed"}  # the routers were not packed
+    assert used == {
+        "packed_linear": True,
+        "per_sequence_attention": False,
+        "skipped_linear": {"_Router": 2},
+    }
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+    with cpu_kernels(model, enabled=False) as used:
+        assert "skipped_linear" not in used  # nothing stepped aside: nothing was packed
+
+
+def test_phimoe_with_packed_kernels_matches_kernels_off(tmp_path) -> None:
+    """PhiMoE's router is an ``nn.Linear`` returning three values; packing it broke the pass
+    (``too many values to unpack``)."""
+    transformers = pytest.importorskip("transformers")
+    if not hasattr(transformers, "PhimoeForSequenceClassification"):
+        pytest.skip("this transformers has no PhiMoE")
+    from sample_data import TEXTS
+    from tiny_models import build_tokenizer
+
+    from ctxvec.inference.forward import PassSettings, run_forward
+    from ctxvec.loading import ModelSpec, load_model, resolve_model
+    from ctxvec.tasks import get_task
+
+    tokenizer = build_tokenizer("bert")
+    config = transformers.PhimoeConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        max_position_embeddings=128,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    transformers.PhimoeForSequenceClassification(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    lm = load_model(resolve_model(ModelSpec(str(tmp_path))), get_task("cls").head, "cpu")
+    enc = lm.tokenizer(TEXTS, return_special_tokens_mask=True)
+    names = [n for n in lm.input_names if n != "attention_mask"] + ["special_tokens_mask"]
+    features = [{n: enc[n][i] for n in names} for i in range(len(TEXTS))]
+    out = {
+        kernels: run_forward(
+            lm, features, get_task("cls").keep, PassSettings(3, kernels=kernels), progress=False
+        )
+        for kernels in ("auto", "off")
+    }
+    packed = packing_works(torch.float32)
+    assert out["auto"].kernels == {
+        "packed_linear": packed,
+        "per_sequence_attention": False,
+        **({"skipped_linear": {"PhimoeTopKRouter": 2}} if packed else {}),
+    }
+    torch.testing.assert_close(
+        torch.tensor(out["auto"].outputs["logits"]),
+        torch.tensor(out["off"].outputs["logits"]),
+        rtol=0,
+        atol=1e-5,
+    )
+    for a, b in zip(out["auto"].metrics.values(), out["off"].metrics.values(), strict=True):
+        torch.testing.assert_close(torch.tensor(a), torch.tensor(b), rtol=0, atol=1e-5)

@@ -37,7 +37,7 @@ def test_batched_padded_metrics_equal_the_unpadded_formula(mpnet_weights, oracle
         resolve_model(spec), get_task("cls").head, "cpu", "float32", allow_untrained_head=True
     )
     # Only the absent classification head is new: the encoder is the checkpoint's.
-    assert lm.loading_notes and all("classifier." in note for note in lm.loading_notes)
+    assert lm.initialised and all(name.startswith("classifier.") for name in lm.initialised)
     assert lm.input_names == ("input_ids", "attention_mask") and lm.max_positions == 512
     examples = short_reviews(6)
     texts = [e.text for e in examples]

@@ -9,6 +9,7 @@ once per module; each test checks one thing about it.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,6 +279,31 @@ def test_correlations_by_layer_equal_scipys(all_layers) -> None:
             stats.pearsonr(means["f1"], means["cse"]).statistic
         )
         assert entry["layer"] == k and entry["depth"] == k / 2  # three 2-layer models
+
+
+def rank_p_values(node: object) -> list[tuple[float, int]]:
+    """Every (p, n) of a rank or permutation test in a correlations.json tree."""
+    found = []
+    if isinstance(node, dict):
+        if node.get("spearman_p") is not None:
+            found.append((node["spearman_p"], node["n"]))
+        permutation = node.get("model_permutation") or {}
+        if permutation.get("p") is not None:
+            found.append((permutation["p"], permutation["n"]))
+        for value in node.values():
+            found += rank_p_values(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += rank_p_values(value)
+    return found
+
+
+def test_no_rank_or_permutation_p_is_below_what_the_panel_allows(all_layers) -> None:
+    """With n points, no pairing test can give p < 2/n!: three models allow p >= 1/3."""
+    found = rank_p_values(all_layers.correlations)
+    assert {n for _, n in found} == {3, 6}  # model level, subset level
+    assert all(p >= 2 / math.factorial(n) for p, n in found), found
+    assert min(p for p, n in found if n == 3) >= 1 / 3
 
 
 def test_correlations_by_layer_are_drawn(all_layers) -> None:

@@ -13,9 +13,10 @@ Metrics: at the chosen ``layer``, Variance, CSE, self-similarity and intra-sente
 (:mod:`ctxvec.metrics.geometry`); at every extra layer of ``layers`` (per-layer curves), the
 same except the effective rank, whose eigendecomposition would dominate the extra cost. From
 the chosen layer it also keeps what subset-level metrics pool: a seeded sample of token vectors
-per feature and, for classification, each feature's sentence vectors (the head's summary token
-and the mean of the tokens). ``metrics="core"`` keeps only the fused kernel's four metrics: no
-effective rank and nothing pooled (a few percent faster; ``docs/performance.md``).
+per feature and, for classification, each feature's sentence vectors (the token the head reads,
+:func:`summary_columns`, and the mean of the tokens). ``metrics="core"`` keeps only the fused
+kernel's four metrics: no effective rank and nothing pooled (a few percent faster;
+``docs/performance.md``).
 ``representation="attention-output"`` measures the attention blocks' pre-residual outputs
 (:mod:`ctxvec.inference.representations`) instead of the hidden states.
 """
@@ -227,8 +228,8 @@ def _run_batch(plan: _Plan, idx: list[int], take) -> _Batch:
                 h, mask, idx, plan.seeds, plan.token_sample
             )
         if plan.keep.sentence and plan.all_metrics:
-            summary_last = getattr(lm.model.config, "summary_type", None) == "last"
-            result.sentence = _sentence_vectors(h, real, mask, summary_last)
+            columns = summary_columns(lm, inputs["input_ids"], real)
+            result.sentence = _sentence_vectors(h, mask, columns)
         result.per_feature = {k: out[k].float().cpu().numpy() for k in plan.keep.per_feature}
         if plan.keep.per_token:  # only tasks that keep per-token outputs pay for the cut
             # Real positions are contiguous in every row: cut the flat real values by length.
@@ -309,7 +310,7 @@ def run_forward(
     with (
         capture as take,
         cpu_kernels(lm.model, enabled=settings.kernels == "auto") as used,
-        cpu_streams(lm.device, len(batches)) as pool,
+        cpu_streams(lm.device, len(batches), lm.model) as (pool, streams),
     ):
         run = functools.partial(_run_batch, plan, take=take)
         done = pool.map(run, batches) if pool is not None else map(run, batches)
@@ -337,7 +338,7 @@ def run_forward(
                 if key not in result.sentence:
                     result.sentence[key] = np.zeros((n, values.shape[1]), np.float32)
                 result.sentence[key][idx] = values
-    result.kernels = used
+    result.kernels = {**used, **streams}  # plus what stepped aside (kernels, streams)
     if samples:
         parts = zip(*samples, strict=True)
         result.tokens, result.token_feature, result.token_rank = map(np.concatenate, parts)
@@ -368,16 +369,26 @@ def _sample_tokens(
     return picked.float().cpu().numpy(), np.asarray(owners, np.int64), np.asarray(ranks, np.int64)
 
 
+def summary_columns(lm: LoadedModel, input_ids: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Per row of a padded batch, the column of the token the classification head reads
+    (:attr:`LoadedModel.summary_position`): the first real token, the last one, or (decoders)
+    the last real one whose id is not the config's pad id (the last real one if all are)."""
+    if lm.summary_position == "first":
+        return real.int().argmax(1)
+    readable = real
+    if lm.summary_position == "last-non-pad":
+        readable = real & (input_ids != lm.model.config.pad_token_id)
+        readable = torch.where(readable.any(1, keepdim=True), readable, real)
+    return real.shape[1] - 1 - readable.flip(1).int().argmax(1)
+
+
 def _sentence_vectors(
-    h: torch.Tensor, real: torch.Tensor, mask: torch.Tensor, summary_last: bool
+    h: torch.Tensor, mask: torch.Tensor, columns: torch.Tensor
 ) -> dict[str, np.ndarray]:
-    """The token the classification head summarises (first real one, last for XLNet-like
-    models) and the mean of the measured tokens, ``[batch, hidden]`` each."""
-    width = real.shape[1]
-    first = real.int().argmax(1)
-    last = width - 1 - real.flip(1).int().argmax(1)
+    """The summary token (at ``columns``, one per row) and the mean of the measured tokens,
+    ``[batch, hidden]`` each."""
     rows = torch.arange(h.shape[0], device=h.device)
-    summary = h[rows, last if summary_last else first].float()
+    summary = h[rows, columns.to(h.device)].float()
     m = mask.unsqueeze(-1)
     mean = torch.where(m, h.float(), 0.0).sum(1) / mask.sum(1, keepdim=True)
     return {"summary": summary.cpu().numpy(), "mean": mean.cpu().numpy()}

@@ -21,6 +21,12 @@ both measured on MiniLM and SQuAD pairs (figures in ``docs/performance.md``):
   function through transformers' ``AttentionInterface`` (BERT, RoBERTa, ELECTRA, ALBERT,
   DistilBERT, ...) can switch; DeBERTa-v2 and XLNet keep their own attention.
 
+Linear layers with a forward of their own step aside: a subclass of ``nn.Linear`` that overrides
+``forward`` (PhiMoE's router returns logits *and* routing weights; a LoRA or quantised layer adds
+its own terms) is not a plain matrix multiply, so only modules whose class's ``forward`` is
+``nn.Linear.forward`` itself are packed; the others keep theirs and :func:`cpu_kernels` names their
+classes (``skipped_linear``).
+
 Left out: GPUs and other devices (untouched), float16 linear layers (oneDNN needs AVX-512 FP16
 for them), dropout (inference only), attention weights as output (the attention views use the eager
 path for those), additive float masks and key/value head groups (both handed to the
@@ -146,20 +152,37 @@ def _is_exact_gelu(module: torch.nn.Module) -> bool:
     return isinstance(module, torch.nn.GELU) and module.approximate == "none"
 
 
+def plain_linear(module: torch.nn.Module) -> bool:
+    """An ``nn.Linear`` whose class runs ``nn.Linear.forward`` (itself or a subclass that does
+    not override it): a matrix multiply plus bias, which a packed kernel may replace."""
+    return isinstance(module, torch.nn.Linear) and type(module).forward is torch.nn.Linear.forward
+
+
+def skipped_linears(model: torch.nn.Module) -> dict[str, int]:
+    """Per class name, how many of ``model``'s linear layers have a forward of their own (and so
+    keep it under :func:`cpu_kernels`)."""
+    names = [
+        type(m).__name__
+        for m in model.modules()
+        if isinstance(m, torch.nn.Linear) and not plain_linear(m)
+    ]
+    return {name: names.count(name) for name in sorted(set(names))}
+
+
 def _linear_then_gelu(module: torch.nn.Module) -> bool:
     """A BERT-style feed-forward input block: ``dense``, then exact GELU, nothing else."""
     children = dict(module.named_children())
     return (
         set(children) == {"dense", "intermediate_act_fn"}
-        and isinstance(children["dense"], torch.nn.Linear)
+        and plain_linear(children["dense"])
         and _is_exact_gelu(children["intermediate_act_fn"])
     )
 
 
 @contextmanager
 def _replaced_forwards(model: torch.nn.Module) -> Iterator[None]:
-    """Give every linear layer (fused with its GELU where possible) a packed forward until exit.
-    Forward hooks still run (they wrap ``forward``)."""
+    """Give every plain linear layer (:func:`plain_linear`; fused with its GELU where possible)
+    a packed forward until exit. Forward hooks still run (they wrap ``forward``)."""
     replaced: dict[torch.nn.Module, Callable | None] = {}
     fused = set()
     dtype = model.dtype
@@ -169,11 +192,7 @@ def _replaced_forwards(model: torch.nn.Module) -> Iterator[None]:
             module.forward = packed_linear(module.dense, gelu=True)
             fused.add(module.dense)
     for module in model.modules():
-        if (
-            isinstance(module, torch.nn.Linear)
-            and module not in fused
-            and module.weight.dtype == dtype
-        ):
+        if plain_linear(module) and module not in fused and module.weight.dtype == dtype:
             replaced[module] = module.__dict__.get("forward")
             module.forward = packed_linear(module)
     try:
@@ -210,7 +229,9 @@ def packing_works(dtype: torch.dtype) -> bool:
 
 
 @contextmanager
-def cpu_kernels(model: torch.nn.Module, enabled: bool = True) -> Iterator[dict[str, bool]]:
+def cpu_kernels(
+    model: torch.nn.Module, enabled: bool = True
+) -> Iterator[dict[str, bool | dict[str, int]]]:
     """Run ``model`` with the kernels of this module where they are faster; yield which run.
 
     ``enabled=False`` (``--kernels off``) leaves the model as it is and yields both False.
@@ -220,6 +241,8 @@ def cpu_kernels(model: torch.nn.Module, enabled: bool = True) -> Iterator[dict[s
     another dtype than the model's keep PyTorch's kernel); per-sequence attention for a bfloat16
     or float16 model on a CPU whose attention goes through ``AttentionInterface`` and currently
     uses the scaled-dot-product kernel. Everything is restored on exit, also after an error.
+    With packed layers on, ``"skipped_linear"`` is added where linear layers with a forward of
+    their own stepped aside: ``{class name: count}`` (:func:`skipped_linears`).
     """
     on_cpu = enabled and model.device.type == "cpu"
     previous = getattr(model.config, "_attn_implementation", None)
@@ -239,4 +262,10 @@ def cpu_kernels(model: torch.nn.Module, enabled: bool = True) -> Iterator[dict[s
             _register_attention()
             model.set_attn_implementation(NAME)
             stack.callback(model.set_attn_implementation, previous)
-        yield {"packed_linear": packed, "per_sequence_attention": attention}
+        used: dict[str, bool | dict[str, int]] = {
+            "packed_linear": packed,
+            "per_sequence_attention": attention,
+        }
+        if packed and (skipped := skipped_linears(model)):
+            used["skipped_linear"] = skipped
+        yield used

@@ -2,10 +2,12 @@
 
 A checkpoint whose task head is missing or freshly initialised is refused unless the caller
 passes ``allow_untrained_head=True`` (the baseline silently ran sentiment classifiers through a
-QA head). This module also decides the inputs a model gets (``token_type_ids`` only where both
-tokenizer and model take them) and the padding side (right, except for models that summarise a
-sequence from its last position, such as XLNet). It does not tokenise data or run inference.
-transformers is imported on the first load only.
+QA head); one whose body did not load at all (none of its weights under the prefix the class
+expects) is refused even then. The freshly initialised weights are listed on the loaded model
+(:attr:`LoadedModel.initialised`). This module also decides the inputs a model gets
+(``token_type_ids`` only where both tokenizer and model take them) and the padding side (right,
+except for models that summarise a sequence from its last position, such as XLNet). It does not
+tokenise data or run inference. transformers is imported on the first load only.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Literal
 import torch
 
 from ctxvec.errors import CtxvecError, first_line
+from ctxvec.loading.decoders import SummaryPosition, pad_token_fallback, summary_position
 from ctxvec.loading.names import DeviceName, DTypeName, ResolvedModel
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -53,11 +56,20 @@ class LoadedModel:
     padding_side: Literal["left", "right"]
     # Longest input the model takes, or None for models without absolute positions.
     max_positions: int | None
+    # The token the classification head reads, the example's summary vector
+    # (:func:`ctxvec.loading.decoders.summary_position`): first (encoders), last (XLNet) or the
+    # last real one not equal to the pad id (decoders).
+    summary_position: SummaryPosition = "first"
+    # How a tokenizer without a pad token (or a decoder config without a pad id) got one
+    # (:func:`ctxvec.loading.decoders.pad_token_fallback`); None: nothing was needed.
+    pad_fallback: str | None = None
     # Left padding shifts default absolute position ids; such models get them from the mask.
     positions_from_mask: bool = False
-    loading_notes: tuple[str, ...] = ()
     # The task head it was loaded with.
     head: Head | None = None
+    # The weights the checkpoint did not hold (or held in another shape), sorted: freshly
+    # initialised (seeded), so allowed only with ``allow_untrained_head``.
+    initialised: tuple[str, ...] = ()
 
 
 def resolve_device(device: DeviceName = "auto") -> torch.device:
@@ -130,24 +142,20 @@ def load_model(
     except OSError as e:
         raise CtxvecError(f"cannot load model '{name}': {first_line(e)}") from None
 
-    head_missing = sorted(info.get("missing_keys", ()))
-    mismatched = sorted(str(k) for k in info.get("mismatched_keys", ()))
-    notes = []
-    if head_missing or mismatched:
-        what = ", ".join((head_missing + mismatched)[:4])
-        if not allow_untrained_head:
-            raise CtxvecError(
-                f"model '{name}' has no trained {task_words} head (freshly initialised: {what}); "
-                "use a checkpoint fine-tuned for the task, or pass --allow-untrained-head"
-            )
-        notes.append(f"untrained head allowed: {what}")
+    initialised = _check_initialised(model, info, name, task_words, allow_untrained_head)
 
     model.to(dev).eval()
     forward_params = inspect.signature(model.forward).parameters
     input_names = tuple(n for n in tokenizer.model_input_names if n in forward_params)
-    # Sequence summaries read from the last position (XLNet's "last") need left padding; every
-    # other model gets right padding so absolute position ids of real tokens never shift.
-    padding_side = "left" if getattr(model.config, "summary_type", None) == "last" else "right"
+    # A head that reads the last position (XLNet's "last") needs left padding; every other
+    # model gets right padding, so absolute position ids of real tokens never shift and a
+    # decoder's real tokens (causal) never see padding. Decoder heads find the last real token
+    # by the pad id, which they get here if they have none.
+    summary = summary_position(model.config)
+    pad_fallback = pad_token_fallback(
+        tokenizer, model.config, head_reads_pad_id=summary == "last-non-pad", name=name
+    )
+    padding_side = "left" if summary == "last" else "right"
     # RoBERTa-like embeddings (a ``padding_idx``) already derive positions from the input ids.
     embeddings = getattr(model.base_model, "embeddings", None)
     positions_from_mask = "position_ids" in forward_params and not hasattr(
@@ -162,10 +170,55 @@ def load_model(
         input_names=input_names,
         padding_side=padding_side,
         max_positions=_max_positions(model.config),
+        summary_position=summary,
+        pad_fallback=pad_fallback,
         positions_from_mask=positions_from_mask,
-        loading_notes=tuple(notes),
         head=head,
+        initialised=initialised,
     )
+
+
+def _check_initialised(
+    model: torch.nn.Module, info: dict, name: str, task_words: str, allow: bool
+) -> tuple[str, ...]:
+    """The weights ``from_pretrained`` initialised afresh (``info``: its loading info), sorted;
+    refused unless ``allow``, and refused even then when none of the body's weights loaded.
+
+    The body is the model's base model (``model.base_model``, e.g. ``bert.`` or
+    ``transformer.``); the head is every weight outside it (``qa_outputs.``, ``classifier.``,
+    DeBERTa's ``pooler.``). A body missing only some weights (a pooler that a QA checkpoint never
+    had) is allowed with the head; a body missing all of them is a checkpoint saved under another
+    prefix than this class expects (a ``LlamaForCausalLM``'s ``model.`` where
+    ``LlamaForQuestionAnswering`` reads ``transformer.``), and its run would be all noise.
+    Buffers (position ids) are no weights: they are left out.
+    """
+    weights = [n for n, _ in model.named_parameters(remove_duplicate=False)]
+    missing = {str(k) for k in info.get("missing_keys", ())}
+    # transformers 5 reports (name, checkpoint shape, model shape); older versions a name.
+    missing |= {k if isinstance(k, str) else str(k[0]) for k in info.get("mismatched_keys", ())}
+    fresh = tuple(sorted(n for n in set(weights) if n in missing))
+    if not fresh:
+        return ()
+    base = model.base_model
+    prefix = next((n for n, m in model.named_modules() if m is base and n), "")
+    body = [n for n in weights if n.startswith(f"{prefix}.")] if prefix else weights
+    body_fresh = [n for n in fresh if n in set(body)]
+    if body and len(body_fresh) == len(body):
+        where = f"under '{prefix}.'" if prefix else "without a prefix"
+        raise CtxvecError(
+            f"model '{name}': none of its body's {len(body)} weights were found in the "
+            f"checkpoint (its body is expected {where} by {type(model).__name__}); "
+            "--allow-untrained-head cannot help: use a checkpoint fine-tuned for the task, or "
+            f"save its body as a {type(base).__name__} (save_pretrained) and use that"
+        )
+    if not allow:
+        what = ", ".join(fresh[:4]) + (", ..." if len(fresh) > 4 else "")
+        whose = f"trained {task_words} head" if len(body_fresh) < len(fresh) else "complete body"
+        raise CtxvecError(
+            f"model '{name}' has no {whose} ({len(fresh)} weights freshly initialised: {what}); "
+            "use a checkpoint fine-tuned for the task, or pass --allow-untrained-head"
+        )
+    return fresh
 
 
 def _max_positions(config: object) -> int | None:

@@ -59,7 +59,7 @@ class DemoSizes:
 
 
 # For CI and quick checks: minutes become seconds, the scores mean little.
-SMALL = DemoSizes(qa_train=240, cls_train=240, subsets=2, subset_size=30, attention_stats=8)
+SMALL = DemoSizes(qa_train=160, cls_train=160, subsets=2, subset_size=16, attention_stats=4)
 SMALL_PANEL: tuple[zoo.Member, ...] = (
     *(zoo.Member(f, f, (2, 6), hidden_size=32, batch_size=8) for f in FAMILIES),
     zoo.Member(zoo.MINILM, zoo.MINILM, (2,), learning_rate=1e-4, batch_size=4),

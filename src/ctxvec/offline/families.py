@@ -1,9 +1,10 @@
-"""Small encoders of seven families built from scratch: each with its own trained tokenizer.
+"""Small encoders of seven families and decoders of three, built from scratch: each with its
+own trained tokenizer.
 
 :func:`build_tokenizer` trains a tokenizer of the family's own kind on a corpus with the
 `tokenizers` library and wraps it in the family's fast tokenizer class; :func:`encoder_config`
-gives a small config of the family. Each family keeps the conventions a study tool meets in real
-checkpoints:
+(:func:`decoder_config`; :func:`model_config` picks) gives a small config of the family. Each
+family keeps the conventions a study tool meets in real checkpoints:
 
 * bert, electra: uncased WordPiece (``BertTokenizer``; ``ElectraTokenizer`` is an alias of it),
   ``[CLS] A [SEP] B [SEP]``, token_type_ids, padding on the right.
@@ -21,6 +22,21 @@ checkpoints:
   scores. Its unknown token is ``[UNK]``; the ``<unk>`` at id 3 is unused, as in the real
   all-mpnet-base-v2 vocabulary.
 
+Decoders (:data:`DECODER_FAMILIES`), causal attention, no [CLS]-like token; their classification
+heads read the last real token:
+
+* gpt2: byte-level BPE (``GPT2Tokenizer``), ``<|endoftext|>`` as bos, eos and unk, NO pad token
+  and nothing added around a text or pair (``A B``); learned absolute positions.
+* llama: BPE over Metaspace pieces with byte fallback (``LlamaTokenizer``, the class transformers
+  5 builds from a Llama ``tokenizer.json``; no SentencePiece ``.model`` file), ``<unk>`` = 0,
+  ``<s>`` = 1, ``</s>`` = 2 then the 256 ``<0xNN>`` byte pieces, as in the real vocabulary;
+  ``<s>`` prepended (``<s> A <s> B`` for a pair), no pad token; rotary positions, RMSNorm, SwiGLU.
+  Trained on word-split Metaspace pieces (the class itself does not split on spaces, but no
+  learned merge crosses a "▁", so it tokenizes as trained).
+* qwen2: byte-level BPE behind Qwen2's split regex (``Qwen2Tokenizer``), ``<|endoftext|>`` as
+  eos, unk AND pad (as the real tokenizer: the config has no pad id), nothing added; rotary
+  positions, grouped key/value heads (one key/value head) and biased q/k/v projections.
+
 Special-token ids follow the real checkpoints for pad/unk/cls/sep (MPNet's ``[UNK]``, id 104 in
 the real vocabulary, comes right after ``<unk>`` instead); ``[MASK]``/``<mask>`` comes right after
 them instead of at the end of the vocabulary.
@@ -28,7 +44,8 @@ them instead of at the end of the vocabulary.
 :data:`FAMILIES` are the six the model zoo trains from scratch (its default panel and the
 demo's); MPNet joins the zoo only as the pretrained all-mpnet-base-v2
 (:data:`ctxvec.offline.training.PRETRAINED`), so it is in :data:`ALL_FAMILIES`, every family this
-module builds, which the tests' tiny checkpoints cover.
+module builds, which the tests' tiny checkpoints cover. :data:`DECODER_FAMILIES` are apart
+from both: the zoo does not train them (yet); the tests build them.
 
 Deliberately left out: SentencePiece ``.model`` files and the slow tokenizers, byte fallback for
 the Unigram tokenizers (unseen characters become the unknown token, as in the real ones), and
@@ -56,21 +73,31 @@ from transformers import (
     DebertaV2Tokenizer,
     ElectraConfig,
     ElectraTokenizer,
+    GPT2Config,
+    GPT2Tokenizer,
+    LlamaConfig,
+    LlamaTokenizer,
     MPNetConfig,
     MPNetTokenizer,
     PretrainedConfig,
     PreTrainedTokenizerBase,
+    Qwen2Config,
+    Qwen2Tokenizer,
     RobertaConfig,
     RobertaTokenizer,
     XLNetConfig,
     XLNetTokenizer,
 )
 
-Family = Literal["bert", "roberta", "albert", "electra", "deberta-v2", "xlnet", "mpnet"]
+Family = Literal[
+    "bert", "roberta", "albert", "electra", "deberta-v2", "xlnet", "mpnet", "gpt2", "llama", "qwen2"
+]
 # Trained from scratch by the zoo: changing this changes its default panel and the demo.
 FAMILIES: tuple[str, ...] = ("bert", "roberta", "albert", "electra", "deberta-v2", "xlnet")
 # Every family built here: MPNet is built only for tests (the zoo uses the pretrained one).
 ALL_FAMILIES: tuple[str, ...] = (*FAMILIES, "mpnet")
+# Decoder-only language models with task heads: built for tests, not (yet) in the zoo.
+DECODER_FAMILIES: tuple[str, ...] = ("gpt2", "llama", "qwen2")
 
 _PRINTABLE = string.ascii_letters + string.digits + string.punctuation
 
@@ -78,8 +105,10 @@ _PRINTABLE = string.ascii_letters + string.digits + string.punctuation
 @dataclass(frozen=True)
 class _TokenizerSpec:
     cls: type[PreTrainedTokenizerBase]
-    algorithm: Literal["wordpiece", "bpe", "unigram"]
+    # "metaspace-bpe": BPE over "▁"-marked words with byte-fallback pieces (Llama).
+    algorithm: Literal["wordpiece", "bpe", "unigram", "metaspace-bpe"]
     special_tokens: tuple[str, ...]  # in id order, at the start of the vocabulary
+    options: tuple[tuple[str, object], ...] = ()  # passed to the class
 
 
 _BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -103,12 +132,21 @@ _TOKENIZER_SPECS: dict[str, _TokenizerSpec] = {
     "mpnet": _TokenizerSpec(
         MPNetTokenizer, "wordpiece", ("<s>", "<pad>", "</s>", "<unk>", "[UNK]", "<mask>")
     ),
+    "gpt2": _TokenizerSpec(GPT2Tokenizer, "bpe", ("<|endoftext|>",)),
+    "llama": _TokenizerSpec(
+        LlamaTokenizer,
+        "metaspace-bpe",
+        ("<unk>", "<s>", "</s>", *(f"<0x{byte:02X}>" for byte in range(256))),
+        (("add_bos_token", True),),
+    ),
+    "qwen2": _TokenizerSpec(Qwen2Tokenizer, "bpe", ("<|endoftext|>", "<|im_start|>", "<|im_end|>")),
 }
 
 
 def _spec(family: str) -> _TokenizerSpec:
     if family not in _TOKENIZER_SPECS:
-        raise ValueError(f"unknown family {family!r}; expected one of {ALL_FAMILIES}")
+        known = (*ALL_FAMILIES, *DECODER_FAMILIES)
+        raise ValueError(f"unknown family {family!r}; expected one of {known}")
     return _TOKENIZER_SPECS[family]
 
 
@@ -123,6 +161,9 @@ def _trained_model_json(family: str, corpus: tuple[str, ...], vocab_size: int) -
     special_tokens = list(spec.special_tokens)
     if spec.algorithm == "bpe":
         alphabet = pre_tokenizers.ByteLevel.alphabet()
+    elif spec.algorithm == "metaspace-bpe":
+        # No normalizer; characters outside the pieces fall back to the <0xNN> byte pieces.
+        alphabet = sorted(set(_PRINTABLE) | {"▁"})
     else:
         # Every printable character (and the metaspace) so that unseen words rarely become unknown.
         alphabet = sorted(set(pipeline.normalizer.normalize_str(_PRINTABLE)) | {"▁"})
@@ -147,8 +188,12 @@ def _trained_model_json(family: str, corpus: tuple[str, ...], vocab_size: int) -
             initial_alphabet=alphabet,
             show_progress=False,
         )
-    tokenizer.normalizer = pipeline.normalizer
+    if pipeline.normalizer is not None:
+        tokenizer.normalizer = pipeline.normalizer
     tokenizer.pre_tokenizer = pipeline.pre_tokenizer
+    if spec.algorithm == "metaspace-bpe":
+        # Learn word pieces ("▁word"): no merge then joins a word to the next one's "▁".
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="first", split=True)
     tokenizer.train_from_iterator(corpus, trainer=trainer)
     if spec.algorithm == "unigram":
         return json.dumps({"vocab": _unigram_pieces(tokenizer, corpus, spec.special_tokens)})
@@ -183,10 +228,13 @@ def build_tokenizer(
     if spec.algorithm == "unigram":
         vocab = [(piece, score) for piece, score in model["vocab"]]
         return spec.cls(vocab=vocab, model_max_length=model_max_length)
-    if spec.algorithm == "bpe":
+    options = dict(spec.options)
+    if spec.algorithm in ("bpe", "metaspace-bpe"):
         merges = [tuple(merge) for merge in model["merges"]]
-        return spec.cls(vocab=model["vocab"], merges=merges, model_max_length=model_max_length)
-    return spec.cls(vocab=model["vocab"], model_max_length=model_max_length)
+        return spec.cls(
+            vocab=model["vocab"], merges=merges, model_max_length=model_max_length, **options
+        )
+    return spec.cls(vocab=model["vocab"], model_max_length=model_max_length, **options)
 
 
 def encoder_config(
@@ -200,6 +248,8 @@ def encoder_config(
 ) -> PretrainedConfig:
     """A randomly initialisable config of ``family`` sized as asked, matching ``tokenizer``."""
     _spec(family)
+    if family in DECODER_FAMILIES:
+        raise ValueError(f"{family!r} is a decoder family: use decoder_config")
     tokens = {
         "vocab_size": len(tokenizer),
         "pad_token_id": tokenizer.pad_token_id,
@@ -252,4 +302,69 @@ def encoder_config(
         share_att_key=True,
         type_vocab_size=0,
         layer_norm_eps=1e-7,
+    )
+
+
+def decoder_config(
+    family: str,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    hidden_size: int,
+    num_layers: int,
+    num_heads: int,
+    max_positions: int,
+) -> PretrainedConfig:
+    """A randomly initialisable config of a decoder ``family``, matching ``tokenizer``.
+
+    The config's pad id is the tokenizer's (None for gpt2 and llama); qwen2's is None too, as in
+    the real checkpoints, although its tokenizer pads with ``<|endoftext|>``.
+    """
+    if family not in DECODER_FAMILIES:
+        raise ValueError(f"unknown decoder family {family!r}; expected one of {DECODER_FAMILIES}")
+    tokens = {
+        "vocab_size": len(tokenizer),
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": None if family == "qwen2" else tokenizer.pad_token_id,
+    }
+    if family == "gpt2":
+        return GPT2Config(
+            **tokens,
+            n_embd=hidden_size,
+            n_layer=num_layers,
+            n_head=num_heads,
+            n_positions=max_positions,
+        )
+    decoder = {
+        **tokens,
+        "hidden_size": hidden_size,
+        "num_hidden_layers": num_layers,
+        "num_attention_heads": num_heads,
+        "intermediate_size": 3 * hidden_size,
+        "max_position_embeddings": max_positions,
+        "tie_word_embeddings": False,
+    }
+    if family == "llama":
+        return LlamaConfig(**decoder, num_key_value_heads=num_heads)
+    return Qwen2Config(**decoder, num_key_value_heads=1)
+
+
+def model_config(
+    family: str,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    hidden_size: int,
+    num_layers: int,
+    num_heads: int,
+    max_positions: int,
+) -> PretrainedConfig:
+    """:func:`decoder_config` for a decoder family, :func:`encoder_config` for the others."""
+    build = decoder_config if family in DECODER_FAMILIES else encoder_config
+    return build(
+        family,
+        tokenizer,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        max_positions=max_positions,
     )

@@ -18,8 +18,9 @@ from typing import Any
 
 from ctxvec.data import Dataset
 from ctxvec.loading import ResolvedModel, resolve_device, resolve_dtype
+from ctxvec.loading.decoders import PAD_FALLBACK
 from ctxvec.study.config import StudyConfig
-from ctxvec.study.units import UNIT_FORMAT, UnitResult
+from ctxvec.study.units import UNIT_FORMAT, UnitResult, initialised_weights
 from ctxvec.tasks import get_task
 
 ATTENTION_RECORD = ("used", "skipped", "seconds")
@@ -52,6 +53,13 @@ def manifest(
                 "path": m.path,
                 "revision": m.revision,
                 "fingerprint": m.fingerprint,
+                # Weights not in the checkpoint, run random (--allow-untrained-head); null: unknown.
+                "initialised": initialised_weights(results).get(m.spec.label, []),
+                # How a tokenizer without a pad token got one (docs/metrics.md, "Decoders").
+                PAD_FALLBACK: next(
+                    (r.summary.state.get(PAD_FALLBACK) for r in results if r.unit.model == m.spec),
+                    None,
+                ),
             }
             for m in resolved
         ],

@@ -38,7 +38,7 @@ from ctxvec.study.tables import (
     subset_metrics,
     subset_table,
 )
-from ctxvec.study.units import Unit, UnitResult, UnitSummary, plan_units
+from ctxvec.study.units import Unit, UnitResult, UnitSummary, initialised_weights, plan_units
 from ctxvec.tasks import Task, get_task
 
 # The widest model label in a progress line: a line stays within 80 columns.
@@ -102,6 +102,9 @@ def _run(
     for folder in {out_dir, cache}:  # what writers killed mid-write left behind
         files.remove_stale_temporaries(folder)
     results = _compute(units, dataset, cache, executor, shard_size, config.score, progress, log)
+    for label, names in initialised_weights(results).items():
+        if names:
+            log(_initialised_note(label, names))
     study = _write_outputs(
         config, out_dir, dataset, resolved, results, started, executor.describe(), shard_size
     )
@@ -184,6 +187,20 @@ def _panel_note(n_models: int) -> str:
     return (
         f"ctxvec: note: {n_models} model(s) give {n_models} independent points;\nctxvec: a {need}"
     )
+
+
+def _initialised_note(label: str, names: Sequence[str], width: int = 80) -> str:
+    """One line within ``width`` columns: a model ran with freshly initialised weights (as many
+    of their names as fit; all of them are in the manifest)."""
+    n, tail = len(names), "; see manifest.json"
+    what = f"{n} weight{'s' * (n > 1)} freshly initialised"
+    head = f"ctxvec: warning: {shorten(label, LABEL_WIDTH)}: {what}"
+    for k in range(n, 0, -1):
+        listed = ", ".join(names[:k]) + (", ..." if k < n else "")
+        if len(line := f"{head} ({listed}){tail}") <= width:
+            return line
+    room = width - len(f"ctxvec: warning: : {what}{tail}")  # what the label may take
+    return f"ctxvec: warning: {shorten(label, max(room, 4))}: {what}{tail}"
 
 
 def _attention_note(results: Sequence[UnitResult]) -> str:

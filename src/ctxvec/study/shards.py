@@ -30,9 +30,10 @@ from ctxvec.data import Dataset
 from ctxvec.errors import CtxvecError, require_at_least
 from ctxvec.inference.summaries import PooledSample, pooled_metrics
 from ctxvec.loading import LoadedModel, ResolvedModel, load_model, resolve_model
+from ctxvec.loading.decoders import PAD_FALLBACK
 from ctxvec.metrics.registry import EXAMPLE_METRICS, LAYER_METRICS
 from ctxvec.study.heads import merge_heads
-from ctxvec.study.units import Unit, UnitResult, UnitSummary
+from ctxvec.study.units import INITIALISED, Unit, UnitResult, UnitSummary
 from ctxvec.tasks.heads import HeadInputs, eager_attention, head_inputs
 
 
@@ -56,8 +57,11 @@ class Shard:
 @dataclass
 class ShardResult:
     """One shard computed: its rows (example order), pooled sample, skipped ids, the task's
-    state of the model (:attr:`~ctxvec.tasks.base.Predictions.state`) and its part of the
-    attention sample's statistics."""
+    state of the model (:attr:`~ctxvec.tasks.base.Predictions.state`, plus under
+    ``"initialised"`` the model's freshly initialised weights,
+    :attr:`~ctxvec.loading.LoadedModel.initialised`, and under ``"pad_fallback"`` its
+    :attr:`~ctxvec.loading.LoadedModel.pad_fallback`: they travel and are cached with the state)
+    and its part of the attention sample's statistics."""
 
     shard: Shard
     rows: pd.DataFrame
@@ -116,7 +120,8 @@ def compute(shard: Shard, data: Dataset, lm: LoadedModel, progress: bool = True)
         pred.layers,
         pred.kernels,
         time.perf_counter() - started,
-        pred.state,
+        # What the loading did to the model travels (and is cached) with the state.
+        {**pred.state, INITIALISED: list(lm.initialised), PAD_FALLBACK: lm.pad_fallback},
         heads=heads,
         heads_seconds=heads_seconds,
     )

@@ -37,6 +37,8 @@ from ctxvec.tasks import Task, get_task
 UNIT_FORMAT = 4
 # Seeds the attention sample apart from the subsets' draw (any fixed number would do).
 _ATTENTION_STREAM = 0x617474
+# The key of a unit's state that lists its model's freshly initialised weights.
+INITIALISED = "initialised"
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ class UnitSummary:
         kernels: which CPU kernels ran.
         skipped_ids: examples left out (baseline-compat mode), never silently.
         shards: how many shards the unit was computed in.
-        state: the task's state of the model (:attr:`ctxvec.tasks.base.Predictions.state`).
+        state: the task's state of the model (:attr:`ctxvec.tasks.base.Predictions.state`),
+            and under :data:`INITIALISED` the model's freshly initialised weights.
         attention: with ``attention_ids``, the attention sample's statistics
             (:func:`ctxvec.study.heads.merge_heads`).
     """
@@ -136,6 +139,20 @@ class UnitSummary:
         scores = {k: _nan(v) for k, v in blob["scores"].items()}
         by_layer = {k: [_nan(v) for v in vs] for k, vs in blob["by_layer"].items()}
         return cls(**{**blob, "metrics": numbers, "scores": scores, "by_layer": by_layer})
+
+
+def initialised_weights(results: Sequence[UnitResult]) -> dict[str, list[str] | None]:
+    """Each model's freshly initialised weights (by label, in the units' order): the names its
+    units recorded, or None when a unit cached before they were recorded had allowed an
+    untrained head (one that had not could have none)."""
+    found: dict[str, list[str] | None] = {}
+    for r in results:
+        label, names = r.unit.model.label, r.summary.state.get(INITIALISED)
+        if names is None and r.unit.allow_untrained_head:
+            found[label] = None
+        elif found.get(label, []) is not None:
+            found[label] = sorted({*found.get(label, []), *(names or [])})
+    return found
 
 
 def _nan(value: float | None) -> float:

@@ -132,7 +132,12 @@ def predict_cls(
         )
     sample = PooledSample.of_pass(out, keys, range(len(features))) if rows else None
     return Predictions(
-        pd.DataFrame(rows), skipped, sample, out.layers, out.kernels, {"positive": labels.positive}
+        pd.DataFrame(rows),
+        skipped,
+        sample,
+        out.layers,
+        out.kernels,
+        {"positive": labels.positive},
     )
 
 

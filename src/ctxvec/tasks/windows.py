@@ -120,7 +120,8 @@ def best_span(
 def training_windows(
     tokenizer: Any, examples: Sequence[QAExample], max_length: int, stride: int
 ) -> list[dict[str, Any]]:
-    """Training windows with start/end token positions (the [CLS] token where no answer)."""
+    """Training windows with start/end token positions (the [CLS] token where no answer, or
+    position 0 without one)."""
     enc = encode_windows(tokenizer, examples, max_length, stride)
     names = [n for n in tokenizer.model_input_names if n in enc]
     features = []
@@ -128,7 +129,8 @@ def training_windows(
         example = examples[owner]
         ids = enc["input_ids"][i]
         seq = enc.sequence_ids(i)
-        cls = ids.index(tokenizer.cls_token_id)
+        # Decoders have no [CLS]-like token: their no-answer target is position 0.
+        cls = ids.index(tokenizer.cls_token_id) if tokenizer.cls_token_id in ids else 0
         start = end = cls
         if example.answers:
             first = example.answer_starts[0]
