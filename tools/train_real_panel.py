@@ -20,6 +20,7 @@ Needs ../shared/data (IMDB, SQuAD 2.0 dev) and the fetched MPNet weights (tools/
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing
 import random
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from ctxvec import files
 from ctxvec.offline.training import MINILM, MPNET
-from ctxvec.offline.zoo import Member, ZooSettings, build_member
+from ctxvec.offline.zoo import Member, TrainingProgress, ZooSettings, build_member
 from ctxvec.tasks import load_dataset
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -74,7 +75,10 @@ def train(task: str, member: Member, seed: int, settings: ZooSettings, data: str
     started = time.perf_counter()
     lines: list[str] = []
     dataset = load_dataset(task, data, "train")
-    checkpoints = build_member(member, task, dataset, out, seed, settings, lines.append)
+    # A line on stderr now and then (no bars: workers share the terminal).
+    progress = TrainingProgress(False, [member.name], lines.append)
+    on_step = functools.partial(progress.step, member.name)
+    checkpoints = build_member(member, task, dataset, out, seed, settings, lines.append, on_step)
     return [c.name for c in checkpoints], lines, round(time.perf_counter() - started, 1)
 
 

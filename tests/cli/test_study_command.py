@@ -27,6 +27,8 @@ from sample_data import reviews, squad_json
         ("question-fills-window", "raise --max-length or lower --stride"),
         ("stride-fills-window", "not more than the stride of 30"),
         ("bad-figures", "--figures 'gif' is not one of png, svg, pdf"),
+        ("label-names-count", "--label-names names 3 labels (neg, pos, neu) but the model's"),
+        ("label-names-swapped", "--label-names names label 0 'positive' but the model's label"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_model, run_cli, case, message) -> None:
@@ -56,10 +58,19 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_model, run_cli, case, m
             "qa", "--data", qa_data, "--model", qa_model, "--max-length", "40", "--stride", "30"
         ],
         "bad-figures": ["qa", "--data", qa_data, "--model", qa_model, "--figures", "png,gif"],
+        "label-names-count": [
+            "cls", "--model", cls_model, "--data", str(tmp_path / "ints.parquet"),
+            "--label-names", "neg,pos,neu",
+        ],
+        "label-names-swapped": [
+            "cls", "--model", cls_model, "--data", str(tmp_path / "ints.parquet"),
+            "--label-names", "positive,negative",
+        ],
     }[case]  # fmt: skip
     (tmp_path / "bad.json").write_text('{"data": [')
     pd.DataFrame({"text": ["a", "b"]}).to_csv(tmp_path / "nolabel.csv", index=False)
     reviews(tmp_path / "odd.parquet", ["pos", "neutral"] * 3)
+    reviews(tmp_path / "ints.parquet", [0, 1] * 3)
     sizes = ["--subsets", "2", "--subset-size", "2"] if "--subset-size" not in args else []
     out = ["--out", str(tmp_path / "out"), "--quiet"]
     code, _, err = run_cli("study", *args, *sizes, *out)

@@ -52,9 +52,14 @@ def test_label_names_option_names_integer_labels() -> None:
     # A local file with integer labels and no names: matched by id, unless the user names them.
     model = {0: "POSITIVE", 1: "NEGATIVE"}
     assert match_labels(model, dataset([0, 1])).to_model == {0: 0, 1: 1}
-    assert match_labels(model, dataset([0, 1]), ["neg", "pos"]).to_model == {0: 1, 1: 0}
+    assert match_labels(model, dataset([0, 1]), ["pos", "neg"]).to_model == {0: 0, 1: 1}
     with pytest.raises(CtxvecError, match="has no name"):
-        match_labels(model, dataset([0, 2]), ["neg", "pos"])
+        match_labels(model, dataset([0, 2]), ["pos", "neg"])
+
+
+def test_label_names_that_swap_the_models_labels_are_refused() -> None:
+    with pytest.raises(CtxvecError, match="names label 0 'neg' but the model's label 0 is 'POS"):
+        match_labels({0: "POSITIVE", 1: "NEGATIVE"}, dataset([0, 1]), ["neg", "pos"])
 
 
 def test_label_names_must_name_every_label_of_the_head() -> None:

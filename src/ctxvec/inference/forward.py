@@ -133,7 +133,8 @@ class ForwardOutput:
         outputs: the fields of :class:`Keep`: per-token ones as a list of one
             ``[feature_length]`` float32 array per feature, per-feature ones as one
             ``[n_features, ...]`` float32 array.
-        kernels: which :mod:`ctxvec.inference.kernels` replacements ran (all False off the CPU).
+        kernels: which :mod:`ctxvec.inference.kernels` replacements ran (all False off the CPU),
+            and what stepped aside (Linear subclasses kept, one CPU stream and why).
     """
 
     metrics: dict[str, np.ndarray]
@@ -145,7 +146,7 @@ class ForwardOutput:
     token_rank: np.ndarray | None = None
     sentence: dict[str, np.ndarray] | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
-    kernels: dict[str, bool] = field(default_factory=dict)
+    kernels: dict[str, Any] = field(default_factory=dict)
 
     @property
     def variance(self) -> np.ndarray:

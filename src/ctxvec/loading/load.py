@@ -4,7 +4,8 @@ A checkpoint whose task head is missing or freshly initialised is refused unless
 passes ``allow_untrained_head=True`` (the baseline silently ran sentiment classifiers through a
 QA head); one whose body did not load at all (none of its weights under the prefix the class
 expects) is refused even then. The freshly initialised weights are listed on the loaded model
-(:attr:`LoadedModel.initialised`). This module also decides the inputs a model gets
+(:attr:`LoadedModel.initialised`). An architecture ctxvec cannot measure is refused before any
+weight loads (:mod:`ctxvec.loading.support`). This module also decides the inputs a model gets
 (``token_type_ids`` only where both tokenizer and model take them) and the padding side (right,
 except for models that summarise a sequence from its last position, such as XLNet). It does not
 tokenise data or run inference. transformers is imported on the first load only.
@@ -22,6 +23,7 @@ import torch
 from ctxvec.errors import CtxvecError, first_line
 from ctxvec.loading.decoders import SummaryPosition, pad_token_fallback, summary_position
 from ctxvec.loading.names import DeviceName, DTypeName, ResolvedModel
+from ctxvec.loading.support import refusal_line
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # RoBERTa-style embeddings number positions from padding_idx + 1, so the table holds that many
@@ -111,8 +113,9 @@ def load_model(
     """Load tokenizer and model with a task's ``head``, in eval mode on ``device``.
 
     Raises:
-        CtxvecError: the checkpoint cannot be loaded, has no head class for the task, or its head
-            is missing from the checkpoint (unless ``allow_untrained_head``).
+        CtxvecError: the checkpoint cannot be loaded, is of an architecture ctxvec refuses
+            (:mod:`ctxvec.loading.support`), has no head class for the task, or its head is
+            missing from the checkpoint (unless ``allow_untrained_head``).
     """
     import transformers
 
@@ -125,6 +128,10 @@ def load_model(
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
     try:
+        # Refuse an architecture ctxvec cannot measure before any weight loads (one line).
+        config = transformers.AutoConfig.from_pretrained(resolved.path)
+        if (refused := refusal_line(name, config, head.auto_class)) is not None:
+            raise CtxvecError(refused)
         tokenizer = transformers.AutoTokenizer.from_pretrained(resolved.path)
         # A fixed seed makes an allowed untrained head the same on every run.
         with torch.random.fork_rng(devices=[]):

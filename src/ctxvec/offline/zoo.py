@@ -248,7 +248,7 @@ def _dev_score(
     return task.dev_score(lm, dev, dataset, settings.max_length, settings.stride)
 
 
-class _Progress:
+class TrainingProgress:
     """The training progress of a zoo's members, on standard error: with ``bars``, a tqdm bar
     per member being trained, left as a line when it is done; without, a line per member at
     most every :data:`PROGRESS_EVERY` seconds. :meth:`say` writes a log line without breaking
@@ -339,7 +339,7 @@ def _build_in_worker(
     return build_member(member, task, dataset, out_dir, seed, settings, say, on_step)
 
 
-def _relay(messages, progress: _Progress) -> None:
+def _relay(messages, progress: TrainingProgress) -> None:
     """Pass what the workers sent so far on to ``progress``."""
     while True:
         try:
@@ -402,7 +402,7 @@ def build_zoo(
             done[m.name] = reused
             log(f"  {m.name}: reused {len(reused)} checkpoint(s)")
     workers = min(workers or os.cpu_count() or 1, len(todo))
-    report = _Progress(progress, [m.name for m in todo], log)
+    report = TrainingProgress(progress, [m.name for m in todo], log)
     try:
         if workers <= 1:
             for m in todo:

@@ -68,7 +68,7 @@ class ShardResult:
     sample: PooledSample | None
     skipped: list[str]
     layers: tuple[int, ...]
-    kernels: dict[str, bool]
+    kernels: dict[str, Any]
     seconds: float
     state: dict[str, Any] = field(default_factory=dict)
     where: dict[str, Any] = field(default_factory=dict)  # which machine computed it

@@ -111,7 +111,7 @@ class UnitSummary:
     metrics: dict[str, float]
     layers: list[int] = field(default_factory=list)
     by_layer: dict[str, list[float]] = field(default_factory=dict)
-    kernels: dict[str, bool] = field(default_factory=dict)
+    kernels: dict[str, Any] = field(default_factory=dict)
     skipped_ids: list[str] = field(default_factory=list)
     shards: int = 1
     state: dict[str, Any] = field(default_factory=dict)

@@ -47,7 +47,7 @@ class Predictions:
     skipped: list[str]
     sample: PooledSample | None = None
     layers: tuple[int, ...] = ()
-    kernels: dict[str, bool] = field(default_factory=dict)
+    kernels: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
 
 

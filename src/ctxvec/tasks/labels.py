@@ -4,8 +4,10 @@ The model's label order is read from its config (``id2label``) and matched to th
 labels by name (``neg``/``negative``, ``pos``/``positive``, case-insensitive). Models with generic
 names (``LABEL_0``, ``LABEL_1``) or integer labels without names are matched by integer id, which
 must lie within the model's labels; ``label_names`` (``--label-names neg,pos``) names the integer
-labels of a local file so they are matched by name instead. Any other mismatch is an error: a
-silent label swap would invert every score. :func:`label_names` names the labels of a model the
+labels of a local file: one name per label of the head, in the model's order where the model
+names its labels (then they confirm the order; a swap is refused), and saying which class is
+positive where it does not. Any other mismatch is an error: a silent label swap would invert
+every score. :func:`label_names` names the labels of a model the
 zoo trains. Left out: predicting and scoring (:mod:`ctxvec.tasks.classify`).
 """
 
@@ -53,7 +55,8 @@ def match_labels(
 
     Raises:
         CtxvecError: the dataset has labels the model does not know, or ``label_names`` do not
-            name as many labels as the model's head has.
+            name as many labels as the model's head has, or give a model's label name to another
+            id than the model does.
     """
     id2label = {int(k): str(v) for k, v in id2label.items()}
     generic = all(re.fullmatch(r"LABEL_\d+", v) for v in id2label.values())
@@ -64,6 +67,19 @@ def match_labels(
             f"names {len(label_names)} labels ({', '.join(label_names)}) but the model's head "
             f"has {len(id2label)} ({', '.join(id2label.values())}); give one name per label",
         )
+    if label_names and not generic:
+        # Named model labels: --label-names can only confirm them; a name the model gives to
+        # another id would swap classes (data whose integers follow another order: use text).
+        for i, name in enumerate(label_names):
+            owner = by_name.get(_norm(name))
+            if owner is not None and owner != i:
+                raise ParameterError(
+                    "label_names",
+                    f"names label {i} '{name}' but the model's label {i} is "
+                    f"'{id2label.get(i)}' and '{name}' is its label {owner}; give the model's "
+                    f"names in its order ({', '.join(id2label.values())}), or text labels in "
+                    "the data",
+                )
     names = list(label_names) if label_names else dataset.label_names
     values = sorted({e.label for e in dataset.examples}, key=str)
     to_model: dict[int | str, int] = {}

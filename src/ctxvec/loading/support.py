@@ -1,0 +1,128 @@
+"""Which architectures ctxvec refuses up front, before any weight loads, and why.
+
+ctxvec measures one stack of self-attention layers whose hidden states hold one vector per
+input token, over padded batches whose padding the layers mask out. An architecture that breaks
+one of these assumptions would end in a traceback, or worse in silently wrong numbers; it is
+refused instead, with one line naming it and the reason (:func:`refusal`, called by
+:func:`ctxvec.loading.load_model` on the checkpoint's config, so ``ctxvec study`` and
+``ctxvec attention`` refuse alike). The rules, in order:
+
+* an encoder-decoder, by rule (``config.is_encoder_decoder`` or a sequence-to-sequence LM in
+  transformers' auto mappings), so that future ones are refused without a name here;
+* an X-MOD-like model whose adapters need a language and whose config names none
+  (``languages`` without ``default_language``), by rule;
+* the named architectures of :data:`REFUSED`: hidden states that change length between layers,
+  token mixing that ignores the attention mask (padding would leak into real tokens), inputs
+  that are no text.
+
+Left out: making the refused architectures work (choosing a stack of an encoder-decoder, running
+mask-ignoring mixers unpadded), and any check of the weights; whatever is not refused is tried,
+and ``tests/loading/test_support.py`` runs a tiny random model of every architecture in the
+installed transformers' question-answering and sequence-classification mappings through the
+forward pass (the results are in ``docs/study.md``, "Architectures"). transformers is imported
+on the first call only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an architecture is refused (``reason``) and what the user can do instead."""
+
+    reason: str
+    remedy: str
+
+    def line(self) -> str:
+        return f"{self.reason}; {self.remedy}"
+
+
+ENCODER_DECODER = Refusal(
+    "an encoder-decoder: ctxvec measures one stack of self-attention layers and does not yet "
+    "choose between encoder and decoder",
+    "use an encoder-only or decoder-only checkpoint",
+)
+NO_LANGUAGE = Refusal(
+    "its adapters need the input's language and its config names no default_language",
+    "save the model after set_default_language('xx_XX'), or use an XLM-R checkpoint",
+)
+CHANGES_LENGTH = Refusal(
+    "its hidden states change length between layers, so tokens and mask no longer line up",
+    "use a model whose layers keep one vector per input token",
+)
+IGNORES_MASK = Refusal(
+    "its token mixing ignores the attention mask, so padded batches change real tokens' vectors",
+    "use a model whose mixing honours the attention mask",
+)
+NOT_TEXT = Refusal(
+    "its head needs inputs besides token ids (image or visual features)",
+    "use a text-only checkpoint",
+)
+
+# Refused by name (``config.model_type``): what no field of the config tells.
+REFUSED: dict[str, Refusal] = {
+    # Funnel pools 512 -> 256 tokens, CANINE downsamples characters 512 -> 128, Reformer pads
+    # to a multiple of its chunk length, Perceiver's layers hold a fixed number of latents.
+    "funnel": CHANGES_LENGTH,
+    "canine": CHANGES_LENGTH,
+    "reformer": CHANGES_LENGTH,
+    "perceiver": CHANGES_LENGTH,
+    # Fourier transforms, convolutions and sampled or landmark attention mix padding in: a
+    # padded batch moved Variance/CSE by up to 1e-3 against the same examples one at a time.
+    "fnet": IGNORES_MASK,
+    "yoso": IGNORES_MASK,
+    "nystromformer": IGNORES_MASK,
+    "convbert": IGNORES_MASK,
+    # Document and vision-language models whose heads need an image or visual features.
+    "layoutlmv2": NOT_TEXT,
+    "lxmert": NOT_TEXT,
+}
+
+
+def refusal(config: object) -> str | None:
+    """Why ctxvec refuses a model with this ``config`` and what to do instead (one line), or
+    None when it runs it."""
+    found = _rule(config)
+    return found.line() if found is not None else None
+
+
+def _rule(config: object) -> Refusal | None:
+    from transformers.models.auto import modeling_auto
+
+    model_type = getattr(config, "model_type", "")
+    if getattr(config, "is_encoder_decoder", False) or (
+        model_type in modeling_auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
+    ):
+        return ENCODER_DECODER
+    if getattr(config, "languages", None) and getattr(config, "default_language", None) is None:
+        return NO_LANGUAGE
+    return REFUSED.get(model_type)
+
+
+def head_class_name(config: object, auto_class: str) -> str:
+    """The name of the class transformers loads ``config`` with under ``auto_class`` (e.g.
+    ``BartForQuestionAnswering``), else the config's first architecture or its own class."""
+    from transformers.models.auto import modeling_auto
+
+    mappings = {
+        "AutoModelForQuestionAnswering": modeling_auto.MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES,
+        "AutoModelForSequenceClassification": (
+            modeling_auto.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+        ),
+    }
+    model_type = getattr(config, "model_type", "")
+    name = mappings.get(auto_class, {}).get(model_type)
+    architectures = getattr(config, "architectures", None) or [type(config).__name__]
+    return name or architectures[0]
+
+
+def refusal_line(name: str, config: object, auto_class: str) -> str | None:
+    """The one line that refuses model ``name`` (``config``) loaded with ``auto_class``:
+    ``model 'NAME' is a <model_type> (<Class>): <reason>; <what to do>``, or None."""
+    why = refusal(config)
+    if why is None:
+        return None
+    model_type = getattr(config, "model_type", "") or "model"
+    return f"model '{name}' is a {model_type} ({head_class_name(config, auto_class)}): {why}"
