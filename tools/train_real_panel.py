@@ -30,8 +30,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from ctxvec import files
+from ctxvec.offline.progress import TrainingProgress
 from ctxvec.offline.training import MINILM, MPNET
-from ctxvec.offline.zoo import Member, TrainingProgress, ZooSettings, build_member
+from ctxvec.offline.zoo import Member, ZooSettings, build_member
 from ctxvec.tasks import load_dataset
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -101,9 +101,16 @@ _TINY = {
     "entity_emb_size": 16,
     "pronunciation_embed_dim": 16,
     "shape_embed_dim": 16,
-    # GPT-Neo: one global and one local layer.
+    # GPT-Neo: one global and one local layer; GPT-J's rotary share of a head.
     "attention_types": [[["global", "local"], 1]],
+    "rotary_dim": 8,
+    # LayoutLM v2/v3: 4 coordinate and 2 shape embeddings make up the hidden size.
+    "coordinate_size": 6,
+    "shape_size": 4,
 }
+# Where the sizes above do not fit: LiLT's layout stream needs a hidden size divisible by 6
+# and by 4 times its heads.
+_TINY_FOR = {"lilt": {"hidden_size": 48}}
 # Parameters above which a "tiny" model is not built (a config that ignored the sizes).
 MAX_PARAMETERS = 3_000_000
 
@@ -112,14 +119,19 @@ def tiny_config(model_type: str, token_ids: dict[str, int | None] | None = None)
     """The model type's config with tiny sizes where it takes them (else its defaults), and
     whether the sizes took; ``token_ids`` (pad, bos, ...) are set where the config has them."""
     default = AutoConfig.for_model(model_type)
+    token_ids = token_ids or {}
 
     def sized(config: PretrainedConfig) -> dict:
         fields = config.to_dict()
         tiny = {k: v for k, v in _TINY.items() if k in fields}
-        tiny.update({k: v for k, v in (token_ids or {}).items() if k in fields})
-        for name in ("layer_types", "layers_block_type"):  # one type per layer: the first two
-            if isinstance(fields.get(name), list):
-                tiny[name] = fields[name][: _TINY["num_hidden_layers"]]
+        tiny.update(_TINY_FOR.get(config.model_type, {}))
+        tiny.update({k: v for k, v in token_ids.items() if k in fields})
+        if "qk_rope_head_dim" in fields and "head_dim" in fields:  # DeepSeek: rotary head
+            tiny["head_dim"] = _TINY["qk_rope_head_dim"]
+        for name in ("layer_types", "layers_block_type"):  # one type per layer, two layers:
+            types = fields.get(name)  # the first type and another one where there is one
+            if isinstance(types, list) and types:
+                tiny[name] = [types[0], next((t for t in types if t != types[0]), types[0])]
         for sub in ("text_config", "vision_config"):
             if isinstance(getattr(config, sub, None), PretrainedConfig):
                 tiny[sub] = {**getattr(config, sub).to_dict(), **sized(getattr(config, sub))}
@@ -218,7 +230,8 @@ def build(model_type: str, task: str, directory) -> str | None:
         "sep_token_id": tokenizer.sep_token_id,
         "cls_token_id": tokenizer.cls_token_id,
     }
-    config, tiny = tiny_config(model_type, {k: v for k, v in ids.items() if v is not None})
+    # A tokenizer without a pad token (GPT-2's) leaves the config none either, as in GPT-2.
+    config, tiny = tiny_config(model_type, ids)
     if not tiny:
         return "its config does not take tiny sizes"
     auto = getattr(transformers, get_task(task).head.auto_class)

@@ -14,7 +14,7 @@ from transformers import (
 )
 
 from ctxvec.data import load_qa_dataset, load_text_dataset
-from ctxvec.offline import synth, training, zoo
+from ctxvec.offline import progress, synth, training, zoo
 from ctxvec.offline.families import ALL_FAMILIES, build_tokenizer
 from ctxvec.offline.zoo import Member, ZooSettings
 from ctxvec.tasks import get_task
@@ -163,7 +163,7 @@ def test_a_bar_per_member_in_a_terminal(tmp_path, data, capsys):
 
 
 def test_without_a_terminal_progress_is_a_line_now_and_then(tmp_path, data, capsys, monkeypatch):
-    monkeypatch.setattr(zoo, "PROGRESS_EVERY", 0.0)
+    monkeypatch.setattr(progress, "PROGRESS_EVERY", 0.0)
     members = [_tiny("roberta", (2, 4))]
     zoo.build_zoo("cls", data["cls"], tmp_path, members, settings=TINY, workers=1)
     err = capsys.readouterr().err

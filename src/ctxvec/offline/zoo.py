@@ -15,10 +15,10 @@ member, data, seed and settings) is reused, not retrained; ``card.json`` is writ
 interrupted build retrains only what it had not finished. ``panel.toml`` lists the checkpoints
 in the study's panel format.
 
-Progress goes to standard error: a bar per member being trained (steps, rate, time left) when
-``progress`` is on (the command line turns it on in a terminal), else a plain line per member at
-most every :data:`PROGRESS_EVERY` seconds. Members trained in worker processes send their steps
-and log lines to the parent through a queue; the parent alone writes them.
+Progress goes to standard error (:mod:`ctxvec.offline.progress`): a bar per member being
+trained when ``progress`` is on (the command line turns it on in a terminal), else a plain line
+now and then. Members trained in worker processes send their steps and log lines to the parent
+through a queue; the parent alone writes them.
 
 Deliberately left out: pretraining objectives (scratch models learn the task directly), mixed
 precision, GPUs (it runs where the demo must: on a few CPU cores) and hyper-parameter search.
@@ -28,11 +28,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import multiprocessing
 import os
-import queue
-import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -41,13 +38,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from ctxvec import files
 from ctxvec.data import Dataset, fingerprint
 from ctxvec.errors import CtxvecError
 from ctxvec.loading import ModelSpec, load_model, resolve_model
 from ctxvec.offline.families import FAMILIES
+from ctxvec.offline.progress import POLL_EVERY, TrainingProgress, relay, senders
 from ctxvec.offline.training import (
     MINILM,
     PRETRAINED,
@@ -60,12 +56,6 @@ from ctxvec.tasks import Task, get_task
 
 ZOO_FORMAT = 1
 CARD = "card.json"
-# Seconds between two progress lines of a member's training when there are no bars.
-PROGRESS_EVERY = 30.0
-# Seconds between two step reports a worker process sends (its first and last always go), and
-# between two looks of the parent at the queue.
-SEND_EVERY = 0.2
-POLL_EVERY = 0.1
 
 
 @dataclass(frozen=True)
@@ -248,108 +238,13 @@ def _dev_score(
     return task.dev_score(lm, dev, dataset, settings.max_length, settings.stride)
 
 
-class TrainingProgress:
-    """The training progress of a zoo's members, on standard error: with ``bars``, a tqdm bar
-    per member being trained, left as a line when it is done; without, a line per member at
-    most every :data:`PROGRESS_EVERY` seconds. :meth:`say` writes a log line without breaking
-    the bars."""
-
-    def __init__(self, bars: bool, names: Sequence[str], log: Callable[[str], None]) -> None:
-        self.bars = bars
-        self.log = log
-        self.file = sys.stderr
-        self.width = max(map(len, names), default=0)
-        self.open: dict[str, tqdm] = {}
-        self.positions: dict[str, int] = {}
-        self.started: dict[str, float] = {}
-        self.reported: dict[str, float] = {}
-
-    def say(self, line: str) -> None:
-        if self.open:
-            with tqdm.external_write_mode(file=self.file):
-                self.log(line)
-        else:
-            self.log(line)
-
-    def step(self, name: str, step: int, last: int) -> None:
-        """``name`` has done ``step`` of ``last`` steps (0: training starts)."""
-        now = time.perf_counter()
-        if step == 0:
-            self.started[name] = self.reported[name] = now
-        if self.bars:
-            self._advance(name, step, last)
-        elif 0 < step < last and now - self.reported.get(name, now) >= PROGRESS_EVERY:
-            self.reported[name] = now
-            left = (now - self.started.get(name, now)) / step * (last - step)
-            print(f"  {name}: step {step}/{last}, about {left:.0f}s left", file=self.file)
-
-    def _advance(self, name: str, step: int, last: int) -> None:
-        bar = self.open.get(name)
-        if bar is None:
-            taken = set(self.positions.values())
-            self.positions[name] = position = next(
-                i for i in range(len(taken) + 1) if i not in taken
-            )
-            bar = self.open[name] = tqdm(
-                total=last,
-                desc=f"  {name:<{self.width}}",
-                unit="step",
-                position=position,
-                leave=False,
-                dynamic_ncols=True,
-                file=self.file,
-            )
-        bar.update(step - bar.n)
-        if step >= last:
-            meter = bar.format_dict
-            meter["rate"] = None  # the whole run's mean rate, not the last moments'
-            self._close(name)
-            tqdm.write(bar.format_meter(**meter), file=self.file)
-
-    def _close(self, name: str) -> None:
-        self.open.pop(name).close()
-        del self.positions[name]
-        # A bar below the first leaves the cursor where its line ended: back to the start, or
-        # the next line written would begin there.
-        self.file.write("\r")
-
-    def close(self) -> None:
-        """Clear the bars of members that did not finish."""
-        for name in list(self.open):
-            self._close(name)
-
-
 def _build_in_worker(
     member: Member, task: Task, dataset, out_dir, seed, settings, messages
 ) -> list[Checkpoint]:
-    """Worker-process entry: build one member, sending its log lines and its steps (its first
-    and last, between them at most one per :data:`SEND_EVERY` seconds) to ``messages``."""
-    sent = -math.inf
-
-    def on_step(step: int, last: int) -> None:
-        nonlocal sent
-        now = time.perf_counter()
-        if step in (0, last) or now - sent >= SEND_EVERY:
-            sent = now
-            messages.put(("step", member.name, step, last))
-
-    def say(line: str) -> None:
-        messages.put(("say", line))
-
+    """Worker-process entry: build one member, sending its log lines and its steps to
+    ``messages`` (:func:`ctxvec.offline.progress.senders`)."""
+    say, on_step = senders(messages, member.name)
     return build_member(member, task, dataset, out_dir, seed, settings, say, on_step)
-
-
-def _relay(messages, progress: TrainingProgress) -> None:
-    """Pass what the workers sent so far on to ``progress``."""
-    while True:
-        try:
-            message = messages.get_nowait()
-        except queue.Empty:
-            return
-        if message[0] == "step":
-            progress.step(*message[1:])
-        else:
-            progress.say(message[1])
 
 
 def build_zoo(
@@ -380,7 +275,8 @@ def build_zoo(
             this process.
         log: where the one-line messages go (a line per checkpoint saved or member reused).
         progress: a bar per member being trained on standard error (for a terminal); without,
-            a line on standard error per member at most every :data:`PROGRESS_EVERY` seconds.
+            a line on standard error per member at most every
+            :data:`ctxvec.offline.progress.PROGRESS_EVERY` seconds.
     """
     task = get_task(task)
     members = DEFAULT_PANELS[task.name] if members is None else members
@@ -429,7 +325,7 @@ def build_zoo(
                 pending = set(jobs)
                 while pending:
                     finished, pending = wait(pending, POLL_EVERY, FIRST_COMPLETED)
-                    _relay(messages, report)
+                    relay(messages, report)
                     for job in finished:
                         done[jobs[job].name] = job.result()
     finally:
