@@ -23,7 +23,7 @@ import torch
 from ctxvec.errors import CtxvecError, first_line
 from ctxvec.loading.decoders import SummaryPosition, pad_token_fallback, summary_position
 from ctxvec.loading.names import DeviceName, DTypeName, ResolvedModel
-from ctxvec.loading.support import refusal_line
+from ctxvec.loading.support import refusal_line, tokenizer_refusal
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # RoBERTa-style embeddings number positions from padding_idx + 1, so the table holds that many
@@ -133,6 +133,8 @@ def load_model(
         if (refused := refusal_line(name, config, head.auto_class)) is not None:
             raise CtxvecError(refused)
         tokenizer = transformers.AutoTokenizer.from_pretrained(resolved.path)
+        if (refused := tokenizer_refusal(tokenizer, head.auto_class)) is not None:
+            raise CtxvecError(f"model '{name}': {refused}")
         # A fixed seed makes an allowed untrained head the same on every run.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)

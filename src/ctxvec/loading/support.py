@@ -13,10 +13,18 @@ refused instead, with one line naming it and the reason (:func:`refusal`, called
   (``languages`` without ``default_language``), by rule;
 * the named architectures of :data:`REFUSED`: hidden states that change length between layers,
   token mixing that ignores the attention mask (padding would leak into real tokens), inputs
-  that are no text.
+  that are more than text;
+* a composite model whose config has no ``num_hidden_layers`` of its own (vision-language
+  models, whose text stack sits in a sub-config), by rule.
+
+A question-answering head also needs a fast tokenizer (:func:`tokenizer_refusal`, checked once
+the tokenizer is loaded, still before any weight).
 
 Left out: making the refused architectures work (choosing a stack of an encoder-decoder, running
-mask-ignoring mixers unpadded), and any check of the weights; whatever is not refused is tried,
+mask-ignoring mixers unpadded: :mod:`ctxvec.inference.batching` pads up to 5% of a CPU batch and
+every GPU batch to a multiple of 64, so that would take batches of equal length chosen in the
+forward pass and recorded in the manifest), and any check of the weights; whatever is not
+refused is tried,
 and ``tests/loading/test_support.py`` runs a tiny random model of every architecture in the
 installed transformers' question-answering and sequence-classification mappings through the
 forward pass (the results are in ``docs/study.md``, "Architectures"). transformers is imported
@@ -56,8 +64,14 @@ IGNORES_MASK = Refusal(
     "its token mixing ignores the attention mask, so padded batches change real tokens' vectors",
     "use a model whose mixing honours the attention mask",
 )
+NO_LAYER_COUNT = Refusal(
+    "a composite model: its config holds sub-configs (text, vision) and no num_hidden_layers "
+    "of its own, and ctxvec measures the layers of one stack",
+    "use a text-only checkpoint of the family where there is one (e.g. gemma3_text)",
+)
 NOT_TEXT = Refusal(
-    "its head needs inputs besides token ids (image or visual features)",
+    "its tokenizer or head needs more than text (an image, visual features, a table, word "
+    "boxes or HTML paths)",
     "use a text-only checkpoint",
 )
 
@@ -75,9 +89,14 @@ REFUSED: dict[str, Refusal] = {
     "yoso": IGNORES_MASK,
     "nystromformer": IGNORES_MASK,
     "convbert": IGNORES_MASK,
-    # Document and vision-language models whose heads need an image or visual features.
+    # Document, web-page, table and vision-language models: their heads need an image or
+    # visual features (LayoutLMv2, LXMERT), or their tokenizers words with boxes (LayoutLMv3),
+    # HTML nodes with xpaths (MarkupLM) or a table with 7 token types per token (TAPAS).
     "layoutlmv2": NOT_TEXT,
+    "layoutlmv3": NOT_TEXT,
     "lxmert": NOT_TEXT,
+    "markuplm": NOT_TEXT,
+    "tapas": NOT_TEXT,
 }
 
 
@@ -98,7 +117,24 @@ def _rule(config: object) -> Refusal | None:
         return ENCODER_DECODER
     if getattr(config, "languages", None) and getattr(config, "default_language", None) is None:
         return NO_LANGUAGE
-    return REFUSED.get(model_type)
+    if model_type in REFUSED:
+        return REFUSED[model_type]
+    if not hasattr(config, "num_hidden_layers"):
+        return NO_LAYER_COUNT
+    return None
+
+
+def tokenizer_refusal(tokenizer: object, auto_class: str) -> str | None:
+    """Why ctxvec refuses ``tokenizer`` for the head ``auto_class`` (one line), or None: question
+    answering cuts answers from the context by the offset mapping, which only a fast tokenizer
+    gives (a Python one, such as XLM's or FlauBERT's, silently leaves it out)."""
+    if auto_class == "AutoModelForQuestionAnswering" and not getattr(tokenizer, "is_fast", True):
+        return (
+            f"its tokenizer ({type(tokenizer).__name__}) is a Python one without the offset "
+            "mapping that question answering cuts answers by; use a checkpoint with a fast "
+            "tokenizer (tokenizer.json)"
+        )
+    return None
 
 
 def head_class_name(config: object, auto_class: str) -> str:
