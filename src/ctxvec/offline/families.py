@@ -2,8 +2,8 @@
 own trained tokenizer.
 
 :func:`build_tokenizer` trains a tokenizer of the family's own kind on a corpus with the
-`tokenizers` library and wraps it in the family's fast tokenizer class; :func:`encoder_config`
-(:func:`decoder_config`; :func:`model_config` picks) gives a small config of the family. Each
+`tokenizers` library and wraps it in the family's fast tokenizer class; :func:`model_config`
+gives a small config of the family. Each
 family keeps the conventions a study tool meets in real checkpoints:
 
 * bert, electra: uncased WordPiece (``BertTokenizer``; ``ElectraTokenizer`` is an alias of it),
@@ -237,7 +237,7 @@ def build_tokenizer(
     return spec.cls(vocab=model["vocab"], model_max_length=model_max_length, **options)
 
 
-def encoder_config(
+def model_config(
     family: str,
     tokenizer: PreTrainedTokenizerBase,
     *,
@@ -246,13 +246,15 @@ def encoder_config(
     num_heads: int,
     max_positions: int,
 ) -> PretrainedConfig:
-    """A randomly initialisable config of ``family`` sized as asked, matching ``tokenizer``."""
+    """A randomly initialisable config of ``family`` sized as asked, matching ``tokenizer``.
+
+    A decoder config's pad id is the tokenizer's (None for gpt2 and llama); qwen2's is None too,
+    as in the real checkpoints, although its tokenizer pads with ``<|endoftext|>``.
+    """
     _spec(family)
-    if family in DECODER_FAMILIES:
-        raise ValueError(f"{family!r} is a decoder family: use decoder_config")
     tokens = {
         "vocab_size": len(tokenizer),
-        "pad_token_id": tokenizer.pad_token_id,
+        "pad_token_id": None if family == "qwen2" else tokenizer.pad_token_id,
         "bos_token_id": tokenizer.bos_token_id,
         "eos_token_id": tokenizer.eos_token_id,
     }
@@ -265,7 +267,15 @@ def encoder_config(
             d_inner=4 * hidden_size,
             mem_len=None,
         )
-    encoder = {
+    if family == "gpt2":
+        return GPT2Config(
+            **tokens,
+            n_embd=hidden_size,
+            n_layer=num_layers,
+            n_head=num_heads,
+            n_positions=max_positions,
+        )
+    sizes = {
         **tokens,
         "hidden_size": hidden_size,
         "num_hidden_layers": num_layers,
@@ -273,26 +283,31 @@ def encoder_config(
         "intermediate_size": 4 * hidden_size,
         "max_position_embeddings": max_positions,
     }
+    if family in DECODER_FAMILIES:
+        decoder = {**sizes, "intermediate_size": 3 * hidden_size, "tie_word_embeddings": False}
+        if family == "llama":
+            return LlamaConfig(**decoder, num_key_value_heads=num_heads)
+        return Qwen2Config(**decoder, num_key_value_heads=1)
     if family == "bert":
-        return BertConfig(**encoder)
+        return BertConfig(**sizes)
     if family == "roberta":
         # Position ids start after the pad id, so the table needs pad_token_id + 1 extra rows.
-        encoder["max_position_embeddings"] = max_positions + tokenizer.pad_token_id + 1
-        return RobertaConfig(**encoder, type_vocab_size=1)
+        sizes["max_position_embeddings"] = max_positions + tokenizer.pad_token_id + 1
+        return RobertaConfig(**sizes, type_vocab_size=1)
     if family == "albert":
-        return AlbertConfig(**encoder, embedding_size=hidden_size // 2)
+        return AlbertConfig(**sizes, embedding_size=hidden_size // 2)
     if family == "electra":
-        return ElectraConfig(**encoder, embedding_size=hidden_size // 2)
+        return ElectraConfig(**sizes, embedding_size=hidden_size // 2)
     if family == "mpnet":
         # MPNetEmbeddings numbers positions from padding_idx + 1 with padding_idx fixed at 1,
         # whatever the config says; 32 buckets is also what MPNetEncoder hard-codes.
         if tokenizer.pad_token_id != 1:
             raise ValueError(f"MPNet needs <pad> = 1, the tokenizer has {tokenizer.pad_token_id}")
-        encoder["max_position_embeddings"] = max_positions + 2
-        return MPNetConfig(**encoder, relative_attention_num_buckets=32, layer_norm_eps=1e-5)
+        sizes["max_position_embeddings"] = max_positions + 2
+        return MPNetConfig(**sizes, relative_attention_num_buckets=32, layer_norm_eps=1e-5)
     # DeBERTa-v3's settings.
     return DebertaV2Config(
-        **encoder,
+        **sizes,
         relative_attention=True,
         position_biased_input=False,
         pos_att_type=["p2c", "c2p"],
@@ -302,69 +317,4 @@ def encoder_config(
         share_att_key=True,
         type_vocab_size=0,
         layer_norm_eps=1e-7,
-    )
-
-
-def decoder_config(
-    family: str,
-    tokenizer: PreTrainedTokenizerBase,
-    *,
-    hidden_size: int,
-    num_layers: int,
-    num_heads: int,
-    max_positions: int,
-) -> PretrainedConfig:
-    """A randomly initialisable config of a decoder ``family``, matching ``tokenizer``.
-
-    The config's pad id is the tokenizer's (None for gpt2 and llama); qwen2's is None too, as in
-    the real checkpoints, although its tokenizer pads with ``<|endoftext|>``.
-    """
-    if family not in DECODER_FAMILIES:
-        raise ValueError(f"unknown decoder family {family!r}; expected one of {DECODER_FAMILIES}")
-    tokens = {
-        "vocab_size": len(tokenizer),
-        "bos_token_id": tokenizer.bos_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": None if family == "qwen2" else tokenizer.pad_token_id,
-    }
-    if family == "gpt2":
-        return GPT2Config(
-            **tokens,
-            n_embd=hidden_size,
-            n_layer=num_layers,
-            n_head=num_heads,
-            n_positions=max_positions,
-        )
-    decoder = {
-        **tokens,
-        "hidden_size": hidden_size,
-        "num_hidden_layers": num_layers,
-        "num_attention_heads": num_heads,
-        "intermediate_size": 3 * hidden_size,
-        "max_position_embeddings": max_positions,
-        "tie_word_embeddings": False,
-    }
-    if family == "llama":
-        return LlamaConfig(**decoder, num_key_value_heads=num_heads)
-    return Qwen2Config(**decoder, num_key_value_heads=1)
-
-
-def model_config(
-    family: str,
-    tokenizer: PreTrainedTokenizerBase,
-    *,
-    hidden_size: int,
-    num_layers: int,
-    num_heads: int,
-    max_positions: int,
-) -> PretrainedConfig:
-    """:func:`decoder_config` for a decoder family, :func:`encoder_config` for the others."""
-    build = decoder_config if family in DECODER_FAMILIES else encoder_config
-    return build(
-        family,
-        tokenizer,
-        hidden_size=hidden_size,
-        num_layers=num_layers,
-        num_heads=num_heads,
-        max_positions=max_positions,
     )

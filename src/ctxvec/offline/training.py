@@ -90,7 +90,7 @@ def new_model(
     tokenizer = families.build_tokenizer(
         member.family, train_texts, settings.vocab_size, model_max_length=settings.max_length
     )
-    config = families.encoder_config(
+    config = families.model_config(
         member.family,
         tokenizer,
         hidden_size=member.hidden_size,
