@@ -93,13 +93,16 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
 def tiny_lm(tiny_model) -> Callable[..., LoadedModel]:
     """``tiny_lm(family, task, dtype="auto", **kwargs)``: a tiny checkpoint (``tiny_model``'s
     ``kwargs``) loaded on the CPU with the task's head, as a study loads it; a fresh copy each
-    call, so that a test may change it."""
+    call, so that a test may change it. ``CTXVEC_TEST_DEVICE=cuda`` loads it on that device
+    instead (``benchmarks/device_check.sh``); tests that build their own CPU tensors for the
+    model then fail there, the ones through ctxvec's pass and ``oracles`` do not."""
     from ctxvec.loading import ModelSpec, load_model, resolve_model
     from ctxvec.tasks import get_task
 
     def load(family: str, task: str, dtype: str = "auto", **kwargs) -> LoadedModel:
         spec = ModelSpec(str(tiny_model(family, task, **kwargs)))
-        return load_model(resolve_model(spec), get_task(task).head, "cpu", dtype)
+        device = os.environ.get("CTXVEC_TEST_DEVICE", "cpu")
+        return load_model(resolve_model(spec), get_task(task).head, device, dtype)
 
     return load
 
@@ -343,22 +346,29 @@ class Oracles:
     """The documented formulas on one example's ``[n, d]`` matrix, unbatched, numpy float64."""
 
     @staticmethod
-    def variance(h: np.ndarray) -> float:
-        """docs/study.md: standardise rows (population std), per-dim variance over tokens, mean."""
+    def variance(h: np.ndarray, w: np.ndarray | None = None) -> float:
+        """docs/study.md: standardise rows (population std), per-dim variance over tokens, mean;
+        with token weights ``w`` (summing to 1), the weighted population variance."""
         import numpy as np
 
         h = h.astype(np.float64)
         z = (h - h.mean(1, keepdims=True)) / h.std(1, keepdims=True)
-        return float(z.var(0).mean())
+        if w is None:
+            return float(z.var(0).mean())
+        centre = (w[:, None] * z).sum(0)
+        return float((w[:, None] * (z - centre) ** 2).sum(0).mean())
 
     @staticmethod
-    def cse(h: np.ndarray) -> float:
-        """docs/study.md: mean over all n^2 entries (diagonal included) of (1 - cosine)^2."""
+    def cse(h: np.ndarray, w: np.ndarray | None = None) -> float:
+        """docs/study.md: mean over all n^2 entries (diagonal included) of (1 - cosine)^2; with
+        token weights ``w``, entry (i, j) weighs ``w_i w_j``."""
         import numpy as np
 
         h = h.astype(np.float64)
         unit = h / np.linalg.norm(h, axis=1, keepdims=True)
-        return float(((1.0 - unit @ unit.T) ** 2).mean())
+        if w is None:
+            return float(((1.0 - unit @ unit.T) ** 2).mean())
+        return float((np.outer(w, w) * (1.0 - unit @ unit.T) ** 2).sum())
 
     @staticmethod
     def geometry(h: np.ndarray) -> tuple[float, float, float]:
@@ -388,8 +398,10 @@ class Oracles:
         variances, cses = [], []
         with torch.no_grad():
             for f in features:
-                inputs = {n: torch.tensor([f[n]]) for n in lm.input_names if n != "attention_mask"}
-                h = lm.model(**inputs, output_hidden_states=True).hidden_states[-1][0].numpy()
+                names = [n for n in lm.input_names if n != "attention_mask"]
+                inputs = {n: torch.tensor([f[n]], device=lm.device) for n in names}
+                h = lm.model(**inputs, output_hidden_states=True).hidden_states[-1][0]
+                h = h.float().cpu().numpy()
                 variances.append(cls.variance(h))
                 cses.append(cls.cse(h))
         return np.array(variances), np.array(cses)

@@ -1,4 +1,5 @@
-"""Static attention figures: the data behind each figure, not only that a file exists."""
+"""Static attention figures: the data behind each figure, not only that a file exists; a causal
+model's hidden keys masked, and said so."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from matplotlib.colors import to_hex
 
 from ctxvec.attention import attend, load_for_attention, select_tokens
 from ctxvec.attention.plots import (
+    CAUSAL_NOTE,
+    MASKED,
     plot_head,
     plot_layer_heads,
     plot_overview,
@@ -106,6 +109,33 @@ def test_statistics_heatmaps_hold_the_table() -> None:
     np.testing.assert_array_equal(images["mean_distance"].get_array(), grid)
     row = table[(table["layer"] == 2) & (table["head"] == 3)]
     assert grid[1, 2] == row["mean_distance"].iloc[0]
+
+
+def test_causal_model_masks_the_keys_a_query_cannot_see(attn, tiny_model) -> None:
+    lm = load_for_attention(str(tiny_model("gpt2", "qa", num_heads=4)), "qa", device="cpu")
+    causal = attend(lm, question=QUESTION, context=CONTEXT_TEXT)
+    n = len(causal.tokens)
+    above = np.triu(np.ones((n, n), bool), k=1)
+    fig = plot_head(causal, layer=2, head=3)
+    ax = fig.axes[0]
+    (image,) = [im for im in ax.images if im.get_gid() == "attention"]
+    shown = image.get_array()
+    # Masked, not zero: the hidden keys take the grey of no weight on the scale.
+    np.testing.assert_array_equal(np.ma.getmaskarray(shown), above)
+    np.testing.assert_array_equal(shown.data[~above], causal.weights[1, 2][~above])
+    assert to_hex(image.cmap.get_bad()) == to_hex(MASKED)
+    assert to_hex(image.cmap(image.norm(0.0))) != to_hex(MASKED)
+    assert CAUSAL_NOTE in ax.get_title()
+    assert ax.get_legend().get_gid() == "masked"
+    assert CAUSAL_NOTE in plot_layer_heads(causal, 1).get_suptitle()
+    grid = [im for a in plot_overview(causal).axes for im in a.images]
+    assert all((np.ma.getmaskarray(im.get_array()) == above).all() for im in grid)
+    assert "causal model" in plot_statistics(causal.statistics(), "m", causal=True).get_suptitle()
+    # An encoder: nothing masked, no note.
+    ax = plot_head(attn, layer=2, head=3).axes[0]
+    assert not np.ma.getmaskarray(ax.images[0].get_array()).any()
+    assert "causal" not in ax.get_title() and ax.get_legend() is None
+    assert "causal" not in plot_overview(attn).get_suptitle()
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""The HTML viewer: its data in Python, then the page itself in a real headless Chromium.
+"""The HTML viewer: its data in Python, then the page itself in a real headless Chromium (a
+causal model's masked triangle too).
 
 The browser test needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them)
 and skips cleanly without them; nothing is downloaded at test time.
@@ -28,6 +29,13 @@ def attn(tiny_model) -> Attention:
     return attend(lm, question=QUESTION, context=CONTEXT_TEXT)
 
 
+@pytest.fixture(scope="module")
+def decoder_attn(tiny_model) -> Attention:
+    path = tiny_model("gpt2", "qa", num_heads=3, num_layers=3, hidden_size=36)
+    lm = load_for_attention(str(path), "qa", device="cpu")
+    return attend(lm, question=QUESTION, context=CONTEXT_TEXT)
+
+
 def hostile_attention() -> Attention:
     """Tokens that would break out of a script element or inject markup if not escaped."""
     tokens = ["[CLS]", "</script><b>x</b>", "<img src=x onerror=alert(1)>", "[SEP]"]
@@ -45,6 +53,17 @@ def test_weights_survive_quantisation(attn) -> None:
     assert data["stats"]["entropy"][1][2] == pytest.approx(
         table.query("layer == 2 and head == 3")["entropy"].iloc[0]
     )
+
+
+def test_causal_flag_and_statistics_travel(attn, decoder_attn) -> None:
+    assert viewer_data(attn)["causal"] is False
+    data = viewer_data(decoder_attn)
+    assert data["causal"] is True
+    table = decoder_attn.statistics()  # over the keys each query sees
+    assert data["stats"]["entropy"][2][0] == pytest.approx(
+        table.query("layer == 3 and head == 1")["entropy"].iloc[0]
+    )
+    assert "question_to_context" not in data["stat_names"]  # a question sees no context
 
 
 def test_page_is_self_contained_and_escaped(attn) -> None:
@@ -138,3 +157,42 @@ def test_hostile_tokens_stay_text_in_the_browser(browser, tmp_path) -> None:
     assert root.get_attribute("data-ready") == "true"
     assert root.find_element(By.CSS_SELECTOR, ".model").text == "m</script>"
     assert browser.find_elements(By.CSS_SELECTOR, "img, b") == []
+
+
+def test_causal_triangle_in_the_browser(attn, decoder_attn, browser, tmp_path) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    page = write_viewer(decoder_attn, tmp_path / "decoder.html")
+    browser.get(page.resolve().as_uri())
+    root = browser.find_element(By.CSS_SELECTOR, ".ctxvec-viewer")
+    assert root.get_attribute("data-ready") == "true"
+    assert "causal model" in root.find_element(By.CSS_SELECTOR, ".causal-note").text
+    canvas = root.find_element(By.CSS_SELECTOR, "canvas.head-canvas")
+    margin = float(canvas.get_attribute("data-margin"))
+    cell = float(canvas.get_attribute("data-cell"))
+
+    def pixel(q: int, k: int) -> list[int]:
+        x, y = margin + (k + 0.5) * cell, margin + (q + 0.5) * cell
+        script = "return Array.from(arguments[0].getContext('2d')"
+        script += ".getImageData(arguments[1], arguments[2], 1, 1).data);"
+        return browser.execute_script(script, canvas, int(x), int(y))
+
+    # Above the diagonal: the masked grey; on and below it: the weights' colours.
+    n = len(decoder_attn.tokens)
+    assert pixel(1, 3) == pixel(0, n - 1) == [212, 212, 212, 255]
+    assert all(pixel(q, k) != [212, 212, 212, 255] for q, k in [(0, 0), (3, 1), (n - 1, 0)])
+    q, k = 1, 3
+    width, height = canvas.size["width"], canvas.size["height"]
+    x, y = margin + (k + 0.5) * cell, margin + (q + 0.5) * cell
+    ActionChains(browser).move_to_element_with_offset(
+        canvas, int(x - width / 2), int(y - height / 2)
+    ).perform()
+    hover = root.find_element(By.CSS_SELECTOR, ".hover").text
+    assert hover.endswith(f'key {k} "{decoder_attn.tokens[k]}": masked (causal: not visible)')
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+    # An encoder's page has no masked cell and no note.
+    browser.get(write_viewer(attn, tmp_path / "encoder.html").resolve().as_uri())
+    root = browser.find_element(By.CSS_SELECTOR, ".ctxvec-viewer")
+    assert root.find_elements(By.CSS_SELECTOR, ".causal-note") == []

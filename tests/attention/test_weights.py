@@ -1,4 +1,5 @@
-"""Attention API: weights, tokens and segments per family, predictions, errors, token crops.
+"""Attention API: weights, tokens and segments per family, predictions, errors, token crops;
+decoders' causal weights and statistics over the keys each query sees.
 
 Weights are checked against an independently loaded eager model, predictions against the
 study's own QA/cls pass.
@@ -7,10 +8,11 @@ study's own QA/cls pass.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sample_data import SQUAD_DEV
-from tiny_models import FAMILIES
+from tiny_models import DECODER_FAMILIES, FAMILIES
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 from ctxvec.attention import (
@@ -24,7 +26,13 @@ from ctxvec.attention import (
 from ctxvec.data import QAExample, TextDataset, TextExample
 from ctxvec.errors import CtxvecError
 from ctxvec.loading import ModelSpec
-from ctxvec.metrics.heads import CONTEXT, QUESTION, SPECIAL
+from ctxvec.metrics.heads import (
+    CONTEXT,
+    QUESTION,
+    SPECIAL,
+    combine_statistics,
+    input_statistics,
+)
 from ctxvec.tasks.classify import predict_cls
 from ctxvec.tasks.labels import match_labels
 from ctxvec.tasks.qa import QASettings, predict_qa
@@ -69,6 +77,35 @@ def test_qa_weights_tokens_and_segments(family, qa_attention, tiny_model) -> Non
 def attn_names(family: str) -> set[str]:
     # The study passes token_type_ids only where tokenizer and model both take them.
     return {"input_ids"} | ({"token_type_ids"} if family in ("bert", "electra") else set())
+
+
+@pytest.mark.parametrize("family", DECODER_FAMILIES)
+def test_decoder_attention_is_causal_end_to_end(family, tiny_model, qa_attention) -> None:
+    lm = load_for_attention(str(tiny_model(family, "qa")), "qa", device="cpu")
+    attn = attend(lm, question=QUESTION_TEXT, context=CONTEXT_TEXT)
+    assert lm.causal and attn.causal
+    assert not qa_attention["bert"][1].causal and not qa_attention["bert"][0].causal
+    n = len(attn.tokens)
+    np.testing.assert_array_equal(attn.visible, np.tril(np.ones((n, n), bool)))
+    # The eager path gives a key a query cannot see weight 0; the visible ones sum to 1.
+    assert (attn.weights[..., ~attn.visible] == 0).all()
+    np.testing.assert_allclose(attn.weights.sum(-1), 1.0, atol=1e-5)
+    table = attn.statistics()
+    pd.testing.assert_frame_equal(
+        table, combine_statistics([input_statistics(attn.weights, attn.segment, causal=True)])
+    )
+    # Each query over its i + 1 visible keys, row by row (an unbatched loop).
+    a = attn.head(2, 1).astype(np.float64)
+    entropy = 0.0
+    for i in range(n):
+        p = [0.9999 * a[i, j] + 0.0001 / (i + 1) for j in range(i + 1)]
+        entropy += -sum(x * np.log(x) for x in p) / n
+    row = table.query("layer == 2 and head == 1").iloc[0]
+    assert row["entropy"] == pytest.approx(entropy, rel=1e-9)
+    assert row["uniform_entropy"] == pytest.approx(np.mean(np.log(np.arange(1, n + 1))))
+    # The question comes first: no question token sees the context.
+    assert table["question_to_context"].isna().all()
+    assert table["context_to_question"].notna().all()
 
 
 def test_xlnet_special_tokens_are_last_and_found_by_mask(qa_attention) -> None:

@@ -121,3 +121,87 @@ def test_classification_inputs_have_no_qa_shares() -> None:
     assert list(table["layer"]) == [1, 1] and list(table["head"]) == [1, 2]
     with pytest.raises(CtxvecError, match="no inputs"):
         combine_statistics([])
+
+
+def test_causal_statistics_by_hand_over_the_visible_keys() -> None:
+    # [<s>] q c c, causal: query i sees keys 0..i; the eager path gives the others weight 0.
+    segment = np.array([SPECIAL, QUESTION, CONTEXT, CONTEXT])
+    peaked = np.array(
+        [
+            [1.0, 0.0, 0.0, 0.0],
+            [0.5, 0.5, 0.0, 0.0],
+            [0.2, 0.3, 0.5, 0.0],
+            [0.1, 0.2, 0.3, 0.4],
+        ]
+    )
+    uniform = np.array(
+        [
+            [1.0, 0.0, 0.0, 0.0],
+            [1 / 2, 1 / 2, 0.0, 0.0],
+            [1 / 3, 1 / 3, 1 / 3, 0.0],
+            [1 / 4, 1 / 4, 1 / 4, 1 / 4],
+        ]
+    )
+    short = np.array([[1.0, 0.0], [0.5, 0.5]])  # a second, 2-token input: [<s>] q
+    per_input = [
+        input_statistics(np.stack([peaked, uniform])[None], segment, causal=True),
+        input_statistics(np.stack([short, short])[None], np.array([SPECIAL, QUESTION]), True),
+    ]
+    first = combine_statistics(per_input[:1])
+    both = combine_statistics(per_input)
+
+    # Row i mixes in 1e-4 of the uniform distribution over its i + 1 visible keys only.
+    row2 = [0.9999 * a + 0.0001 / 3 for a in (0.2, 0.3, 0.5)]
+    row3 = [0.9999 * a + 0.0001 / 4 for a in (0.1, 0.2, 0.3, 0.4)]
+    h_row2 = -sum(p * math.log(p) for p in row2)
+    h_row3 = -sum(p * math.log(p) for p in row3)
+    # Row 0 sees one key (p = 1, entropy 0); row 1 is 0.9999 * 0.5 + 0.0001 / 2 = 0.5 twice.
+    entropy = (0.0 + math.log(2) + h_row2 + h_row3) / 4
+    baseline = (math.log(1) + math.log(2) + math.log(3) + math.log(4)) / 4
+    peaked_row, uniform_row = first.iloc[0], first.iloc[1]
+    assert peaked_row["entropy"] == pytest.approx(entropy, rel=1e-12)
+    assert peaked_row["uniform_entropy"] == pytest.approx(baseline, rel=1e-12)
+    assert peaked_row["entropy_ratio"] == pytest.approx(entropy / baseline, rel=1e-12)
+    # Sum of a_ij (i - j) over the 4 queries: 0 + 0.5 + (0.4 + 0.3) + (0.3 + 0.4 + 0.3).
+    assert peaked_row["mean_distance"] == pytest.approx((0.5 + 0.7 + 1.0) / 4)
+    assert peaked_row["special_share"] == pytest.approx((1.0 + 0.5 + 0.2 + 0.1) / 4)
+    # The question token sees no context: undefined, not 0; context rows see the question.
+    assert math.isnan(peaked_row["question_to_context"])
+    assert peaked_row["context_to_question"] == pytest.approx((0.3 + 0.2) / 2)
+    # Attention uniform over the visible keys is the baseline itself.
+    assert uniform_row["entropy"] == pytest.approx(baseline, rel=1e-12)
+    assert uniform_row["entropy_ratio"] == pytest.approx(1.0)
+
+    # Over inputs both are averaged per input, the baseline as the entropy.
+    short_entropy = (0.0 + math.log(2)) / 2
+    assert both.iloc[0]["entropy"] == pytest.approx((entropy + short_entropy) / 2, rel=1e-12)
+    assert both.iloc[0]["uniform_entropy"] == pytest.approx((baseline + math.log(2) / 2) / 2)
+    assert both.iloc[0]["mean_distance"] == pytest.approx((2.2 + 0.5) / (4 + 2))
+    # The encoder rule smooths over all 4 keys and compares with ln 4: another number.
+    encoder = combine_statistics([input_statistics(peaked[None, None], segment)]).iloc[0]
+    assert encoder["uniform_entropy"] == pytest.approx(math.log(4))
+    assert encoder["entropy"] > entropy + 1e-4
+
+
+def test_encoder_statistics_are_unchanged_by_the_causal_rule() -> None:
+    rng = np.random.default_rng(1)
+    n = 8
+    weights = rng.dirichlet(np.ones(n) * 0.5, size=(2, 3, n))  # [layers, heads, n, n]
+    segment = np.array([SPECIAL, QUESTION, QUESTION, SPECIAL, CONTEXT, CONTEXT, CONTEXT, SPECIAL])
+    got = input_statistics(weights, segment)
+    assert got.keys() == input_statistics(weights, segment, causal=False).keys()
+    for key, value in input_statistics(weights, segment, causal=False).items():
+        np.testing.assert_array_equal(got[key], value)
+    # The rule before causal models: every row smoothed over all n keys, baseline ln n.
+    smooth = weights * 0.9999 + 0.0001 / n
+    np.testing.assert_allclose(
+        got["entropy"], -(smooth * np.log(smooth)).sum(-1).mean(-1), rtol=1e-13
+    )
+    assert got["uniform_entropy"] == math.log(n)
+    q, c = segment == QUESTION, segment == CONTEXT
+    np.testing.assert_allclose(
+        got["question_to_context"], weights[..., q, :][..., c].sum(-1).mean(-1)
+    )
+    np.testing.assert_allclose(
+        got["context_to_question"], weights[..., c, :][..., q].sum(-1).mean(-1)
+    )

@@ -11,6 +11,8 @@ function ctxvecAttentionViewer(root) {
     w[i] = (raw.charCodeAt(2 * i) | (raw.charCodeAt(2 * i + 1) << 8)) / 65535;
   }
   const at = (l, h, q, k) => w[((l * H + h) * n + q) * n + k];
+  // A causal model's query q sees keys 0..q only: the others are masked, not zero attention.
+  const visible = (q, k) => !data.causal || k <= q;
   const state = { layer: L - 1, head: 0, view: "single", zoom: "auto", stat: data.stat_names[0] };
 
   function el(tag, cls, text) {
@@ -43,6 +45,8 @@ function ctxvecAttentionViewer(root) {
     const i = Math.min(Math.floor(x), VIRIDIS.length - 2), f = x - i;
     return VIRIDIS[i].map((c, j) => Math.round(c + f * (VIRIDIS[i + 1][j] - c)));
   }
+  // Masked keys: the grey of the static figures, apart from every colour of the scale.
+  const MASKED = [212, 212, 212];
   function headImage(l, h) {
     const c = el("canvas");
     c.width = n;
@@ -51,7 +55,7 @@ function ctxvecAttentionViewer(root) {
     const img = ctx.createImageData(n, n);
     for (let q = 0; q < n; q++) {
       for (let k = 0; k < n; k++) {
-        const [r, g, b] = colour(at(l, h, q, k)), p = 4 * (q * n + k);
+        const [r, g, b] = visible(q, k) ? colour(at(l, h, q, k)) : MASKED, p = 4 * (q * n + k);
         img.data[p] = r; img.data[p + 1] = g; img.data[p + 2] = b; img.data[p + 3] = 255;
       }
     }
@@ -80,10 +84,20 @@ function ctxvecAttentionViewer(root) {
       bar, ticks);
     return box;
   }
+  // The legend of the masked cells, for a causal model only.
+  function causalNote() {
+    const note = el("div", "causal-note");
+    const swatch = el("span", "swatch");
+    swatch.style.background = `rgb(${MASKED.join(",")})`;
+    note.append(swatch, el("span", "", "causal model: a query sees only itself and the keys " +
+      "before it; grey cells are masked (not zero attention), and the statistics are over the " +
+      "keys each query can see"));
+    return note;
+  }
   const inSpan = (i) => data.span !== null && i >= data.span[0] && i <= data.span[1];
   function describe(l, h, q, k) {
     return `layer ${l + 1} head ${h + 1}: query ${q} "${tokens[q]}" → key ${k} "${tokens[k]}"` +
-      `: ${at(l, h, q, k).toFixed(4)}`;
+      (visible(q, k) ? `: ${at(l, h, q, k).toFixed(4)}` : ": masked (causal: not visible)");
   }
   const fmt = (v) => (v === null || v === undefined ? "–" : Number(v).toFixed(3));
 
@@ -104,6 +118,7 @@ function ctxvecAttentionViewer(root) {
   const title = el("div", "title");
   const hover = el("div", "hover", "hover a cell to read its weight");
   root.append(title, hover, colourScale());
+  if (data.causal) root.appendChild(causalNote());
   const main = el("div", "main");
   const single = el("div", "single");
   const canvas = el("canvas", "head-canvas");
@@ -228,7 +243,8 @@ function ctxvecAttentionViewer(root) {
           // Say why a cell is empty rather than leave it blank.
           td.textContent = "–";
           td.title = `layer ${l + 1} head ${h + 1}: no value (undefined for this input: ` +
-            "the statistic needs tokens this input does not have)";
+            "the statistic needs tokens this input does not have" +
+            (data.causal ? ", or that its queries cannot see)" : ")");
         }
         td.addEventListener("click", () => { state.layer = l; state.head = h; render(); });
         tr.appendChild(td);

@@ -6,10 +6,12 @@ heatmaps share one colour scale, 0..1 with a square-root norm so weak but struct
 stays visible; rows are queries, columns keys. The question/context boundary is drawn on every
 heatmap of a QA input, and the single-head view labels both axes with the tokens it shows
 (optionally cropped by :func:`ctxvec.attention.select_tokens`; dotted lines mark left-out tokens).
+For a causal model the keys a query cannot see (above the diagonal) are masked, drawn in
+:data:`MASKED` grey, a colour of no weight on the scale, and every title says so.
 
 Artists a test or a caller may look for carry a ``gid``: ``boundary`` and ``gap`` lines,
-``attention`` images. Deliberately left out: interactive views (:mod:`ctxvec.attention.viewer`), and
-attention flow/rollout across layers.
+``attention`` images (masked arrays), the single head's ``masked`` legend. Deliberately left
+out: interactive views (:mod:`ctxvec.attention.viewer`), and attention flow/rollout across layers.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.axes import Axes
-from matplotlib.colors import PowerNorm
+from matplotlib.colors import Colormap, PowerNorm
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from ctxvec import files
 from ctxvec.attention.weights import Attention
@@ -33,11 +37,24 @@ from ctxvec.metrics.registry import CORRELATED_HEAD_STATISTICS
 from ctxvec.metrics.registry import label as metric_label
 
 CMAP = "viridis"
+# Keys a causal model's query cannot see: light grey, apart from viridis (dark purple is 0).
+MASKED = "#d4d4d4"
+CAUSAL_NOTE = "causal model: grey keys are not visible to the query"
 FORMATS = ("png", "svg", "pdf")
 
 
 def _norm() -> PowerNorm:
     return PowerNorm(gamma=0.5, vmin=0.0, vmax=1.0)
+
+
+def _cmap() -> Colormap:
+    return colormaps[CMAP].with_extremes(bad=MASKED)
+
+
+def _notes(attn: Attention, *notes: str) -> str:
+    """A title's bracketed notes, the causal one added for a causal model ("" when none)."""
+    shown = [*notes, *([CAUSAL_NOTE] if attn.causal else [])]
+    return f" ({'; '.join(shown)})" if shown else ""
 
 
 def _boundaries(attn: Attention, indices: np.ndarray) -> list[float]:
@@ -53,9 +70,10 @@ def _mark(ax: Axes, positions: Sequence[float], gid: str, **style: object) -> No
 
 
 def _heatmap(ax: Axes, attn: Attention, weights: np.ndarray, indices: np.ndarray) -> None:
+    cells = np.ix_(indices, indices)
     ax.imshow(
-        weights[np.ix_(indices, indices)],
-        cmap=CMAP,
+        np.ma.masked_array(weights[cells], mask=~attn.visible[cells]),
+        cmap=_cmap(),
         norm=_norm(),
         interpolation="nearest",
         aspect="equal",
@@ -82,7 +100,8 @@ def plot_layer_heads(attn: Attention, layer: int = -1) -> Figure:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.colorbar(axes[0].images[0], ax=axes.tolist(), shrink=0.6, label="attention")
-    fig.suptitle(f"{attn.model}: layer {li + 1}, all heads (rows: queries, columns: keys)")
+    where = _notes(attn, "rows: queries, columns: keys")
+    fig.suptitle(f"{attn.model}: layer {li + 1}, all heads{where}")
     return fig
 
 
@@ -122,8 +141,11 @@ def plot_head(
     ax.set_xlabel("key (attended to)")
     ax.set_ylabel("query (attending)")
     fig.colorbar(ax.images[0], ax=ax, shrink=0.5, label="attention")
-    what = " (red line: question | context; red labels: best answer span)" if attn.span else ""
-    ax.set_title(f"{attn.model}: layer {li + 1}, head {hi + 1}{what}", fontsize=9)
+    if attn.causal:
+        masked = Patch(facecolor=MASKED, edgecolor="0.5", label="not visible (causal)")
+        ax.legend(handles=[masked], loc="upper right", fontsize=7).set_gid("masked")
+    qa = ["red line: question | context; red labels: best answer span"] if attn.span else []
+    ax.set_title(f"{attn.model}: layer {li + 1}, head {hi + 1}{_notes(attn, *qa)}", fontsize=9)
     return fig
 
 
@@ -147,13 +169,14 @@ def plot_overview(attn: Attention) -> Figure:
             if h == 0:
                 ax.set_ylabel(f"L{li + 1}", fontsize=7, rotation=0, labelpad=10)
     fig.colorbar(axes[0, 0].images[0], ax=axes.ravel().tolist(), shrink=0.4, label="attention")
-    fig.suptitle(f"{attn.model}: all layers x heads")
+    fig.suptitle(f"{attn.model}: all layers x heads{_notes(attn)}")
     return fig
 
 
-def plot_statistics(table: pd.DataFrame, title: str = "") -> Figure:
+def plot_statistics(table: pd.DataFrame, title: str = "", causal: bool = False) -> Figure:
     """Layer x head heatmaps of each statistic in a table from
-    :func:`ctxvec.metrics.heads.combine_statistics`, values written in the cells when few."""
+    :func:`ctxvec.metrics.heads.combine_statistics`, values written in the cells when few;
+    ``causal`` says in the title that each query's statistics are over the keys it sees."""
     names = [s for s in available_statistics(table) if s in CORRELATED_HEAD_STATISTICS]
     n_layers, n_heads = int(table["layer"].max()), int(table["head"].max())
     cols = min(3, len(names))
@@ -185,7 +208,10 @@ def plot_statistics(table: pd.DataFrame, title: str = "") -> Figure:
                     color="black" if v > mid else "white",
                 )  # fmt: skip
     n_inputs = int(table["n_inputs"].iloc[0])
-    fig.suptitle(f"{title}{': ' if title else ''}per-head statistics over {n_inputs} input(s)")
+    over = " (causal model: each query over the keys it can see)" if causal else ""
+    fig.suptitle(
+        f"{title}{': ' if title else ''}per-head statistics over {n_inputs} input(s){over}"
+    )
     return fig
 
 
@@ -228,6 +254,6 @@ def write_attention_figures(
         f"layer{li}_heads": plot_layer_heads(attn, li),
         f"layer{li}_head{hi}": plot_head(attn, li, hi, indices),
         "overview": plot_overview(attn),
-        "statistics": plot_statistics(table, attn.model),
+        "statistics": plot_statistics(table, attn.model, attn.causal),
     }
     return [p for stem, fig in figures.items() for p in save_figure(fig, out_dir / stem, formats)]

@@ -5,9 +5,11 @@
 token, key token and weight, switches between one head (token labels on both axes at large cell
 sizes, question/context boundary in red, answer span labels in red) and the grid of a layer's
 heads, and reads the per-head statistics (table for the chosen head, layer x head heatmap of one
-statistic; a click selects that head). :func:`viewer_fragment` is the same viewer as an HTML
-fragment scoped to one ``div``, which :meth:`ctxvec.attention.Attention._repr_html_` shows in a
-notebook; several viewers on one page do not interfere.
+statistic; a click selects that head). For a causal model the keys a query cannot see are grey,
+masked rather than zero (hover says so), under a note saying the model is causal.
+:func:`viewer_fragment` is the same viewer as an HTML fragment scoped to one ``div``, which
+:meth:`ctxvec.attention.Attention._repr_html_` shows in a notebook; several viewers on one page
+do not interfere.
 
 Weights travel as little-endian ``uint16`` (``round(w * 65535)``), base64: 2 bytes per weight,
 precise to 1.5e-5, about 4 MB for 6 layers x 12 heads x 170 tokens. Deliberately left out:
@@ -56,6 +58,7 @@ def viewer_data(attn: Attention, table: pd.DataFrame | None = None) -> dict:
         "segment": [int(s) for s in attn.segment],
         "span": list(attn.span) if attn.span is not None else None,
         "boundary": attn.boundary,
+        "causal": attn.causal,
         "weights": base64.b64encode(quantised.tobytes()).decode("ascii"),
         "stat_names": names,
         "stat_titles": {s: label(s) for s in names},

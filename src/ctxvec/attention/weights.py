@@ -13,7 +13,8 @@ Encoding an input and the eager forward pass are shared with the study's ``--att
 and live in :mod:`ctxvec.tasks.heads`.
 
 Per-head statistics follow their papers: attention entropy with Clark et al. (2019)'s smoothing
-against the uniform baseline, averaged over inputs; mean attention distance pooled over all query
+against the uniform baseline, averaged over inputs (for a causal model, over the keys each query
+can see); mean attention distance pooled over all query
 tokens as Vig & Belinkov (2019); the share of attention on special tokens; for QA the share from
 question tokens to context tokens and back. :func:`subset_statistics` averages them over a seeded
 subset of a dataset drawn with the study's loaders. Layers and heads are numbered from 1 in
@@ -36,7 +37,13 @@ import pandas as pd
 
 from ctxvec.errors import CtxvecError
 from ctxvec.loading import DTypeName, LoadedModel, ModelSpec, load_model, resolve_model
-from ctxvec.metrics.heads import CONTEXT, SPECIAL, combine_statistics, input_statistics
+from ctxvec.metrics.heads import (
+    CONTEXT,
+    SPECIAL,
+    combine_statistics,
+    input_statistics,
+    visible_keys,
+)
 from ctxvec.tasks import Task, get_task, task_names, task_of_model
 from ctxvec.tasks.heads import attention_weights, input_limit, switch_to_eager
 
@@ -58,6 +65,8 @@ class Attention:
             score wins; ``None`` for cls or when no span is valid.
         na_prob: QA: null score minus best span score (answer ``""`` when above the threshold).
         inputs: the question and context, or the text.
+        causal: the model is causal (decoder-only): query ``i`` sees keys ``0..i`` only, its
+            weights on the others are 0, and the statistics are over the keys each query sees.
     """
 
     model: str
@@ -70,6 +79,7 @@ class Attention:
     span: tuple[int, int] | None = None
     na_prob: float | None = None
     inputs: dict[str, str] = field(default_factory=dict)
+    causal: bool = False
 
     @property
     def n_layers(self) -> int:
@@ -89,6 +99,12 @@ class Attention:
         """Index of the first context token (QA), or ``None``."""
         context = np.flatnonzero(self.segment == CONTEXT)
         return int(context[0]) if context.size else None
+
+    @property
+    def visible(self) -> np.ndarray:
+        """``[n_tokens, n_tokens]`` bool, query by key: the keys each query can see (all, or
+        causal the lower triangle); the views draw the others as masked, not as zero."""
+        return visible_keys(len(self.tokens), self.causal)
 
     def layer_index(self, layer: int) -> int:
         """0-based index of a 1-based layer number (``-1`` = last)."""
@@ -115,7 +131,7 @@ class Attention:
 
     def statistics(self) -> pd.DataFrame:
         """Per-head statistics of this input (columns as :func:`combine_statistics`)."""
-        return combine_statistics([input_statistics(self.weights, self.segment)])
+        return combine_statistics([input_statistics(self.weights, self.segment, self.causal)])
 
     def _repr_html_(self) -> str:
         """The interactive viewer in a notebook (offline: its script and data are inline).
@@ -247,6 +263,7 @@ def attend_inputs(
         span=reading.span,
         na_prob=reading.na_prob,
         inputs=dict(inputs),
+        causal=lm.causal,
     )
 
 

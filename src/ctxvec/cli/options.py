@@ -89,6 +89,27 @@ KernelsOption = Annotated[
     Literal["auto", "off"],
     typer.Option(help="auto: faster CPU kernels where a probe shows they are correct; off."),
 ]
+StackOption = Annotated[
+    Literal["encoder", "decoder", "both"],
+    typer.Option(
+        help="An encoder-decoder's measured stack: encoder, decoder, or both at one layer number.",
+        metavar=CHOICE,
+    ),
+]
+SkipFirst = Annotated[
+    int,
+    typer.Option(
+        help="Leave the first N real tokens of a causal stack out (attention sinks).",
+        metavar="N",
+    ),
+]
+TokenWeightingOption = Annotated[
+    Literal["uniform", "position"],
+    typer.Option(
+        help="uniform, or position: weight a causal stack's tokens by position (SGPT).",
+        metavar=CHOICE,
+    ),
+]
 BatchSize = Annotated[int, typer.Option(help="Inputs per forward pass.")]
 ExcludeSpecial = Annotated[
     bool,

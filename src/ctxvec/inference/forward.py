@@ -14,11 +14,13 @@ Metrics: at the chosen ``layer``, Variance, CSE, self-similarity and intra-sente
 same except the effective rank, whose eigendecomposition would dominate the extra cost. From
 the chosen layer it also keeps what subset-level metrics pool: a seeded sample of token vectors
 per feature and, for classification, each feature's sentence vectors (the token the head reads,
-:func:`summary_columns`, and the mean of the tokens). ``metrics="core"`` keeps only the fused
-kernel's four metrics: no effective rank and nothing pooled (a few percent faster;
-``docs/performance.md``).
+the summary column of :mod:`ctxvec.inference.tokens`, and the mean of the tokens).
+``metrics="core"`` keeps only the fused kernel's four metrics: no effective rank and nothing
+pooled (a few percent faster; ``docs/performance.md``).
 ``representation="attention-output"`` measures the attention blocks' pre-residual outputs
-(:mod:`ctxvec.inference.representations`) instead of the hidden states.
+(:mod:`ctxvec.inference.representations`) instead of the hidden states. Which stack of an
+encoder-decoder, which tokens and with what weights (a decoder's first tokens left out, its
+tokens weighted by position) is :mod:`ctxvec.inference.tokens`' rule.
 """
 
 from __future__ import annotations
@@ -55,8 +57,16 @@ from ctxvec.inference.representations import (
     capture_attention_outputs,
 )
 from ctxvec.inference.streams import cpu_streams
+from ctxvec.inference.tokens import (
+    TokenRule,
+    TokenWeighting,
+    check_token_options,
+    measured_tokens,
+)
 from ctxvec.loading import LoadedModel
-from ctxvec.metrics.context import context_vector_metrics
+from ctxvec.loading.decoders import is_decoder_only
+from ctxvec.loading.stacks import STACKS, Stack, measured_stack
+from ctxvec.metrics.context import context_vector_metrics, token_weights
 from ctxvec.metrics.geometry import effective_rank
 from ctxvec.metrics.registry import EXAMPLE_METRICS, LAYER_METRICS
 
@@ -75,6 +85,14 @@ class PassSettings:
         exclude_special_tokens: leave [CLS]/[SEP]-like tokens out of the metrics.
         kernels: ``"auto"`` uses :mod:`ctxvec.inference.kernels` where they run correctly,
             ``"off"`` keeps PyTorch's own.
+        stack: an encoder-decoder's measured stack, ``"encoder"``, ``"decoder"`` or
+            ``"both"`` (:mod:`ctxvec.loading.stacks`); the encoder by default, the stack that
+            reads the input as encoder-only models do. Single-stack models ignore it.
+        skip_first: real positions left out at the start of a causal stack (attention
+            sinks); 0 by default, so every real token counts as for encoders.
+        token_weighting: ``"uniform"``, or ``"position"``: a causal stack's tokens weighted by
+            position (SGPT) in the metrics and the mean sentence vector
+            (:mod:`ctxvec.inference.tokens`).
     """
 
     batch_size: int = 32
@@ -84,10 +102,15 @@ class PassSettings:
     metrics: MetricSet = "all"
     exclude_special_tokens: bool = False
     kernels: KernelChoice = "auto"
+    stack: Stack = "encoder"
+    skip_first: int = 0
+    token_weighting: TokenWeighting = "uniform"
 
     def __post_init__(self) -> None:
         """Refuse impossible values at once, in the API as in the CLI (the same line)."""
         require_at_least("batch_size", self.batch_size)
+        require_one_of("stack", self.stack, STACKS)
+        check_token_options(self.skip_first, self.token_weighting)
         check_metric_set(self.metrics)
         require_one_of("kernels", self.kernels, KERNEL_CHOICES)
         require_one_of("representation", self.representation, REPRESENTATIONS)
@@ -167,7 +190,7 @@ class _Plan:
     primary: int
     extra: tuple[int, ...]
     hidden: bool
-    exclude_special_tokens: bool
+    rule: TokenRule
     all_metrics: bool
     token_sample: int
     seeds: Sequence[Sequence[int]]
@@ -204,15 +227,22 @@ def _run_batch(plan: _Plan, idx: list[int], take) -> _Batch:
             inputs["position_ids"] = (inputs["attention_mask"].cumsum(1) - 1).clamp(min=0)
         inputs = {k: v.to(lm.device) for k, v in inputs.items()}
         out = lm.model(**inputs, output_hidden_states=plan.hidden, return_dict=True)
-        states = out.hidden_states if plan.hidden else [None, *take()]
-        real = inputs["attention_mask"].bool()
-        mask = real & ~special.to(lm.device) if plan.exclude_special_tokens else real
+        measured = measured_tokens(
+            plan.rule,
+            out,
+            inputs,
+            special,
+            {plan.primary, *plan.extra},
+            attention_outputs=None if plan.hidden else take(),
+        )
+        mask, weights = measured.mask, measured.weights
+        states = measured.states
         h = states[plan.primary]
-        stats = context_vector_metrics(h, mask)
+        stats = context_vector_metrics(h, mask, weights)
         if plan.all_metrics:
             stats["effective_rank"] = effective_rank(h, mask)
         per_layer = [
-            stats if j == plan.primary else context_vector_metrics(states[j], mask)
+            stats if j == plan.primary else context_vector_metrics(states[j], mask, weights)
             for j in plan.extra
         ]
         result = _Batch(
@@ -229,12 +259,11 @@ def _run_batch(plan: _Plan, idx: list[int], take) -> _Batch:
                 h, mask, idx, plan.seeds, plan.token_sample
             )
         if plan.keep.sentence and plan.all_metrics:
-            columns = summary_columns(lm, inputs["input_ids"], real)
-            result.sentence = _sentence_vectors(h, mask, columns)
+            result.sentence = _sentence_vectors(h, mask, weights, measured.summary)
         result.per_feature = {k: out[k].float().cpu().numpy() for k in plan.keep.per_feature}
         if plan.keep.per_token:  # only tasks that keep per-token outputs pay for the cut
             # Real positions are contiguous in every row: cut the flat real values by length.
-            real = real.cpu()
+            real = inputs["attention_mask"].bool().cpu()
             cuts = np.cumsum(real.sum(1).numpy())[:-1]
             result.per_token = {
                 k: np.split(out[k].float().cpu()[real].numpy(), cuts) for k in plan.keep.per_token
@@ -270,7 +299,10 @@ def run_forward(
     metrics = settings.metrics
     check_metric_set(metrics)
     names = EXAMPLE_METRICS if metrics == "all" else LAYER_METRICS
-    primary, extra = resolve_layers(lm, settings.layer, settings.layers, settings.representation)
+    primary, extra = resolve_layers(
+        lm, settings.layer, settings.layers, settings.representation, settings.stack
+    )
+    config = lm.model.config
     # On a GPU each new input shape can cost a kernel plan (cuDNN attention builds one per
     # shape, ~0.1 s), which padding does not: there, fixed-size batches and widths rounded up
     # to a multiple of 64 keep the shapes few. On a CPU padding is the cost: bucket tightly.
@@ -282,7 +314,15 @@ def run_forward(
         primary=primary,
         extra=extra,
         hidden=settings.representation == "hidden",
-        exclude_special_tokens=settings.exclude_special_tokens,
+        rule=TokenRule(
+            stack=measured_stack(config, settings.stack, causal=is_decoder_only(config)),
+            summary_position=lm.summary_position,
+            exclude_special_tokens=settings.exclude_special_tokens,
+            skip_first=settings.skip_first,
+            token_weighting=settings.token_weighting,
+            pad_id=getattr(config, "pad_token_id", None),
+            eos_id=getattr(config, "eos_token_id", None),
+        ),
         all_metrics=metrics == "all",
         token_sample=token_sample,
         seeds=seeds if seeds is not None else [(i,) for i in range(len(features))],
@@ -370,26 +410,14 @@ def _sample_tokens(
     return picked.float().cpu().numpy(), np.asarray(owners, np.int64), np.asarray(ranks, np.int64)
 
 
-def summary_columns(lm: LoadedModel, input_ids: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """Per row of a padded batch, the column of the token the classification head reads
-    (:attr:`LoadedModel.summary_position`): the first real token, the last one, or (decoders)
-    the last real one whose id is not the config's pad id (the last real one if all are)."""
-    if lm.summary_position == "first":
-        return real.int().argmax(1)
-    readable = real
-    if lm.summary_position == "last-non-pad":
-        readable = real & (input_ids != lm.model.config.pad_token_id)
-        readable = torch.where(readable.any(1, keepdim=True), readable, real)
-    return real.shape[1] - 1 - readable.flip(1).int().argmax(1)
-
-
 def _sentence_vectors(
-    h: torch.Tensor, mask: torch.Tensor, columns: torch.Tensor
+    h: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None, columns: torch.Tensor
 ) -> dict[str, np.ndarray]:
-    """The summary token (at ``columns``, one per row) and the mean of the measured tokens,
-    ``[batch, hidden]`` each."""
+    """The summary token (at ``columns``, one per row) and the mean of the measured tokens
+    (weighted by ``weights`` where given: a decoder's position-weighted mean), ``[batch,
+    hidden]`` each."""
     rows = torch.arange(h.shape[0], device=h.device)
     summary = h[rows, columns.to(h.device)].float()
-    m = mask.unsqueeze(-1)
-    mean = torch.where(m, h.float(), 0.0).sum(1) / mask.sum(1, keepdim=True)
+    w = token_weights(mask, weights)
+    mean = torch.bmm(w.unsqueeze(1), torch.where(mask.unsqueeze(-1), h.float(), 0.0)).squeeze(1)
     return {"summary": summary.cpu().numpy(), "mean": mean.cpu().numpy()}

@@ -14,10 +14,13 @@ from typing import Literal
 from ctxvec.errors import CtxvecError, ParameterError, require_one_of
 from ctxvec.inference.representations import Representation
 from ctxvec.loading import LoadedModel
+from ctxvec.loading.stacks import Stack, is_encoder_decoder, stack_depth, stack_depths
 
 # "all": every metric, pooled subset metrics included; "core": the fused kernel's four only.
 MetricSet = Literal["all", "core"]
 METRIC_SETS: tuple[MetricSet, ...] = ("all", "core")
+# The key of a unit's state holding the measured stack's number of layers (layers.csv's depth).
+N_LAYERS = "n_layers"
 # Extra layers for per-layer curves: "all", or layer numbers (none: the empty tuple).
 Layers = tuple[int, ...] | Literal["all"]
 
@@ -49,18 +52,36 @@ def parse_layers(text: str) -> Layers:
         ) from None
 
 
+def model_depth(lm: LoadedModel, stack: Stack = "encoder") -> int:
+    """The number of layers of the stack a pass measures (:func:`stack_depth`).
+
+    Raises:
+        CtxvecError: ``stack="both"`` on an encoder-decoder whose stacks differ in depth.
+    """
+    config = lm.model.config
+    depths = stack_depths(config) if is_encoder_decoder(config) else None
+    if stack == "both" and depths is not None and depths[0] != depths[1]:
+        raise CtxvecError(
+            f"'{lm.resolved.spec.label}' has {depths[0]} encoder and {depths[1]} decoder layers, "
+            "so stack both has no common layer numbers; use stack encoder or decoder"
+        )
+    return stack_depth(config, stack)
+
+
 def resolve_layers(
     lm: LoadedModel,
     layer: int,
     layers: Layers = (),
     representation: Representation = "hidden",
+    stack: Stack = "encoder",
 ) -> tuple[int, tuple[int, ...]]:
     """The chosen layer and the extra layers as absolute indices.
 
     Hidden states are numbered 0 (embeddings) to L (last layer), attention outputs 1 to L;
-    negative numbers count from the end (-1 = last).
+    negative numbers count from the end (-1 = last). An encoder-decoder's layers are numbered
+    in the measured ``stack`` (:mod:`ctxvec.loading.stacks`; ``"both"`` needs equal depths).
     """
-    n_layers = lm.model.config.num_hidden_layers
+    n_layers = model_depth(lm, stack)
     lowest = 1 if representation == "attention-output" else 0
     label = lm.resolved.spec.label
 

@@ -9,7 +9,10 @@ Decided once, at load time, from the model's config (:func:`summary_position`) a
   encoders (their [CLS]-like token), the last position for XLNet (its ``summary_type="last"``,
   padded on the left), and for decoder-only models the last real token whose id is not the pad
   id (what transformers' ``...ForSequenceClassification`` heads of GPT-2, Llama, Qwen2, Mistral,
-  Gemma, OPT, ... read: the rightmost token not equal to ``config.pad_token_id``).
+  Gemma, OPT, ... read: the rightmost token not equal to ``config.pad_token_id``); for
+  encoder-decoders the last end-of-sequence token (``config.eos_token_id``), whose decoder
+  vector their heads (BART's, T5's) read, in the measured stack
+  (:mod:`ctxvec.loading.stacks`).
 * A tokenizer without a pad token pads with the model config's pad id where there is one (the
   head's own), else its eos token, else its unk token; so does a decoder's tokenizer whose pad
   token is not its config's pad id (the head would read padding). A decoder's config without a
@@ -26,12 +29,13 @@ from __future__ import annotations
 from typing import Literal
 
 from ctxvec.errors import CtxvecError
+from ctxvec.loading.stacks import is_encoder_decoder
 
 # The key of the fallback in a unit's state and in the manifest's record of a model.
 PAD_FALLBACK = "pad_fallback"
 # "first": the first real token; "last": the last position (left padding); "last-non-pad": the
-# last real token whose id is not the config's pad id.
-SummaryPosition = Literal["first", "last", "last-non-pad"]
+# last real token whose id is not the config's pad id; "last-eos": the last eos token.
+SummaryPosition = Literal["first", "last", "last-non-pad", "last-eos"]
 
 
 def is_decoder_only(config: object) -> bool:
@@ -53,6 +57,8 @@ def summary_position(config: object) -> SummaryPosition:
     """Which token the model's sequence-classification head reads (see the module's notes)."""
     if getattr(config, "summary_type", None) == "last":
         return "last"
+    if is_encoder_decoder(config):
+        return "last-eos"
     if is_decoder_only(config):
         return "last-non-pad"
     return "first"

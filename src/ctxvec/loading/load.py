@@ -21,7 +21,12 @@ from typing import Literal
 import torch
 
 from ctxvec.errors import CtxvecError, first_line
-from ctxvec.loading.decoders import SummaryPosition, pad_token_fallback, summary_position
+from ctxvec.loading.decoders import (
+    SummaryPosition,
+    is_decoder_only,
+    pad_token_fallback,
+    summary_position,
+)
 from ctxvec.loading.names import DeviceName, DTypeName, ResolvedModel
 from ctxvec.loading.support import refusal_line, tokenizer_refusal
 
@@ -72,6 +77,9 @@ class LoadedModel:
     # The weights the checkpoint did not hold (or held in another shape), sorted: freshly
     # initialised (seeded), so allowed only with ``allow_untrained_head``.
     initialised: tuple[str, ...] = ()
+    # Decoder-only (:func:`ctxvec.loading.decoders.is_decoder_only`): query i attends to keys
+    # 0..i only, which the per-head attention statistics take into account.
+    causal: bool = False
 
 
 def resolve_device(device: DeviceName = "auto") -> torch.device:
@@ -184,6 +192,7 @@ def load_model(
         positions_from_mask=positions_from_mask,
         head=head,
         initialised=initialised,
+        causal=is_decoder_only(model.config),
     )
 
 

@@ -7,8 +7,9 @@ refused instead, with one line naming it and the reason (:func:`refusal`, called
 :func:`ctxvec.loading.load_model` on the checkpoint's config, so ``ctxvec study`` and
 ``ctxvec attention`` refuse alike). The rules, in order:
 
-* an encoder-decoder, by rule (``config.is_encoder_decoder`` or a sequence-to-sequence LM in
-  transformers' auto mappings), so that future ones are refused without a name here;
+* an encoder-decoder whose config nests one sub-config per stack (T5Gemma) instead of giving
+  each stack's depth (:func:`ctxvec.loading.stacks.stack_depths`), by rule; other
+  encoder-decoders run, on the stack a study chooses (:mod:`ctxvec.loading.stacks`);
 * an X-MOD-like model whose adapters need a language and whose config names none
   (``languages`` without ``default_language``), by rule;
 * the named architectures of :data:`REFUSED`: hidden states that change length between layers,
@@ -20,20 +21,21 @@ refused instead, with one line naming it and the reason (:func:`refusal`, called
 A question-answering head also needs a fast tokenizer (:func:`tokenizer_refusal`, checked once
 the tokenizer is loaded, still before any weight).
 
-Left out: making the refused architectures work (choosing a stack of an encoder-decoder, running
-mask-ignoring mixers unpadded: :mod:`ctxvec.inference.batching` pads up to 5% of a CPU batch and
-every GPU batch to a multiple of 64, so that would take batches of equal length chosen in the
-forward pass and recorded in the manifest), and any check of the weights; whatever is not
-refused is tried,
-and ``tests/loading/test_support.py`` runs a tiny random model of every architecture in the
-installed transformers' question-answering and sequence-classification mappings through the
-forward pass (the results are in ``docs/study.md``, "Architectures"). transformers is imported
-on the first call only.
+Left out: making the refused architectures work (running mask-ignoring mixers unpadded:
+:mod:`ctxvec.inference.batching` pads up to 5% of a CPU batch and every GPU batch to a multiple
+of 64, so that would take batches of equal length chosen in the forward pass and recorded in the
+manifest), and any check of the weights; whatever is not refused is tried, and
+``tests/loading/test_support.py`` runs a tiny random model of every architecture in the
+installed transformers' question-answering and sequence-classification mappings through both
+studies (the results are in ``docs/study.md``, "Architectures"). transformers is imported on the
+first call only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ctxvec.loading.stacks import is_encoder_decoder, stack_depths
 
 
 @dataclass(frozen=True)
@@ -47,10 +49,10 @@ class Refusal:
         return f"{self.reason}; {self.remedy}"
 
 
-ENCODER_DECODER = Refusal(
-    "an encoder-decoder: ctxvec measures one stack of self-attention layers and does not yet "
-    "choose between encoder and decoder",
-    "use an encoder-only or decoder-only checkpoint",
+NESTED_STACKS = Refusal(
+    "an encoder-decoder whose config nests its encoder's and decoder's configs, so ctxvec "
+    "cannot tell how deep each stack is",
+    "use an encoder-decoder with a flat config (BART, T5) or an encoder-only checkpoint",
 )
 NO_LANGUAGE = Refusal(
     "its adapters need the input's language and its config names no default_language",
@@ -108,13 +110,9 @@ def refusal(config: object) -> str | None:
 
 
 def _rule(config: object) -> Refusal | None:
-    from transformers.models.auto import modeling_auto
-
     model_type = getattr(config, "model_type", "")
-    if getattr(config, "is_encoder_decoder", False) or (
-        model_type in modeling_auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
-    ):
-        return ENCODER_DECODER
+    if is_encoder_decoder(config) and stack_depths(config) is None:
+        return NESTED_STACKS
     if getattr(config, "languages", None) and getattr(config, "default_language", None) is None:
         return NO_LANGUAGE
     if model_type in REFUSED:

@@ -26,6 +26,10 @@ All are computed through identities that need no ``[n, n]`` temporaries beyond o
 - with unit rows ``u_t`` and ``G = U U^T``, ``sum (1 - C) ** 2 = n^2 - 2 ||sum_t u_t||^2 +
   ||G||_F^2``, and ``||U U^T||_F = ||U^T U||_F``, so the Gram matrix is the smaller of
   ``[n, n]`` and ``[hidden, hidden]``.
+
+Each is computed as a weighted mean over tokens (weights summing to 1 per example): uniform
+weights over the counted tokens are the formulas above; a decoder's position weighting (SGPT,
+:mod:`ctxvec.inference.tokens`) weights the pairs ``(i, j)`` by ``w_i w_j``.
 """
 
 from __future__ import annotations
@@ -33,60 +37,79 @@ from __future__ import annotations
 import torch
 
 
-def masked_token_variance(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The baseline's Variance per example.
+def token_weights(mask: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """``[batch, n_tokens]`` float32 weights of the tokens that count, each row summing to 1:
+    ``weights`` (zero off ``mask``) renormalised, or uniform over ``mask`` when None."""
+    w = mask.float() if weights is None else torch.where(mask, weights.float(), 0.0)
+    return w / w.sum(1, keepdim=True)
+
+
+def masked_token_variance(hidden: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The baseline's Variance per example, with tokens weighted by ``w``.
 
     Args:
         hidden: ``[batch, n_tokens, hidden]`` context vectors (padding positions arbitrary).
-        mask: ``[batch, n_tokens]`` bool, True for the tokens that count.
+        w: ``[batch, n_tokens]`` token weights (:func:`token_weights`), 0 off the tokens that
+            count; uniform weights give the baseline's formula.
 
     Returns:
-        ``[batch]`` float32 values (NaN where a token vector is constant).
+        ``[batch]`` float32 values (NaN where a token vector is constant): the weighted
+        population variance of each standardised dimension, averaged over dimensions.
     """
     h = hidden.float()
     std, mean = torch.std_mean(h, -1, correction=0, keepdim=True)
     z = (h - mean) / std
-    z = torch.where(mask.unsqueeze(-1), z, torch.zeros((), dtype=h.dtype, device=h.device))
-    centre = z.sum(1) / mask.sum(1, keepdim=True).to(h.dtype)  # [batch, hidden]
+    z = torch.where(w.unsqueeze(-1) > 0, z, torch.zeros((), dtype=h.dtype, device=h.device))
+    centre = torch.bmm(w.unsqueeze(1), z).squeeze(1)  # [batch, hidden]
     return 1.0 - centre.square().mean(-1)
 
 
-def _cosine_metrics(h: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+def _cosine_metrics(h: torch.Tensor, w: torch.Tensor) -> dict[str, torch.Tensor]:
     """CSE, self-similarity and intra-sentence similarity from one set of unit rows.
 
-    With unit rows ``u_t``, ``s = sum_t u_t`` and mean vector ``m``: ``sum_ij C_ij = ||s||^2``
-    (so self-similarity is ``(||s||^2 - n) / (n (n - 1))``, Ethayarajh 2019) and the mean of
-    ``cos(h_t, m)`` is ``s . m / (n ||m||)`` (intra-sentence similarity, Ethayarajh 2019).
+    With unit rows ``u_t``, weights ``w_t`` (summing to 1) and ``s = sum_t w_t u_t``:
+    ``sum_ij w_i w_j C_ij = ||s||^2``, so self-similarity, the weighted mean of ``C`` off the
+    diagonal, is ``(||s||^2 - sum_t w_t^2) / (1 - sum_t w_t^2)`` (Ethayarajh 2019; uniform
+    weights give ``(||S||^2 - n) / (n (n - 1))`` of the unweighted sum ``S``); CSE is
+    ``1 - 2 ||s||^2 + ||sum_t w_t u_t u_t^T||_F^2``; and the intra-sentence similarity is
+    ``s . m / ||m||`` for the weighted mean vector ``m`` (Ethayarajh 2019).
     """
-    m = mask.unsqueeze(-1)
+    keep = w.unsqueeze(-1) > 0
     zero = torch.zeros((), dtype=h.dtype, device=h.device)
-    unit = torch.where(m, h / torch.linalg.vector_norm(h, dim=-1, keepdim=True), zero)
-    if unit.shape[1] <= unit.shape[2]:
-        gram = torch.bmm(unit, unit.transpose(1, 2))  # [batch, n_tokens, n_tokens]
+    unit = torch.where(keep, h / torch.linalg.vector_norm(h, dim=-1, keepdim=True), zero)
+    scaled = unit * w.sqrt().unsqueeze(-1)  # rows sqrt(w_t) u_t: V^T V = sum_t w_t u_t u_t^T
+    if scaled.shape[1] <= scaled.shape[2]:
+        gram = torch.bmm(scaled, scaled.transpose(1, 2))  # [batch, n_tokens, n_tokens]
     else:
-        gram = torch.bmm(unit.transpose(1, 2), unit)  # [batch, hidden, hidden]
-    # Terms of size n^2 cancel down to CSE * n^2: combine them in float64 (MPS has none).
+        gram = torch.bmm(scaled.transpose(1, 2), scaled)  # [batch, hidden, hidden]
+    # Terms of order 1 cancel down to CSE: combine them in float64 (MPS has none).
     acc = torch.float32 if h.device.type == "mps" else torch.float64
     gram_sq = torch.linalg.vector_norm(gram.flatten(1), dim=1).to(acc).square()
-    total = unit.sum(1)  # [batch, hidden]
+    total = torch.bmm(w.unsqueeze(1), unit).squeeze(1)  # [batch, hidden]
     total_sq = torch.linalg.vector_norm(total, dim=-1).to(acc).square()
-    n = mask.sum(1).to(acc)
-    mean = torch.where(m, h, zero).sum(1)  # the direction of the mean is all that matters
-    intra = (total * mean).sum(-1) / (torch.linalg.vector_norm(mean, dim=-1) * n.to(h.dtype))
+    w_sq = w.to(acc).square().sum(1)
+    mean = torch.where(keep, h, zero)
+    mean = torch.bmm(w.unsqueeze(1), mean).squeeze(1)  # only its direction matters
+    intra = (total * mean).sum(-1) / torch.linalg.vector_norm(mean, dim=-1)
     return {
-        "cse": ((n * n - 2.0 * total_sq + gram_sq) / (n * n)).float(),
-        "self_similarity": ((total_sq - n) / (n * (n - 1))).float(),
+        "cse": (1.0 - 2.0 * total_sq + gram_sq).float(),
+        "self_similarity": ((total_sq - w_sq) / (1.0 - w_sq)).float(),
         "intra_similarity": intra,
     }
 
 
-def context_vector_metrics(hidden: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+def context_vector_metrics(
+    hidden: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
     """Variance, CSE, self-similarity and intra-sentence similarity of every example of a batch.
 
     Args:
         hidden: ``[batch, n_tokens, hidden]`` context vectors of one layer.
         mask: ``[batch, n_tokens]`` bool, True for the tokens that count (real tokens, optionally
             without special tokens). Every example needs at least one True.
+        weights: ``[batch, n_tokens]`` token weights (a decoder's position weighting,
+            :mod:`ctxvec.inference.tokens`), renormalised over ``mask``; None: uniform, the
+            baseline's formulas.
 
     Returns:
         ``{"variance", "cse", "self_similarity", "intra_similarity", "n_tokens"}``, each
@@ -95,8 +118,9 @@ def context_vector_metrics(hidden: torch.Tensor, mask: torch.Tensor) -> dict[str
     """
     mask = mask.bool()
     h = hidden.float()  # one float32 copy for both kernels (none when already float32)
+    w = token_weights(mask, weights)
     return {
-        "variance": masked_token_variance(h, mask),
-        **_cosine_metrics(h, mask),
+        "variance": masked_token_variance(h, w),
+        **_cosine_metrics(h, w),
         "n_tokens": mask.sum(1),
     }

@@ -4,13 +4,21 @@ For one input's weights ``[layers, heads, n, n]`` (rows are queries and sum to 1
 code per token (:data:`SPECIAL`, :data:`QUESTION` or the text, :data:`CONTEXT`):
 
 - **entropy** of each query row after mixing in :data:`ENTROPY_SMOOTHING` of the uniform
-  distribution, averaged over rows, beside its uniform baseline ``log n`` (Clark, Khandelwal,
-  Levy & Manning 2019, "What Does BERT Look At?", BlackboxNLP);
+  distribution over the keys the query can see, averaged over rows, beside its uniform baseline,
+  the same average of ``log`` (keys seen) (Clark, Khandelwal, Levy & Manning 2019, "What Does
+  BERT Look At?", BlackboxNLP);
 - **mean distance** ``sum_ij a_ij |i - j|`` over the total attention, pooled over every query
   of every input (Vig & Belinkov 2019, "Analyzing the Structure of Attention in a Transformer
   Language Model", BlackboxNLP);
 - the **share on special tokens**, and for QA the shares from question tokens to context tokens
   and back.
+
+An encoder's query sees all ``n`` keys (uniform entropy ``log n``); a causal model's query ``i``
+(decoder-only, :attr:`ctxvec.loading.LoadedModel.causal`) sees keys ``0..i`` only (uniform
+entropy ``log(i + 1)``), and its weights on the other keys are 0 on the eager path. Only the
+entropy and its baseline need the mask; the other statistics sum weights, where masked keys add
+nothing, except that a QA share is taken over the queries that can see the other segment at
+all (a question read first cannot see the context: NaN, not a structural 0).
 
 :func:`input_statistics` gives one input's statistics in additive form and
 :func:`combine_statistics` averages them over inputs into one row per head. Getting the
@@ -35,25 +43,35 @@ SPECIAL, QUESTION, CONTEXT = -1, 0, 1
 STATISTICS = HEAD_STATISTICS
 
 
-def input_statistics(weights: np.ndarray, segment: np.ndarray) -> dict[str, np.ndarray]:
+def input_statistics(
+    weights: np.ndarray, segment: np.ndarray, causal: bool = False
+) -> dict[str, np.ndarray]:
     """Per-head statistics of one input, in the additive form :func:`combine_statistics` needs.
 
     Args:
         weights: ``[layers, heads, n, n]`` attention, rows (queries) summing to 1.
         segment: ``[n]`` codes: -1 special, 0 question/text, 1 context.
+        causal: query ``i`` sees keys ``0..i`` only (a decoder-only model), not all ``n``.
 
     Returns:
-        ``[layers, heads]`` arrays: ``entropy`` (smoothed, mean over query rows),
-        ``special_share``, ``question_to_context``, ``context_to_question`` (NaN without both
-        segments), ``distance_sum`` (sum over queries of the attention-weighted |i - j|), and
-        the scalars ``uniform_entropy`` (log n) and ``n_queries`` (n).
+        ``[layers, heads]`` arrays: ``entropy`` (smoothed over the keys each query sees, mean
+        over query rows), ``special_share``, ``question_to_context``, ``context_to_question``
+        (NaN without both segments, or when no query of the first can see the second),
+        ``distance_sum`` (sum over queries of the attention-weighted |i - j|), and the scalars
+        ``uniform_entropy`` (mean over rows of log(keys seen): log n, or causal the mean of
+        log(i + 1)) and ``n_queries`` (n).
     """
     weights = np.asarray(weights, np.float64)
     n = weights.shape[-1]
+    visible = visible_keys(n, causal)
+    # Keys each query sees: n for every row of an encoder, i + 1 for causal row i.
+    seen = visible.sum(1, keepdims=True).astype(np.float64) if causal else np.float64(n)
     # No BLAS call here (einsum without optimize does not use one): between a study's eager
     # forwards, BLAS threads spinning beside torch's slowed the whole pass down by half.
     smooth = weights * (1 - ENTROPY_SMOOTHING)
-    smooth += ENTROPY_SMOOTHING / n
+    smooth += ENTROPY_SMOOTHING / seen
+    if causal:
+        smooth[..., ~visible] = 1.0  # p log p = 0: keys a query cannot see are no outcome of it
     entropy = -np.einsum("...ij,...ij->...", smooth, np.log(smooth)) / n
     del smooth
     positions = np.arange(n)
@@ -61,17 +79,26 @@ def input_statistics(weights: np.ndarray, segment: np.ndarray) -> dict[str, np.n
     question, context = segment == QUESTION, segment == CONTEXT
     return {
         "entropy": entropy,
-        "uniform_entropy": np.float64(np.log(n)),
+        "uniform_entropy": np.float64(np.log(seen).mean()),
         "distance_sum": np.einsum("...ij,ij->...", weights, distance),
         "n_queries": np.float64(n),
         "special_share": weights[..., segment == SPECIAL].sum(-1).mean(-1),
-        "question_to_context": _share(weights, question, context),
-        "context_to_question": _share(weights, context, question),
+        "question_to_context": _share(weights, question, context, visible),
+        "context_to_question": _share(weights, context, question, visible),
     }
 
 
-def _share(weights: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    if not rows.any() or not cols.any():
+def visible_keys(n: int, causal: bool) -> np.ndarray:
+    """``[n, n]`` bool, query (row) by key: all True, or causal the lower triangle (``j <= i``)."""
+    return np.tri(n, dtype=bool) if causal else np.ones((n, n), bool)
+
+
+def _share(
+    weights: np.ndarray, rows: np.ndarray, cols: np.ndarray, visible: np.ndarray
+) -> np.ndarray:
+    # Over the queries that can see a key of `cols`: a causal question read first sees no context.
+    rows = rows & visible[:, cols].any(1)
+    if not rows.any():
         return np.full(weights.shape[:2], np.nan)
     return weights[..., rows, :][..., cols].sum(-1).mean(-1)
 
@@ -80,8 +107,11 @@ def combine_statistics(per_input: Sequence[dict[str, np.ndarray]]) -> pd.DataFra
     """Average per-input statistics over inputs, one row per head.
 
     Entropy, its uniform baseline and the shares are means over inputs (Clark et al. 2019
-    average per document); the mean distance is pooled over every query token of every input
-    (Vig & Belinkov 2019: sum of attention-weighted distances over total attention).
+    average per document); the baseline is averaged exactly as the entropy is (over an input's
+    rows, then over inputs), so for a causal model it is the mean of ``log(i + 1)`` over rows and
+    inputs, and ``entropy_ratio`` (mean entropy over mean baseline) is 1 for attention uniform
+    over the keys each query sees. The mean distance is pooled over every query token of every
+    input (Vig & Belinkov 2019: sum of attention-weighted distances over total attention).
 
     Returns:
         Columns ``layer``, ``head`` (both from 1), ``entropy``, ``uniform_entropy``,

@@ -139,11 +139,16 @@ REGISTRY: dict[str, Metric] = {
         ),
         *_separability(),
         # Per attention head (docs/attention.md).
-        Metric("entropy", "entropy (nats)", "smoothed entropy of the query rows", "head"),
+        Metric(
+            "entropy",
+            "entropy (nats)",
+            "smoothed entropy of the query rows over the keys each sees",
+            "head",
+        ),
         Metric(
             "uniform_entropy",
             "uniform entropy",
-            "log n, the entropy of uniform attention",
+            "entropy of uniform attention: log n, causal the mean of log(i + 1)",
             "head",
             correlated=False,
         ),

@@ -9,7 +9,9 @@ Drawn from ``attention.csv`` (:attr:`Run.attention`) and ``correlations.json``'s
   |model-level r|, one point per model (its mean over subsets) and its subsets' points lighter.
 * :func:`head_grid_figures`: per model its layers x heads grid of ``entropy_ratio`` (mean over
   the model's subsets), one small heatmap each, all on one fixed 0..1 scale so grids of models
-  of different depth and width compare by colour.
+  of different depth and width compare by colour. A causal model's ratio is over its own
+  baseline, uniform attention on the keys each query can see (:mod:`ctxvec.metrics.heads`), so
+  its grid compares with an encoder's too.
 
 The correlations are read from the JSON, never recomputed; the only arithmetic here is the
 means over rows of ``attention.csv`` that the study's correlations were computed from, so the

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from ctxvec.data import Dataset
+from ctxvec.inference.measured import N_LAYERS
 from ctxvec.loading import ResolvedModel, resolve_device, resolve_dtype
 from ctxvec.loading.decoders import PAD_FALLBACK
+from ctxvec.loading.stacks import STACK_STATE
 from ctxvec.study.config import StudyConfig
 from ctxvec.study.units import UNIT_FORMAT, UnitResult, initialised_weights
 from ctxvec.tasks import get_task
@@ -55,11 +57,15 @@ def manifest(
                 "fingerprint": m.fingerprint,
                 # Weights not in the checkpoint, run random (--allow-untrained-head); null: unknown.
                 "initialised": initialised_weights(results).get(m.spec.label, []),
-                # How a tokenizer without a pad token got one (docs/metrics.md, "Decoders").
-                PAD_FALLBACK: next(
-                    (r.summary.state.get(PAD_FALLBACK) for r in results if r.unit.model == m.spec),
-                    None,
-                ),
+                # How a tokenizer without a pad token got one (docs/metrics.md, "Decoders"),
+                # which stack was measured (docs/metrics.md, "Encoder-decoders") and its depth.
+                **{
+                    key: next(
+                        (r.summary.state.get(key) for r in results if r.unit.model == m.spec),
+                        None,
+                    )
+                    for key in (PAD_FALLBACK, STACK_STATE, N_LAYERS)
+                },
             }
             for m in resolved
         ],

@@ -28,9 +28,11 @@ import pandas as pd
 
 from ctxvec.data import Dataset
 from ctxvec.errors import CtxvecError, require_at_least
+from ctxvec.inference.measured import N_LAYERS, model_depth
 from ctxvec.inference.summaries import PooledSample, pooled_metrics
 from ctxvec.loading import LoadedModel, ResolvedModel, load_model, resolve_model
-from ctxvec.loading.decoders import PAD_FALLBACK
+from ctxvec.loading.decoders import PAD_FALLBACK, is_decoder_only
+from ctxvec.loading.stacks import STACK_STATE, measured_stack
 from ctxvec.metrics.registry import EXAMPLE_METRICS, LAYER_METRICS
 from ctxvec.study.heads import merge_heads
 from ctxvec.study.units import INITIALISED, Unit, UnitResult, UnitSummary
@@ -101,6 +103,7 @@ def compute(shard: Shard, data: Dataset, lm: LoadedModel, progress: bool = True)
     unit = shard.unit
     task, settings = unit.task, unit.settings
     pred = task.predict(lm, data, settings, progress, first_example=shard.first)
+    config = lm.model.config
     heads, heads_seconds = None, 0.0
     if unit.attention_ids:
         heads_started = time.perf_counter()
@@ -120,8 +123,15 @@ def compute(shard: Shard, data: Dataset, lm: LoadedModel, progress: bool = True)
         pred.layers,
         pred.kernels,
         time.perf_counter() - started,
-        # What the loading did to the model travels (and is cached) with the state.
-        {**pred.state, INITIALISED: list(lm.initialised), PAD_FALLBACK: lm.pad_fallback},
+        # What the loading did to the model, and which stack of how many layers was measured,
+        # travel (and are cached) with the state.
+        {
+            **pred.state,
+            INITIALISED: list(lm.initialised),
+            PAD_FALLBACK: lm.pad_fallback,
+            STACK_STATE: measured_stack(config, settings.stack, causal=is_decoder_only(config)),
+            N_LAYERS: model_depth(lm, settings.stack),
+        },
         heads=heads,
         heads_seconds=heads_seconds,
     )

@@ -8,13 +8,12 @@ Columns are documented in ``docs/outputs.md``.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
-from ctxvec.inference.measured import MetricSet
+from ctxvec.inference.measured import N_LAYERS, MetricSet
 from ctxvec.metrics.heads import relative_depth
 from ctxvec.metrics.registry import EXAMPLE_METRICS, LAYER_METRICS, POOLED_METRICS, SEPARABILITY
 from ctxvec.metrics.stats import correlation_table, put_estimate
@@ -81,23 +80,9 @@ def layer_table(results: Sequence[UnitResult], score: str) -> pd.DataFrame:
 
 
 def model_layers(result: UnitResult) -> int:
-    """The unit's model's number of transformer layers.
-
-    With ``--layers all`` the last layer measured (every layer up to the model's last is
-    measured: :func:`~ctxvec.inference.measured.resolve_layers`); with a list of layers, which
-    need not reach the last, ``num_hidden_layers`` of the model's config, read from the folder
-    the study resolved the model to (the number the forward pass counts layers by).
-    """
-    if result.unit.settings.layers == "all":
-        return max(result.summary.layers)
-    return _config_layers(result.unit.model_path)
-
-
-@functools.cache
-def _config_layers(path: str) -> int:
-    from transformers import AutoConfig
-
-    return int(AutoConfig.from_pretrained(path).num_hidden_layers)
+    """The number of layers of the unit's model's measured stack, as the forward pass counted
+    them (:func:`~ctxvec.inference.measured.model_depth`, kept in the unit's state)."""
+    return int(result.summary.state[N_LAYERS])
 
 
 def depth_grid(layers: pd.DataFrame) -> list[tuple[float, int | None]]:

@@ -9,7 +9,8 @@ tokenizer's special-tokens mask and, for QA, the context's offsets, never from p
 puts its special tokens last).
 
 :func:`head_inputs` runs examples through this path and returns their per-head statistics
-(:mod:`ctxvec.metrics.heads`) averaged over the inputs that fit. Predictions and figures are the
+(:mod:`ctxvec.metrics.heads`; a causal model's, :attr:`ctxvec.loading.LoadedModel.causal`, over
+the keys each query sees) averaged over the inputs that fit. Predictions and figures are the
 attention views' job (:mod:`ctxvec.attention`).
 """
 
@@ -104,14 +105,22 @@ def forward_attentions(lm: LoadedModel, feature: dict[str, Any]) -> Any:
     inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
     with torch.inference_mode():
         out = lm.model(**inputs, output_attentions=True, return_dict=True)
-    if not out.attentions or any(a is None for a in out.attentions):
+    found = self_attentions(out)
+    if not found or any(a is None for a in found):
         raise no_attentions(lm, "the forward pass returned none")
     return out
 
 
+def self_attentions(out: Any) -> tuple[torch.Tensor, ...] | None:
+    """The per-layer self-attentions of an output: an encoder-decoder's encoder's (the stack a
+    study measures by default; its decoder's and cross-attentions are left out), else the
+    model's own."""
+    return getattr(out, "encoder_attentions", None) or getattr(out, "attentions", None)
+
+
 def attention_weights(out: Any) -> np.ndarray:
     """``[layers, heads, n, n]`` float32 from the per-layer ``[1, heads, n, n]`` tensors."""
-    return torch.cat([a.float() for a in out.attentions]).cpu().numpy()
+    return torch.cat([a.float() for a in self_attentions(out)]).cpu().numpy()
 
 
 @dataclass
@@ -154,6 +163,6 @@ def head_inputs(
                 found.skipped.append(example.id)
                 continue
             weights = attention_weights(forward_attentions(lm, encoded.feature))
-            found.per_input.append(input_statistics(weights, encoded.segment))
+            found.per_input.append(input_statistics(weights, encoded.segment, lm.causal))
             found.used.append(example.id)
     return found
