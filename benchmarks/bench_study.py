@@ -34,7 +34,18 @@ separate process measures start-up (import, model load, first batch).
     .venv/bin/python benchmarks/bench_study.py --model minilm --task qa --dtype float32 \
         --dtype bfloat16 --n 200 --rounds 3
 
-``--model`` is ``minilm``, ``mpnet`` (all-mpnet-base-v2), ``bert-base`` or a checkpoint folder.
+``--model`` is ``minilm``, ``mpnet`` (all-mpnet-base-v2), ``bert-base``, ``bert-minilm``,
+``llama-minilm`` or a checkpoint folder.
+
+``--decoder NAME`` adds ctxvec's pass on a decoder-only model to the same rounds (methods
+``decoder-ctxvec-<dtype>[-core]``, the same examples, dtypes and metric sets), counts its useful
+FLOPs with the decoder's own formula (gated feed-forward, causal attention:
+:func:`common.forward_flops`) and prints, per ctxvec method, the encoder's and the decoder's "% of
+limit" and their difference. ``llama-minilm`` is a random Llama-style decoder of MiniLM's size
+(the issue's check: within 10 points of MiniLM):
+
+    .venv/bin/python benchmarks/bench_study.py --model minilm --decoder llama-minilm --task qa \
+        --n 100 --rounds 2 --metrics core --skip baseline --skip pipeline
 
 Left out: GPU-specific tricks (CUDA graphs, compile); the lead runs the same script with
 ``--device cuda``.
@@ -246,7 +257,15 @@ def startup(args: argparse.Namespace, dtype: str) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="minilm", help="minilm, mpnet, bert-base or a directory")
+    parser.add_argument(
+        "--model",
+        default="minilm",
+        help="minilm, mpnet, bert-base, bert-minilm, llama-minilm or a directory",
+    )
+    parser.add_argument(
+        "--decoder",
+        help="also time ctxvec's pass on this decoder (llama-minilm or a directory) side by side",
+    )
     parser.add_argument("--task", choices=["qa", "cls"], default="qa")
     parser.add_argument("--n", type=int, default=200, help="examples per round")
     parser.add_argument("--rounds", type=int, default=3)
@@ -292,22 +311,45 @@ def main() -> None:
     )
     base_model = copy.deepcopy(reference.model)
     base_model.set_attn_implementation("eager")
+    decoder_lms = {}
+    if args.decoder:
+        dec_path, dec_untrained = common.model_dir(args.decoder, args.task, common.workdir())
+        decoder_lms = {
+            d: load_model(
+                resolve_model(ModelSpec(dec_path)),
+                get_task(args.task).head,
+                args.device,
+                d,
+                dec_untrained,
+            )
+            for d in dtypes
+        }
 
     limit = MAX_QA_LENGTH if args.task == "qa" else MAX_CLS_LENGTH
     if args.task == "qa":
         pool, source = common.qa_examples(args.n, args.seed, args.data_dir)
-        lengths = [
-            len(x) for x in tok([e.question for e in pool], [e.context for e in pool])["input_ids"]
-        ]
     else:
         dataset, source = common.cls_examples(args.n, args.seed, args.data_dir)
         pool = dataset.examples
-        lengths = [len(x) for x in tok([e.text for e in pool])["input_ids"]]
-    # Same examples for every method: those the baseline does not skip.
-    keep = [i for i, n in enumerate(lengths) if n <= limit][: args.n]
+
+    def lengths_of(tokenizer) -> list[int]:
+        if args.task == "qa":
+            pairs = tokenizer([e.question for e in pool], [e.context for e in pool])
+            return [len(x) for x in pairs["input_ids"]]
+        return [len(x) for x in tokenizer([e.text for e in pool])["input_ids"]]
+
+    lengths = lengths_of(tok)
+    # Same examples for every method: those the baseline does not skip (and that fit the
+    # decoder whole, so that both models see every example in one window).
+    dec_lengths = lengths_of(next(iter(decoder_lms.values())).tokenizer) if decoder_lms else lengths
+    fits = zip(lengths, dec_lengths, strict=True)
+    keep = [i for i, (n, m) in enumerate(fits) if n <= limit and m <= limit][: args.n]
     examples = [pool[i] for i in keep]
     n_tokens = [lengths[i] for i in keep]
     useful = sum(common.forward_flops(reference.model.config, n) for n in n_tokens)
+    dec_tokens = [dec_lengths[i] for i in keep]
+    dec_config = next(iter(decoder_lms.values())).model.config if decoder_lms else None
+    dec_useful = sum(common.forward_flops(dec_config, n) for n in dec_tokens) if dec_config else 0
     if args.task == "cls":
         dataset.examples = examples
 
@@ -328,7 +370,14 @@ def main() -> None:
                 lm, data, args.batch_size, m
             )
             method_dtype[name] = d
+            if d in decoder_lms:
+                methods["decoder-" + name] = lambda run=run, d=d, data=data, m=metrics: run(
+                    decoder_lms[d], data, args.batch_size, m
+                )
+                method_dtype["decoder-" + name] = d
     methods = {k: v for k, v in methods.items() if k not in args.skip}
+    useful_of = {k: dec_useful if k.startswith("decoder-") else useful for k in methods}
+    width = max(21, *map(len, methods))  # name column width
 
     print(
         f"# {args.model} {args.task} on {source}: {len(examples)} examples, "
@@ -339,6 +388,16 @@ def main() -> None:
         f"# ctxvec batches carry {padding:.1%} padding tokens, {batch_tokens} tokens per batch "
         "on average"
     )
+    # The limit's model-shaped products, per model: the best of all of them is the limit.
+    shapes = [(reference.model.config, batch_tokens)]
+    if dec_config is not None:
+        dec_batch, dec_padding = common.ctxvec_batches(dec_tokens, args.batch_size)
+        shapes.append((dec_config, dec_batch))
+        print(
+            f"# decoder {args.decoder}: mean {np.mean(dec_tokens):.0f} tokens, "
+            f"{dec_useful / len(examples) / 1e9:.2f} GFLOP/example, {dec_padding:.1%} padding "
+            f"tokens, {dec_batch} tokens per batch on average"
+        )
     threads = torch.get_num_threads()
     print(
         f"# device {device}, torch threads {threads}, "
@@ -353,8 +412,12 @@ def main() -> None:
     measured: dict[str, list[common.MatmulLimit]] = {d: [] for d in used}
     for r in range(args.rounds):
         for dt in used:
-            lim = common.matmul_limit(
-                device, common.DTYPES[dt], reference.model.config, batch_tokens, threads
+            lim = max(
+                (
+                    common.matmul_limit(device, common.DTYPES[dt], config, tokens, threads)
+                    for config, tokens in shapes
+                ),
+                key=lambda lim: lim.rate,
             )
             measured[dt].append(lim)
             print(f"  round {r + 1} {lim.describe()}", flush=True)
@@ -365,13 +428,16 @@ def main() -> None:
             peaks[name] = max(peaks[name], t.peak_bytes)
             results[name] = t.result
             print(
-                f"  round {r + 1} {name:<21} {len(examples) / t.seconds:8.2f} ex/s  "
-                f"useful {useful / t.seconds / 1e9:6.1f} GFLOP/s  load {common.load_avg()}",
+                f"  round {r + 1} {name:<{width}} {len(examples) / t.seconds:8.2f} ex/s  "
+                f"useful {useful_of[name] / t.seconds / 1e9:6.1f} GFLOP/s  "
+                f"load {common.load_avg()}",
                 flush=True,
             )
     # The fastest measurement of the run is the limit: a slower one was load, not hardware.
     limits = {d: max(v, key=lambda lim: lim.rate) for d, v in measured.items()}
-    fraction = {k: [useful / s / limits[method_dtype[k]].rate for s in seconds[k]] for k in names}
+    fraction = {
+        k: [useful_of[k] / s / limits[method_dtype[k]].rate for s in seconds[k]] for k in names
+    }
 
     report = {
         "model": args.model,
@@ -379,6 +445,8 @@ def main() -> None:
         "source": source,
         "n": len(examples),
         "mean_tokens": float(np.mean(n_tokens)),
+        "decoder": args.decoder,
+        "decoder_mean_tokens": float(np.mean(dec_tokens)) if dec_config else None,
         "device": str(device),
         "threads": threads,
         "batch_size": args.batch_size,
@@ -398,21 +466,25 @@ def main() -> None:
         "methods": {},
     }
     print(
-        f"\n{'method':<21} {'ex/s':>8} {'x baseline':>10} {'% of limit':>10} "
+        f"\n{'method':<{width}} {'ex/s':>8} {'x baseline':>10} {'% of limit':>10} "
         f"{'peak MiB':>9} {'max |dVar|':>11} {'max |dCSE|':>11}  per round: % of limit"
     )
     base = results.get("baseline")
     for name in names:
         eps = [len(examples) / s for s in seconds[name]]
+        # The baseline ran the encoder: a decoder's ratio or metric differences would compare
+        # two models.
+        decoder = name.startswith("decoder-")
         ratio = (
             statistics.median(
                 b / s for b, s in zip(seconds["baseline"], seconds[name], strict=True)
             )
-            if "baseline" in seconds
+            if "baseline" in seconds and not decoder
             else float("nan")
         )
         dvar = dcse = float("nan")
-        if base is not None and isinstance(results[name], dict) and name != "baseline":
+        ours = isinstance(results[name], dict) and name != "baseline" and not decoder
+        if base is not None and ours:
             common_ids = base.keys() & results[name].keys()
             dvar = max(abs(base[i][0] - results[name][i][0]) for i in common_ids)
             dcse = max(abs(base[i][1] - results[name][i][1]) for i in common_ids)
@@ -428,7 +500,7 @@ def main() -> None:
         }
         report["methods"][name] = row
         print(
-            f"{name:<21} {row['examples_per_s']:8.2f} {ratio:10.2f} "
+            f"{name:<{width}} {row['examples_per_s']:8.2f} {ratio:10.2f} "
             f"{row['limit_fraction']:10.1%} {row['peak_mib']:9.0f} {dvar:11.2e} {dcse:11.2e}  "
             + ", ".join(f"{f:.1%}" for f in fraction[name])
         )
@@ -436,6 +508,22 @@ def main() -> None:
     for d, lim in limits.items():
         rounds = ", ".join(f"{m.per_unit / 1e9:.0f}" for m in measured[d])
         print(f"{lim.describe()}; {unit} GFLOP/s per round: {rounds}")
+    for name in names:
+        if not name.startswith("decoder-") or name.removeprefix("decoder-") not in fraction:
+            continue
+        enc = report["methods"][name.removeprefix("decoder-")]["limit_fraction"]
+        dec = report["methods"][name]["limit_fraction"]
+        gap = 100 * (dec - enc)
+        report.setdefault("decoder_vs_encoder", {})[name.removeprefix("decoder-")] = {
+            "encoder": enc,
+            "decoder": dec,
+            "points": gap,
+        }
+        print(
+            f"decoder vs encoder, {name.removeprefix('decoder-')}: % of limit {enc:.1%} "
+            f"({args.model}) and {dec:.1%} ({args.decoder}), difference {gap:+.1f} points "
+            f"({'within' if gap >= -10 else 'NOT within'} 10 points below)"
+        )
     for name in names:
         for r, f in enumerate(fraction[name]):
             if f > 1:

