@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from sample_data import reviews, squad_json
 from scipy import stats
-from tiny_models import FAMILIES
+from tiny_models import DECODER_FAMILIES, FAMILIES
 
 from ctxvec.attention import load_for_attention, subset_statistics
 from ctxvec.errors import CtxvecError
@@ -109,14 +109,16 @@ def test_cls_statistics_equal_the_attention_view_with_truncation(tmp_path, tiny_
     frame["text"] = frame["text"] + " It went on and on, and on again, well past the limit."
     frame["id"] = [f"review-{i}" for i in range(len(frame))]
     frame.to_parquet(texts)
-    models = tuple(ModelSpec(str(tiny_model(f, "cls")), f) for f in FAMILIES)
+    # Decoders too: their statistics are over the keys each query can see.
+    families = (*FAMILIES, *DECODER_FAMILIES)
+    models = tuple(ModelSpec(str(tiny_model(f, "cls")), f) for f in families)
     config = StudyConfig(
         task="cls", models=models, data=str(texts), subsets=1, subset_size=8,
         settings=ClsSettings(max_length=12), attention_stats=5, dtype="float32", figures=(),
     )  # fmt: skip
     result = run_study(config, tmp_path / "out", progress=False, log=quiet)
     assert result.examples["truncated"].all()  # the sample is cut, not skipped
-    for family in FAMILIES:
+    for family in families:
         rows, used = study_heads(result, family, 0)
         assert len(used) == 5
         subset_file = tmp_path / f"{family}.parquet"
@@ -125,6 +127,7 @@ def test_cls_statistics_equal_the_attention_view_with_truncation(tmp_path, tiny_
         oracle = subset_statistics(lm, str(subset_file), 5, max_length=12, truncate=True)
         assert_same_heads(rows, oracle.table)
         assert rows["question_to_context"].isna().all()
+        assert lm.causal == (family in DECODER_FAMILIES)
 
 
 def depth_of(layer: int, n_layers: int) -> str:
