@@ -22,6 +22,8 @@ and the conventions a study tool has to cope with:
   the last real token; GPT-2 and Llama have no pad token (Llama prepends ``<s>``), Qwen2's
   tokenizer pads with its eos but its config has no pad id (details in
   :mod:`ctxvec.offline.families`).
+* bart (:data:`ENCODER_DECODER_FAMILIES`): an encoder and a causal decoder reading it, RoBERTa's
+  byte-level BPE and special tokens; its heads read the decoder's states.
 
 :data:`FAMILIES` is :data:`ctxvec.offline.families.ALL_FAMILIES`: the six the model zoo trains
 from scratch and MPNet, which the zoo only fine-tunes from real weights; the decoders are
@@ -55,6 +57,7 @@ Task = Literal["qa", "cls", "base"]
 
 FAMILIES = families.ALL_FAMILIES
 DECODER_FAMILIES = families.DECODER_FAMILIES
+ENCODER_DECODER_FAMILIES = families.ENCODER_DECODER_FAMILIES
 
 _AUTO_CLASSES = {
     "qa": AutoModelForQuestionAnswering,

@@ -231,3 +231,22 @@ def test_training_windows_without_a_cls_token(tiny_lm, family: str) -> None:
     for f in answered:
         span = f["input_ids"][f["start_positions"] : f["end_positions"] + 1]
         assert tokenizer.decode(span).strip().startswith("1911")  # maybe "1911." glued
+
+
+@pytest.mark.parametrize("family", DECODER_FAMILIES)
+def test_answerable_only_training_leaves_out_every_no_answer_window(tiny_lm, family) -> None:
+    """The zoo's ``unanswerable=False`` for a decoder: no window whose target is position 0,
+    the no-answer position of a model without a [CLS] token."""
+    tokenizer = tiny_lm(family, "qa").tokenizer
+    context = " ".join([CONTEXT] * 4)
+    start = context.index("1911")
+    answered = QAExample("a", "When did she win the prize?", context, ("1911",), (start,))
+    unanswerable = QAExample("u", "Who won the prize in 1950?", CONTEXT)
+    examples = [answered, unanswerable]
+    dataset = None  # QA's training features do not read the dataset
+    everything = get_task("qa").training_features(tokenizer, examples, dataset, 48, 16)
+    kept = get_task("qa").training_features(
+        tokenizer, examples, dataset, 48, 16, unanswerable=False
+    )
+    assert any(f["start_positions"] == 0 for f in everything)
+    assert kept and all(f["start_positions"] > 0 for f in kept)

@@ -15,7 +15,13 @@ from transformers import (
 
 from ctxvec.data import load_qa_dataset, load_text_dataset
 from ctxvec.offline import progress, synth, training, zoo
-from ctxvec.offline.families import ALL_FAMILIES, build_tokenizer
+from ctxvec.offline.families import (
+    ALL_FAMILIES,
+    DECODER_FAMILIES,
+    ENCODER_DECODER_FAMILIES,
+    build_tokenizer,
+    model_config,
+)
 from ctxvec.offline.zoo import Member, ZooSettings
 from ctxvec.tasks import get_task
 from ctxvec.tasks.windows import training_windows
@@ -32,8 +38,9 @@ def data(tmp_path_factory):
     }
 
 
-# MPNet too: the zoo fine-tunes the real one, whose tokenizer is of the same class.
-@pytest.mark.parametrize("family", ALL_FAMILIES)
+# MPNet too: the zoo fine-tunes the real one, whose tokenizer is of the same class. BART has a
+# [CLS]-like <s>; decoders, which have none, are tested in tests/inference/test_decoders.py.
+@pytest.mark.parametrize("family", [*ALL_FAMILIES, *ENCODER_DECODER_FAMILIES])
 def test_qa_training_targets_point_at_the_answer(family, data):
     """Decoding each feature's target tokens through the offsets gives back the gold answer."""
     examples = load_qa_dataset(data["qa"]).examples[:30]
@@ -123,6 +130,56 @@ def test_classification_zoo_labels_and_reuse(tmp_path, data):
     lines.clear()
     zoo.build_zoo("cls", data["cls"], tmp_path, members, seed=1, settings=TINY, log=lines.append)
     assert not any("reused" in line for line in lines)
+
+
+def test_bart_keeps_its_conventions(data):
+    """RoBERTa's byte-level BPE and special tokens, one </s> per text (the classification head
+    reads the last), each stack of the asked depth, positions as asked (BART offsets them)."""
+    texts = [e.context for e in load_qa_dataset(data["qa"]).examples[:30]]
+    tokenizer = build_tokenizer("bart", texts, 300, 96)
+    assert type(tokenizer).__name__ == "RobertaTokenizer"  # BartTokenizer is its alias
+    assert [tokenizer.convert_ids_to_tokens(i) for i in range(5)] == [
+        "<s>", "<pad>", "</s>", "<unk>", "<mask>"
+    ]  # fmt: skip
+    pair = tokenizer.convert_ids_to_tokens(tokenizer("Who", "Ann")["input_ids"])
+    assert pair[0] == "<s>" and pair[-1] == "</s>" and pair.count("</s>") == 3
+    one = tokenizer(["A film.", "A much longer film review, with more words."])["input_ids"]
+    assert [ids.count(tokenizer.eos_token_id) for ids in one] == [1, 1]
+    config = model_config(
+        "bart", tokenizer, hidden_size=32, num_layers=2, num_heads=2, max_positions=96
+    )
+    assert config.is_encoder_decoder and config.pad_token_id == tokenizer.pad_token_id == 1
+    assert (config.encoder_layers, config.decoder_layers, config.d_model) == (2, 2, 32)
+    assert config.decoder_start_token_id == tokenizer.eos_token_id
+    assert config.max_position_embeddings == 96
+
+
+KINDS = {**dict.fromkeys(DECODER_FAMILIES, "decoder"), "bart": "encoder-decoder"}
+HEADS = {"qa": AutoModelForQuestionAnswering, "cls": AutoModelForSequenceClassification}
+
+
+@pytest.mark.slow  # trains eight members
+@pytest.mark.parametrize("task", ["qa", "cls"])
+def test_decoders_and_bart_train_and_reload(tmp_path, data, task):
+    """Decoders and BART train from scratch; their checkpoints hold the pad token and pad id
+    their heads need, and reload with plain transformers and batch padded inputs."""
+    members = [_tiny(family, (2,)) for family in KINDS]
+    checkpoints = zoo.build_zoo(task, data[task], tmp_path, members, settings=TINY, workers=1)
+    for c in checkpoints:
+        assert c.card["kind"] == KINDS[c.card["family"]]
+        assert 0 <= c.card["dev_score"]["value"] <= 100
+        model, info = HEADS[task].from_pretrained(c.path, output_loading_info=True)
+        assert not info["missing_keys"]
+        tokenizer = AutoTokenizer.from_pretrained(c.path)
+        # The heads of decoders find the last real token by the config's pad id: the tokenizer
+        # must pad with it (gpt2 and llama have no pad token of their own: their eos pads).
+        assert model.config.pad_token_id == tokenizer.pad_token_id is not None
+        texts = ["Who was born in Paris?", "Ann Lee was born in Paris in 1990, it says."]
+        pair = (texts, texts[::-1]) if task == "qa" else (texts,)
+        with torch.no_grad():
+            out = model(**tokenizer(*pair, padding=True, return_tensors="pt"))
+        logits = out.start_logits if task == "qa" else out.logits
+        assert logits.shape[0] == 2 and torch.isfinite(logits).all()
 
 
 def _screen(text: str) -> list[str]:

@@ -1,5 +1,5 @@
-"""Small encoders of seven families and decoders of three, built from scratch: each with its
-own trained tokenizer.
+"""Small encoders of seven families, decoders of three and one encoder-decoder, built from
+scratch: each with its own trained tokenizer.
 
 :func:`build_tokenizer` trains a tokenizer of the family's own kind on a corpus with the
 `tokenizers` library and wraps it in the family's fast tokenizer class; :func:`model_config`
@@ -37,15 +37,25 @@ heads read the last real token:
   eos, unk AND pad (as the real tokenizer: the config has no pad id), nothing added; rotary
   positions, grouped key/value heads (one key/value head) and biased q/k/v projections.
 
+Encoder-decoders (:data:`ENCODER_DECODER_FAMILIES`), an encoder and a causal decoder that
+attends to it; their heads read the decoder's states, fed the input shifted right by one:
+
+* bart: byte-level BPE as RoBERTa's (``BartTokenizer``, an alias of ``RobertaTokenizer`` in
+  transformers 5), ``<s> A </s></s> B </s>``, ``<pad>`` = 1 (BART offsets its learned positions by
+  2 itself, so ``max_position_embeddings`` = max_positions); ``num_layers`` layers in each stack.
+  Its classification head reads the decoder's state at the last ``</s>``, so every input of a
+  batch must hold as many ``</s>`` as the others: the tokenizer adds one per text.
+
 Special-token ids follow the real checkpoints for pad/unk/cls/sep (MPNet's ``[UNK]``, id 104 in
 the real vocabulary, comes right after ``<unk>`` instead); ``[MASK]``/``<mask>`` comes right after
 them instead of at the end of the vocabulary.
 
-:data:`FAMILIES` are the six the model zoo trains from scratch (its default panel and the
-demo's); MPNet joins the zoo only as the pretrained all-mpnet-base-v2
-(:data:`ctxvec.offline.training.PRETRAINED`), so it is in :data:`ALL_FAMILIES`, every family this
-module builds, which the tests' tiny checkpoints cover. :data:`DECODER_FAMILIES` are apart
-from both: the zoo does not train them (yet); the tests build them.
+:data:`FAMILIES` are the six encoders the model zoo trains from scratch; MPNet joins the zoo only
+as the pretrained all-mpnet-base-v2 (:data:`ctxvec.offline.training.PRETRAINED`), so it is in
+:data:`ALL_FAMILIES`, every encoder family this module builds, which the tests' tiny checkpoints
+cover. :data:`DECODER_FAMILIES` and :data:`ENCODER_DECODER_FAMILIES` are apart from both, so
+tests over the encoders stay encoder tests; the zoo trains them from scratch too
+(:data:`SCRATCH_FAMILIES`).
 
 Deliberately left out: SentencePiece ``.model`` files and the slow tokenizers, byte fallback for
 the Unigram tokenizers (unseen characters become the unknown token, as in the real ones), and
@@ -67,6 +77,8 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import (
     AlbertConfig,
     AlbertTokenizer,
+    BartConfig,
+    BartTokenizer,
     BertConfig,
     BertTokenizer,
     DebertaV2Config,
@@ -90,14 +102,28 @@ from transformers import (
 )
 
 Family = Literal[
-    "bert", "roberta", "albert", "electra", "deberta-v2", "xlnet", "mpnet", "gpt2", "llama", "qwen2"
+    "bert",
+    "roberta",
+    "albert",
+    "electra",
+    "deberta-v2",
+    "xlnet",
+    "mpnet",
+    "gpt2",
+    "llama",
+    "qwen2",
+    "bart",
 ]
-# Trained from scratch by the zoo: changing this changes its default panel and the demo.
+# Encoders trained from scratch by the zoo.
 FAMILIES: tuple[str, ...] = ("bert", "roberta", "albert", "electra", "deberta-v2", "xlnet")
-# Every family built here: MPNet is built only for tests (the zoo uses the pretrained one).
+# Every encoder family built here: MPNet is built only for tests (the zoo uses the pretrained one).
 ALL_FAMILIES: tuple[str, ...] = (*FAMILIES, "mpnet")
-# Decoder-only language models with task heads: built for tests, not (yet) in the zoo.
+# Decoder-only language models with task heads.
 DECODER_FAMILIES: tuple[str, ...] = ("gpt2", "llama", "qwen2")
+# An encoder and a decoder reading it, heads on the decoder.
+ENCODER_DECODER_FAMILIES: tuple[str, ...] = ("bart",)
+# What the zoo trains from scratch, in panel order: changing this changes its default panels.
+SCRATCH_FAMILIES: tuple[str, ...] = (*FAMILIES, *DECODER_FAMILIES, *ENCODER_DECODER_FAMILIES)
 
 _PRINTABLE = string.ascii_letters + string.digits + string.punctuation
 
@@ -140,12 +166,13 @@ _TOKENIZER_SPECS: dict[str, _TokenizerSpec] = {
         (("add_bos_token", True),),
     ),
     "qwen2": _TokenizerSpec(Qwen2Tokenizer, "bpe", ("<|endoftext|>", "<|im_start|>", "<|im_end|>")),
+    "bart": _TokenizerSpec(BartTokenizer, "bpe", ("<s>", "<pad>", "</s>", "<unk>", "<mask>")),
 }
 
 
 def _spec(family: str) -> _TokenizerSpec:
     if family not in _TOKENIZER_SPECS:
-        known = (*ALL_FAMILIES, *DECODER_FAMILIES)
+        known = (*ALL_FAMILIES, *DECODER_FAMILIES, *ENCODER_DECODER_FAMILIES)
         raise ValueError(f"unknown family {family!r}; expected one of {known}")
     return _TOKENIZER_SPECS[family]
 
@@ -266,6 +293,21 @@ def model_config(
             n_head=num_heads,
             d_inner=4 * hidden_size,
             mem_len=None,
+        )
+    if family == "bart":
+        return BartConfig(
+            **tokens,
+            d_model=hidden_size,
+            encoder_layers=num_layers,
+            decoder_layers=num_layers,
+            encoder_attention_heads=num_heads,
+            decoder_attention_heads=num_heads,
+            encoder_ffn_dim=4 * hidden_size,
+            decoder_ffn_dim=4 * hidden_size,
+            max_position_embeddings=max_positions,
+            # BART's own: the decoder starts from </s>, and generation would end on it.
+            decoder_start_token_id=tokenizer.eos_token_id,
+            forced_eos_token_id=tokenizer.eos_token_id,
         )
     if family == "gpt2":
         return GPT2Config(

@@ -21,6 +21,7 @@ import torch
 
 from ctxvec.data import Dataset
 from ctxvec.errors import CtxvecError
+from ctxvec.loading.decoders import pad_token_fallback, summary_position
 from ctxvec.loading.panels import minilm_dir, mpnet_dir
 from ctxvec.tasks import Task
 
@@ -69,7 +70,13 @@ def new_model(
     member: Member, task: Task, train_texts: list[str], head: dict, settings: ZooSettings, seed: int
 ):
     """A new tokenizer and model with ``task``'s head (config fields ``head``): a pretrained
-    member's weights, or a family's tokenizer trained on ``train_texts`` and a fresh model."""
+    member's weights, or a family's tokenizer trained on ``train_texts`` and a fresh model.
+
+    A decoder without a pad token gets one, and its config the pad id its head reads, as the
+    study gives them when it loads a checkpoint
+    (:func:`ctxvec.loading.decoders.pad_token_fallback`): batches need both, and the saved
+    checkpoint keeps them.
+    """
     import transformers
     from transformers import AutoTokenizer
 
@@ -100,6 +107,8 @@ def new_model(
     )
     for key, value in head.items():
         setattr(config, key, value)
+    reads_pad = summary_position(config) == "last-non-pad"
+    pad_token_fallback(tokenizer, config, head_reads_pad_id=reads_pad, name=member.name)
     return tokenizer, auto.from_config(config)
 
 

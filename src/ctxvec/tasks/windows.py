@@ -117,6 +117,14 @@ def best_span(
     return best
 
 
+def no_answer_position(ids: Sequence[int], cls_id: int | None) -> int:
+    """Where a window's "no answer" is read and trained: its [CLS]-like token, or position 0
+    where it has none (decoders)."""
+    if cls_id is not None and cls_id in ids:
+        return list(ids).index(cls_id)
+    return 0
+
+
 def training_windows(
     tokenizer: Any, examples: Sequence[QAExample], max_length: int, stride: int
 ) -> list[dict[str, Any]]:
@@ -129,9 +137,7 @@ def training_windows(
         example = examples[owner]
         ids = enc["input_ids"][i]
         seq = enc.sequence_ids(i)
-        # Decoders have no [CLS]-like token: their no-answer target is position 0.
-        cls = ids.index(tokenizer.cls_token_id) if tokenizer.cls_token_id in ids else 0
-        start = end = cls
+        start = end = no_answer_position(ids, tokenizer.cls_token_id)
         if example.answers:
             first = example.answer_starts[0]
             last = first + len(example.answers[0])
