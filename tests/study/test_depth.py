@@ -19,6 +19,7 @@ from sample_data import squad_json
 from scipy import stats
 
 from ctxvec import ModelSpec, QASettings, StudyConfig, run_study
+from ctxvec.inference.measured import N_LAYERS, model_depth
 from ctxvec.metrics.registry import LAYER_METRICS, label
 from ctxvec.report import interactive, plots
 from ctxvec.report.figures import depth
@@ -99,16 +100,13 @@ def test_the_figures_say_they_are_over_relative_depth(mixed) -> None:
     assert axis in (mixed / "report.html").read_text()
 
 
-def test_a_models_layers_come_from_its_config_when_not_all_are_measured(tiny_model) -> None:
-    def result(layers, measured):
-        unit = SimpleNamespace(
-            settings=QASettings(layers=layers),
-            model_path=str(tiny_model("bert", "qa", num_layers=6)),
-        )
-        return SimpleNamespace(unit=unit, summary=SimpleNamespace(layers=measured))
-
-    assert model_layers(result((0, 1), [0, 1])) == 6
-    assert model_layers(result("all", list(range(7)))) == 6
+def test_a_models_layers_are_the_depth_the_pass_counts(tiny_lm) -> None:
+    """layers.csv's n_layers is the measured stack's depth as the forward pass counts it,
+    carried in the unit's state whatever layers were measured."""
+    depth = model_depth(tiny_lm("bert", "qa", num_layers=6))
+    assert depth == 6
+    result = SimpleNamespace(summary=SimpleNamespace(state={N_LAYERS: depth}, layers=[0, 1]))
+    assert model_layers(result) == 6
 
 
 # ------------------------------------------------------------------- without models
