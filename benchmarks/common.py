@@ -70,13 +70,7 @@ def model_dir(name: str, task: Literal["qa", "cls"], workdir: Path) -> tuple[str
         if not (out / "config.json").exists():
             sizes = BERT_BASE if name == "bert-base" else MINILM
             config = transformers.BertConfig(**sizes, num_labels=2)
-            auto = {
-                "qa": transformers.BertForQuestionAnswering,
-                "cls": transformers.BertForSequenceClassification,
-            }[task]
-            torch.manual_seed(0)
-            auto(config).save_pretrained(out)
-            _uncased_tokenizer().save_pretrained(out)
+            _save_random(config, _uncased_tokenizer(), task, out)
         return str(out), False
     if name == "llama-minilm":
         return _llama_minilm(task, workdir), False
@@ -156,14 +150,20 @@ def _llama_minilm(task: Literal["qa", "cls"], workdir: Path) -> str:
         tie_word_embeddings=False,
         num_labels=2,
     )
-    auto = {
-        "qa": transformers.LlamaForQuestionAnswering,
-        "cls": transformers.LlamaForSequenceClassification,
-    }[task]
-    torch.manual_seed(0)
-    auto(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    _save_random(config, tokenizer, task, out)
     return str(out)
+
+
+def _save_random(config: Any, tokenizer: Any, task: Literal["qa", "cls"], out: Path) -> None:
+    """Save a random model of ``config`` with the task's head (seed 0) and its tokenizer."""
+    import transformers
+
+    from ctxvec.tasks import get_task
+
+    auto = getattr(transformers, get_task(task).head.auto_class)
+    torch.manual_seed(0)
+    auto.from_config(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
 
 
 def workdir() -> Path:

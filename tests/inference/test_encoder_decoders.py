@@ -35,58 +35,43 @@ STACKS = ("encoder", "decoder", "both")
 HEADS = {"qa": "AutoModelForQuestionAnswering", "cls": "AutoModelForSequenceClassification"}
 
 
-def make_encoder_decoder(kind: str, task: str, directory, decoder_layers: int = 2) -> str:
-    """A tiny random BART or T5 with a byte-level BPE tokenizer whose eos is ``</s>``."""
-    tokenizer = build_tokenizer("roberta")  # <s> <pad> </s> <unk> <mask>, as BART's
+def make_t5(task: str, directory, decoder_layers: int = 2) -> str:
+    """A tiny random T5 (a stack of each, ``decoder_layers`` deep) with a byte-level BPE
+    tokenizer whose eos is ``</s>``; BART is ctxvec's own tiny family (``tiny_model``)."""
+    tokenizer = build_tokenizer("roberta")  # <s> <pad> </s> <unk> <mask>
     tokenizer.model_max_length = 128
-    ids = {
-        "vocab_size": len(tokenizer),
-        "pad_token_id": tokenizer.pad_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "decoder_start_token_id": tokenizer.eos_token_id if kind == "bart" else 0,
-    }
-    if kind == "bart":
-        config = transformers.BartConfig(
-            d_model=32,
-            encoder_layers=2,
-            decoder_layers=decoder_layers,
-            encoder_attention_heads=2,
-            decoder_attention_heads=2,
-            encoder_ffn_dim=64,
-            decoder_ffn_dim=64,
-            max_position_embeddings=128,
-            bos_token_id=tokenizer.bos_token_id,
-            **ids,
-        )
-    else:
-        config = transformers.T5Config(
-            d_model=32,
-            d_kv=16,
-            d_ff=64,
-            num_layers=2,
-            num_decoder_layers=decoder_layers,
-            num_heads=2,
-            **ids,
-        )
+    config = transformers.T5Config(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,  # T5's own: the pad token
+        d_model=32,
+        d_kv=16,
+        d_ff=64,
+        num_layers=2,
+        num_decoder_layers=decoder_layers,
+        num_heads=2,
+    )
     if task == "cls":
         config.id2label = {0: "NEGATIVE", 1: "POSITIVE"}
         config.label2id = {"NEGATIVE": 0, "POSITIVE": 1}
     torch.manual_seed(0)
-    model = getattr(transformers, HEADS[task]).from_config(config)
-    model.save_pretrained(directory)
+    getattr(transformers, HEADS[task]).from_config(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return str(directory)
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
+def checkpoint(tmp_path_factory, tiny_model):
     built: dict[tuple, str] = {}
 
     def get(kind: str, task: str, decoder_layers: int = 2) -> str:
-        key = (kind, task, decoder_layers)
+        if kind == "bart":
+            return str(tiny_model("bart", task))
+        key = (task, decoder_layers)
         if key not in built:
-            folder = tmp_path_factory.mktemp(f"{kind}-{task}-{decoder_layers}")
-            built[key] = make_encoder_decoder(kind, task, folder, decoder_layers)
+            folder = tmp_path_factory.mktemp(f"t5-{task}-{decoder_layers}")
+            built[key] = make_t5(task, folder, decoder_layers)
         return built[key]
 
     return get
@@ -206,7 +191,7 @@ def test_qa_answers_are_spans_of_the_context(checkpoint) -> None:
 
 
 def test_both_stacks_need_equal_depths(checkpoint) -> None:
-    lm = load(checkpoint("bart", "cls", decoder_layers=3), "cls")
+    lm = load(checkpoint("t5", "cls", decoder_layers=3), "cls")
     features = features_of(lm, TEXTS[:2])
     keep = get_task("cls").keep
     assert run_forward(lm, features, keep, PassSettings(stack="decoder", layer=3), progress=False)

@@ -64,7 +64,6 @@ from ctxvec.inference.tokens import (
     measured_tokens,
 )
 from ctxvec.loading import LoadedModel
-from ctxvec.loading.decoders import is_decoder_only
 from ctxvec.loading.stacks import STACKS, Stack, measured_stack
 from ctxvec.metrics.context import context_vector_metrics, token_weights
 from ctxvec.metrics.geometry import effective_rank
@@ -315,7 +314,7 @@ def run_forward(
         extra=extra,
         hidden=settings.representation == "hidden",
         rule=TokenRule(
-            stack=measured_stack(config, settings.stack, causal=is_decoder_only(config)),
+            stack=measured_stack(config, settings.stack, causal=lm.causal),
             summary_position=lm.summary_position,
             exclude_special_tokens=settings.exclude_special_tokens,
             skip_first=settings.skip_first,

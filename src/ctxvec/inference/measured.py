@@ -14,7 +14,7 @@ from typing import Literal
 from ctxvec.errors import CtxvecError, ParameterError, require_one_of
 from ctxvec.inference.representations import Representation
 from ctxvec.loading import LoadedModel
-from ctxvec.loading.stacks import Stack, is_encoder_decoder, stack_depth, stack_depths
+from ctxvec.loading.stacks import Stack, is_encoder_decoder, stack_depths
 
 # "all": every metric, pooled subset metrics included; "core": the fused kernel's four only.
 MetricSet = Literal["all", "core"]
@@ -53,7 +53,8 @@ def parse_layers(text: str) -> Layers:
 
 
 def model_depth(lm: LoadedModel, stack: Stack = "encoder") -> int:
-    """The number of layers of the stack a pass measures (:func:`stack_depth`).
+    """The number of layers of the stack a pass measures: ``num_hidden_layers``, or an
+    encoder-decoder's encoder's or decoder's (:func:`~ctxvec.loading.stacks.stack_depths`).
 
     Raises:
         CtxvecError: ``stack="both"`` on an encoder-decoder whose stacks differ in depth.
@@ -65,7 +66,9 @@ def model_depth(lm: LoadedModel, stack: Stack = "encoder") -> int:
             f"'{lm.resolved.spec.label}' has {depths[0]} encoder and {depths[1]} decoder layers, "
             "so stack both has no common layer numbers; use stack encoder or decoder"
         )
-    return stack_depth(config, stack)
+    if depths is None:
+        return int(config.num_hidden_layers)
+    return depths[1] if stack == "decoder" else depths[0]
 
 
 def resolve_layers(

@@ -36,6 +36,7 @@ import torch
 
 from ctxvec.errors import CtxvecError, require_at_least, require_one_of
 from ctxvec.loading.stacks import MeasuredStack
+from ctxvec.metrics.context import token_weights
 
 TokenWeighting = Literal["uniform", "position"]
 TOKEN_WEIGHTINGS: tuple[TokenWeighting, ...] = ("uniform", "position")
@@ -133,7 +134,7 @@ def measured_tokens(
         mask = torch.cat([enc_mask, dec_mask], 1)
         weights = None
         if rule.token_weighting == "position":
-            halves = [_uniform(enc_mask), _by_position(dec_mask, real)]
+            halves = [token_weights(enc_mask), _by_position(dec_mask, real)]
             weights = torch.cat([0.5 * w for w in halves], 1)
         column = column + width  # the decoder's vector of the token the head reads
     else:
@@ -173,15 +174,9 @@ def _mask(
     return mask
 
 
-def _uniform(mask: torch.Tensor) -> torch.Tensor:
-    w = mask.float()
-    return w / w.sum(1, keepdim=True)
-
-
 def _by_position(mask: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """SGPT's weights: ``t + 1`` for real position ``t``, over ``mask``, summing to 1."""
-    w = torch.where(mask, real.float().cumsum(1), 0.0)
-    return w / w.sum(1, keepdim=True)
+    return token_weights(mask, real.float().cumsum(1))
 
 
 def _summary_column(rule: TokenRule, ids: torch.Tensor, real: torch.Tensor) -> torch.Tensor:

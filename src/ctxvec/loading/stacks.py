@@ -58,12 +58,3 @@ def measured_stack(config: object, stack: Stack, causal: bool) -> MeasuredStack:
     if is_encoder_decoder(config):
         return stack
     return "decoder-only" if causal else "encoder-only"
-
-
-def stack_depth(config: object, stack: Stack) -> int:
-    """The number of layers of the stack ``stack`` measures (``"both"``: the encoder's; a
-    study refuses ``"both"`` where the decoder's differs, :func:`stack_depths`)."""
-    depths = stack_depths(config) if is_encoder_decoder(config) else None
-    if depths is None:
-        return int(config.num_hidden_layers)
-    return depths[1] if stack == "decoder" else depths[0]

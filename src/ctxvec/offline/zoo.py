@@ -44,6 +44,7 @@ from ctxvec.data import Dataset, fingerprint
 from ctxvec.errors import CtxvecError
 from ctxvec.loading import ModelSpec, load_model, resolve_model
 from ctxvec.loading.decoders import is_decoder_only
+from ctxvec.loading.stacks import is_encoder_decoder
 from ctxvec.offline.families import SCRATCH_FAMILIES
 from ctxvec.offline.progress import POLL_EVERY, TrainingProgress, relay, senders
 from ctxvec.offline.training import (
@@ -257,7 +258,7 @@ def _keep_labels(path: Path, config: Any) -> None:
 
 def kind(config: Any) -> str:
     """``"encoder"``, ``"decoder"`` (decoder-only) or ``"encoder-decoder"``, by the config."""
-    if getattr(config, "is_encoder_decoder", False):
+    if is_encoder_decoder(config):
         return "encoder-decoder"
     return "decoder" if is_decoder_only(config) else "encoder"
 

@@ -31,7 +31,7 @@ from ctxvec.errors import CtxvecError, require_at_least
 from ctxvec.inference.measured import N_LAYERS, model_depth
 from ctxvec.inference.summaries import PooledSample, pooled_metrics
 from ctxvec.loading import LoadedModel, ResolvedModel, load_model, resolve_model
-from ctxvec.loading.decoders import PAD_FALLBACK, is_decoder_only
+from ctxvec.loading.decoders import PAD_FALLBACK
 from ctxvec.loading.stacks import STACK_STATE, measured_stack
 from ctxvec.metrics.registry import EXAMPLE_METRICS, LAYER_METRICS
 from ctxvec.study.heads import merge_heads
@@ -103,7 +103,6 @@ def compute(shard: Shard, data: Dataset, lm: LoadedModel, progress: bool = True)
     unit = shard.unit
     task, settings = unit.task, unit.settings
     pred = task.predict(lm, data, settings, progress, first_example=shard.first)
-    config = lm.model.config
     heads, heads_seconds = None, 0.0
     if unit.attention_ids:
         heads_started = time.perf_counter()
@@ -129,7 +128,7 @@ def compute(shard: Shard, data: Dataset, lm: LoadedModel, progress: bool = True)
             **pred.state,
             INITIALISED: list(lm.initialised),
             PAD_FALLBACK: lm.pad_fallback,
-            STACK_STATE: measured_stack(config, settings.stack, causal=is_decoder_only(config)),
+            STACK_STATE: measured_stack(lm.model.config, settings.stack, causal=lm.causal),
             N_LAYERS: model_depth(lm, settings.stack),
         },
         heads=heads,
