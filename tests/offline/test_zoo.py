@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 
 import pytest
 import torch
@@ -109,8 +110,20 @@ def test_checkpoints_load_with_plain_auto_classes_and_carry_cards(tmp_path, data
         with torch.no_grad():
             out = model(**tokenizer("Who?", "Ann Lee was born in Paris.", return_tensors="pt"))
         assert torch.isfinite(out.start_logits).all()
-    panel = (tmp_path / "panel.toml").read_text(encoding="utf-8")
-    assert panel.count("[[models]]") == 4 and 'task = "qa"' in panel
+    panel = tomllib.loads((tmp_path / "panel.toml").read_text(encoding="utf-8"))
+    assert panel["task"] == "qa" and [m["id"] for m in panel["models"]] == [
+        c.name for c in checkpoints
+    ]
+    # Each checkpoint's attributes are its card's scalars; no regulariser, no lambda.
+    for entry, c in zip(panel["models"], checkpoints, strict=True):
+        assert entry["attributes"] == {
+            "family": c.card["family"],
+            "kind": "encoder",
+            "parameters": c.card["size"]["parameters"],
+            "steps": c.card["steps"],
+            "seed": 0,
+            "learning_rate": 1e-3,
+        }
 
 
 def test_classification_zoo_labels_and_reuse(tmp_path, data):

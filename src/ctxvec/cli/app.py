@@ -20,7 +20,7 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from ctxvec.cli.attention import attention
-from ctxvec.cli.offline import data_app, demo, zoo_app
+from ctxvec.cli.offline import data_app, demo, intervene, zoo_app
 from ctxvec.cli.options import flag_of
 from ctxvec.cli.study import panels, report, study_app
 from ctxvec.errors import CtxvecError, ParameterError
@@ -38,6 +38,7 @@ app.command("report")(report)
 app.command("attention")(attention)
 app.add_typer(data_app, name="data")
 app.add_typer(zoo_app, name="zoo")
+app.command("intervene")(intervene)
 app.command("demo")(demo)
 
 

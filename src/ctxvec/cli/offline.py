@@ -1,14 +1,24 @@
-"""``ctxvec data make``, ``ctxvec zoo build`` and ``ctxvec demo``: the offline benchmark."""
+"""``ctxvec data make``, ``ctxvec zoo build``, ``ctxvec intervene`` and ``ctxvec demo``: the
+offline benchmark and interventions."""
 
 # No `from __future__ import annotations`: typer reads these annotations as objects.
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-from ctxvec.cli.options import Figures, Workers, flag, parse_figures
+from ctxvec.cli.options import (
+    CHOICE,
+    Figures,
+    Subsets,
+    Workers,
+    flag,
+    parse_figures,
+    parse_integers,
+)
 from ctxvec.cli.output import say
+from ctxvec.errors import ParameterError
 
 data_app = typer.Typer(help="The built-in synthetic benchmark.", no_args_is_help=True)
 make_app = typer.Typer(
@@ -65,6 +75,74 @@ def zoo_build(
         task, data, out, seed=seed, split=split, workers=workers, log=say, progress=progress
     )
     say(f"ctxvec: {len(checkpoints)} checkpoints; study them with --panel {out}/panel.toml")
+
+
+def intervene(
+    task: Annotated[str, typer.Argument(help="qa or cls.")],
+    data: Annotated[str, typer.Option(help="Training data: any file the study reads, or hub id.")],
+    study_data: Annotated[str, typer.Option(help="Held-out data the trained panel is studied on.")],
+    out: Annotated[Path, typer.Option(help="Output folder: OUT/zoo and OUT/study.")],
+    base: Annotated[
+        str, typer.Option(help="minilm, or a save_pretrained folder to fine-tune.")
+    ] = "minilm",
+    statistic: Annotated[
+        Literal["variance", "cse", "isoscore"],
+        typer.Option(help="Statistic in the loss: variance, cse or isoscore.", metavar=CHOICE),
+    ] = "isoscore",
+    lambdas: Annotated[
+        str, typer.Option(help="Comma-separated weights; positive raises the statistic.")
+    ] = "-1,0,1",
+    seeds: Annotated[str, typer.Option(help="Comma-separated training seeds.")] = "0,1,2",
+    steps: Annotated[int, typer.Option(help="Training steps of each member.")] = 200,
+    learning_rate: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-4,
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 16,
+    zeta: Annotated[float, typer.Option(help="IsoScore* shrinkage, 0 to 1.")] = 0.2,
+    layers: Annotated[
+        str,
+        typer.Option(help="Regularised layers, e.g. 3,6 (0 = embeddings; default: all others)."),
+    ] = "",
+    subsets: Subsets = None,
+    subset_size: Annotated[
+        int | None, typer.Option(help="Examples per subset (default: the task's).")
+    ] = None,
+    subset_seed: Annotated[int, typer.Option(help="Seed of the study's subsets.")] = 0,
+    workers: Workers = None,
+    figures: Figures = "png,svg",
+) -> None:
+    """Fine-tune BASE with lambda x a statistic in the loss over lambdas x seeds; study them."""
+    from ctxvec.offline.intervention import run_intervention
+
+    result = run_intervention(
+        task,
+        base,
+        data,
+        study_data,
+        out,
+        statistic=statistic,
+        lambdas=_floats("lambdas", lambdas),
+        seeds=parse_integers("seeds", seeds) or (),
+        steps=steps,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        zeta=zeta,
+        layers=parse_integers("layers", layers),
+        subsets=subsets,
+        subset_size=subset_size,
+        subset_seed=subset_seed,
+        workers=workers,
+        figures=parse_figures(figures),
+        progress=sys.stderr.isatty(),
+        log=say,
+    )
+    say(f"ctxvec: {len(result.checkpoints)} checkpoints in {out}/zoo, study in {out}/study")
+
+
+def _floats(parameter: str, text: str) -> tuple[float, ...]:
+    """Comma-separated numbers (``"-1,0,0.5"``) as a tuple."""
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ParameterError(parameter, f"'{text}' must be comma-separated numbers") from None
 
 
 def demo(

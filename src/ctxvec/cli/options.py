@@ -16,7 +16,7 @@ import typer
 from ctxvec.errors import ParameterError
 
 # Parameters whose option is not their name with dashes.
-_OPTIONS = {"example_id": "--example"}
+_OPTIONS = {"example_id": "--example", "controls": "--control"}
 
 
 def flag_of(parameter: str) -> str:
@@ -115,6 +115,14 @@ ExcludeSpecial = Annotated[
     bool,
     flag("--exclude-special-tokens", "Leave [CLS]/[SEP]-like tokens out of Variance and CSE."),
 ]
+Standardise = Annotated[
+    bool,
+    flag(
+        "--standardise",
+        "Compute CSE and the cosine similarities on per-dimension z-scored vectors (rogue "
+        "dimensions).",
+    ),
+]
 Compat = Annotated[
     bool,
     flag(
@@ -167,3 +175,20 @@ Workers = Annotated[
     int | None, typer.Option(help="Parallel trainings (default: one per CPU core).")
 ]
 Out = Annotated[Path, typer.Option(help="Output folder.")]
+Controls = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--control",
+        help="Model attribute the partial correlations control for (repeatable; none: no "
+        "partial correlation).",
+        metavar="ATTRIBUTE",
+    ),
+]
+Group = Annotated[
+    str | None,
+    typer.Option(
+        help="Model attribute whose values get a random intercept in the mixed model "
+        "(default: family, when the panel has it).",
+        metavar="ATTRIBUTE",
+    ),
+]

@@ -24,6 +24,7 @@ from ctxvec.cli.options import (
     BatchSize,
     Cache,
     Compat,
+    Controls,
     CpusPerUnit,
     Device,
     DType,
@@ -31,6 +32,7 @@ from ctxvec.cli.options import (
     ExecutorOption,
     Figures,
     GpusPerUnit,
+    Group,
     KernelsOption,
     Layer,
     Layers,
@@ -46,6 +48,7 @@ from ctxvec.cli.options import (
     SkipFirst,
     Split,
     StackOption,
+    Standardise,
     Starts,
     Strict,
     Subsets,
@@ -78,6 +81,7 @@ def shared_options(
     stack: StackOption = "encoder",
     skip_first: SkipFirst = 0,
     token_weighting: TokenWeightingOption = "uniform",
+    standardise: Standardise = False,
     baseline_compat: Compat = False,
     allow_untrained_head: Untrained = False,
     device: Device = "auto",
@@ -92,6 +96,8 @@ def shared_options(
     cpus_per_unit: CpusPerUnit = 1.0,
     gpus_per_unit: GpusPerUnit = None,
     max_retries: MaxRetries = 2,
+    control: Controls = None,
+    group: Group = None,
 ) -> None:
     """The options of every study command: only its signature is used."""
 
@@ -221,6 +227,8 @@ def _study(task: str, options: dict[str, object]) -> None:
         strict=rest.get("strict", False),  # QA only
         attention_stats=rest["attention_stats"],
         figures=parse_figures(rest["figures"]),
+        controls=tuple(rest["control"] or ()),
+        group=rest["group"],
     )
     executor = make_executor(
         rest["executor"],

@@ -17,6 +17,11 @@ per feature and, for classification, each feature's sentence vectors (the token 
 the summary column of :mod:`ctxvec.inference.tokens`, and the mean of the tokens).
 ``metrics="core"`` keeps only the fused kernel's four metrics: no effective rank and nothing
 pooled (a few percent faster; ``docs/performance.md``).
+``standardise=True`` computes the cosine-based metrics (CSE, self- and intra-sentence
+similarity) on per-dimension standardised vectors ``(h - mu) / sigma`` (Timkey & van Schijndel
+2021, rogue dimensions): before the pass, the ``reference`` features run through the same
+batches and give each measured layer's mean and standard deviation per dimension over their
+measured tokens (float64 sums); Variance and the effective rank stay on the raw vectors.
 ``representation="attention-output"`` measures the attention blocks' pre-residual outputs
 (:mod:`ctxvec.inference.representations`) instead of the hidden states. Which stack of an
 encoder-decoder, which tokens and with what weights (a decoder's first tokens left out, its
@@ -28,14 +33,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ctxvec.errors import require_at_least, require_one_of
+from ctxvec.errors import CtxvecError, require_at_least, require_one_of
 from ctxvec.inference.batching import (
     GPU_WIDTH_MULTIPLE,
     MAX_PADDING,
@@ -58,6 +63,7 @@ from ctxvec.inference.representations import (
 )
 from ctxvec.inference.streams import cpu_streams
 from ctxvec.inference.tokens import (
+    MeasuredTokens,
     TokenRule,
     TokenWeighting,
     check_token_options,
@@ -92,6 +98,8 @@ class PassSettings:
         token_weighting: ``"uniform"``, or ``"position"``: a causal stack's tokens weighted by
             position (SGPT) in the metrics and the mean sentence vector
             (:mod:`ctxvec.inference.tokens`).
+        standardise: compute the cosine-based metrics on vectors standardised per dimension
+            with the statistics of a reference sample (:func:`run_forward`'s ``reference``).
     """
 
     batch_size: int = 32
@@ -104,6 +112,7 @@ class PassSettings:
     stack: Stack = "encoder"
     skip_first: int = 0
     token_weighting: TokenWeighting = "uniform"
+    standardise: bool = False
 
     def __post_init__(self) -> None:
         """Refuse impossible values at once, in the API as in the CLI (the same line)."""
@@ -157,6 +166,8 @@ class ForwardOutput:
             ``[n_features, ...]`` float32 array.
         kernels: which :mod:`ctxvec.inference.kernels` replacements ran (all False off the CPU),
             and what stepped aside (Linear subclasses kept, one CPU stream and why).
+        standard: with ``standardise``, ``[2, hidden]`` float64: the chosen layer's
+            per-dimension mean and standard deviation over the reference's measured tokens.
     """
 
     metrics: dict[str, np.ndarray]
@@ -169,6 +180,7 @@ class ForwardOutput:
     sentence: dict[str, np.ndarray] | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
     kernels: dict[str, Any] = field(default_factory=dict)
+    standard: np.ndarray | None = None
 
     @property
     def variance(self) -> np.ndarray:
@@ -195,6 +207,8 @@ class _Plan:
     seeds: Sequence[Sequence[int]]
     pad_values: Mapping[str, int]
     multiple: int
+    # With standardise: {layer: (mean, std)}, [hidden] float32 each on the model's device.
+    standard: Mapping[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
 
 
 @dataclass
@@ -212,36 +226,70 @@ class _Batch:
     per_token: dict[str, list[np.ndarray]] = field(default_factory=dict)  # {name: [n_tokens] x b}
 
 
+def _forward(plan: _Plan, idx: list[int], take) -> tuple[dict, Any, MeasuredTokens]:
+    """Pad and forward one batch; its inputs, the model's output and the measured vectors
+    (call inside ``torch.inference_mode``)."""
+    lm = plan.lm
+    batch = [plan.features[i] for i in idx]
+    inputs, special = collate(
+        batch, lm.input_names, plan.pad_values, lm.padding_side, plan.multiple
+    )
+    if lm.padding_side == "left" and lm.positions_from_mask:
+        # Real tokens keep the positions they would have unpadded: 0, 1, 2, ...
+        inputs["position_ids"] = (inputs["attention_mask"].cumsum(1) - 1).clamp(min=0)
+    inputs = {k: v.to(lm.device) for k, v in inputs.items()}
+    out = lm.model(**inputs, output_hidden_states=plan.hidden, return_dict=True)
+    measured = measured_tokens(
+        plan.rule,
+        out,
+        inputs,
+        special,
+        {plan.primary, *plan.extra},
+        attention_outputs=None if plan.hidden else take(),
+    )
+    return inputs, out, measured
+
+
+def _moments_batch(plan: _Plan, idx: list[int], take) -> dict[int, torch.Tensor]:
+    """Per measured layer, ``[3, hidden]`` float64 on the CPU: the count, sum and sum of
+    squares of each dimension over the batch's measured tokens (a reference batch)."""
+    with torch.inference_mode():
+        _, _, measured = _forward(plan, idx, take)
+        sums = {}
+        for j, h in measured.states.items():
+            x = h[measured.mask].to("cpu", torch.float64)  # [n_measured, hidden]
+            sums[j] = torch.stack([torch.full_like(x[0], len(x)), x.sum(0), x.square().sum(0)])
+        return {j: v.cpu() for j, v in sums.items()}
+
+
+def _standard(moments: Sequence[Mapping[int, torch.Tensor]]) -> dict[int, torch.Tensor]:
+    """``{layer: [2, hidden]}`` float64: the mean and population standard deviation of each
+    dimension from the batches' moments; a dimension constant over the reference gets standard
+    deviation 1 (scikit-learn's ``StandardScaler`` rule), so it is centred, never divided by 0."""
+    out = {}
+    for j in moments[0]:
+        n, total, squares = torch.stack([m[j] for m in moments]).sum(0)
+        mean = total / n
+        std = (squares / n - mean.square()).clamp(min=0).sqrt()
+        out[j] = torch.stack([mean, torch.where(std > 0, std, 1.0)])
+    return out
+
+
 def _run_batch(plan: _Plan, idx: list[int], take) -> _Batch:
     """Pad, forward and measure one batch (in the calling stream's thread)."""
-    lm = plan.lm
     # inference_mode is thread-local: each stream enters it itself.
     with torch.inference_mode():
-        batch = [plan.features[i] for i in idx]
-        inputs, special = collate(
-            batch, lm.input_names, plan.pad_values, lm.padding_side, plan.multiple
-        )
-        if lm.padding_side == "left" and lm.positions_from_mask:
-            # Real tokens keep the positions they would have unpadded: 0, 1, 2, ...
-            inputs["position_ids"] = (inputs["attention_mask"].cumsum(1) - 1).clamp(min=0)
-        inputs = {k: v.to(lm.device) for k, v in inputs.items()}
-        out = lm.model(**inputs, output_hidden_states=plan.hidden, return_dict=True)
-        measured = measured_tokens(
-            plan.rule,
-            out,
-            inputs,
-            special,
-            {plan.primary, *plan.extra},
-            attention_outputs=None if plan.hidden else take(),
-        )
+        inputs, out, measured = _forward(plan, idx, take)
         mask, weights = measured.mask, measured.weights
         states = measured.states
         h = states[plan.primary]
-        stats = context_vector_metrics(h, mask, weights)
+        stats = context_vector_metrics(h, mask, weights, plan.standard.get(plan.primary))
         if plan.all_metrics:
             stats["effective_rank"] = effective_rank(h, mask)
         per_layer = [
-            stats if j == plan.primary else context_vector_metrics(states[j], mask, weights)
+            stats
+            if j == plan.primary
+            else context_vector_metrics(states[j], mask, weights, plan.standard.get(j))
             for j in plan.extra
         ]
         result = _Batch(
@@ -280,6 +328,7 @@ def run_forward(
     progress: bool = True,
     token_sample: int = 32,
     seeds: Sequence[Sequence[int]] | None = None,
+    reference: Sequence[Feature] = (),
 ) -> ForwardOutput:
     """Run every feature through the model once and measure its context vectors.
 
@@ -294,6 +343,9 @@ def run_forward(
         token_sample: token vectors kept per feature for pooled metrics.
         seeds: per feature, the seed of its token sample (default: its position); the tasks
             seed by (example, window), so neither batching nor sharding changes the sample.
+        reference: with ``settings.standardise``, the tokenised reference sample whose measured
+            tokens give each layer's per-dimension mean and standard deviation (the same for
+            every part of a unit, so sharding does not change them); run first, unmeasured.
     """
     metrics = settings.metrics
     check_metric_set(metrics)
@@ -346,12 +398,37 @@ def run_forward(
     batches = length_sorted_batches(
         lengths, settings.batch_size, max_padding=1.0 if gpu else MAX_PADDING
     )
+    reference_batches = []
+    if settings.standardise:
+        if not reference:
+            raise CtxvecError(
+                "standardise needs a reference sample, and this task's pass gave none; "
+                "drop --standardise"
+            )
+        reference_batches = length_sorted_batches(
+            [len(f["input_ids"]) for f in reference],
+            settings.batch_size,
+            max_padding=1.0 if gpu else MAX_PADDING,
+        )
     capture = nullcontext(None) if plan.hidden else capture_attention_outputs(lm.model)
     with (
         capture as take,
         cpu_kernels(lm.model, enabled=settings.kernels == "auto") as used,
-        cpu_streams(lm.device, len(batches), lm.model) as (pool, streams),
+        cpu_streams(lm.device, len(batches) + len(reference_batches), lm.model) as (pool, streams),
     ):
+        if reference_batches:
+            measure = functools.partial(
+                _moments_batch, replace(plan, features=reference), take=take
+            )
+            sums = (
+                pool.map(measure, reference_batches)
+                if pool is not None
+                else map(measure, reference_batches)
+            )
+            standard = _standard(list(sums))
+            result.standard = standard[primary].numpy()
+            on_device = {j: v.to(lm.device, torch.float32) for j, v in standard.items()}
+            plan = replace(plan, standard={j: (v[0], v[1]) for j, v in on_device.items()})
         run = functools.partial(_run_batch, plan, take=take)
         done = pool.map(run, batches) if pool is not None else map(run, batches)
         for batch in tqdm(

@@ -1,12 +1,15 @@
 """From a forward pass's per-feature output to per-example metrics and subset-level metrics.
 
 A QA example may span several windows (features); its metrics are the token-weighted mean over
-them. Subset-level metrics pool the sampled token vectors (IsoScore, Ethayarajh's random-token
-baseline) and, for classification, the sentence vectors (class separability).
+them, and so are its sentence vectors. Subset-level metrics pool the sampled token vectors
+(IsoScore, Ethayarajh's random-token baseline) and, for classification, the sentence vectors
+(class separability); the study's cross-model similarity compares the models' mean sentence
+vectors (:mod:`ctxvec.study.similarity`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -14,7 +17,12 @@ import numpy as np
 
 from ctxvec.errors import MetricUndefinedError, TooFewPointsError
 from ctxvec.inference.forward import ForwardOutput
-from ctxvec.metrics.geometry import class_separability, isoscore, random_token_baseline
+from ctxvec.metrics.geometry import (
+    class_separability,
+    isoscore,
+    random_token_baseline,
+    rogue_shares,
+)
 
 
 def example_metrics(out: ForwardOutput, feats: Sequence[int]) -> dict[str, float | list[float]]:
@@ -54,30 +62,47 @@ class PooledSample:
         tokens: ``[n_sampled, hidden]`` float32.
         keys: ``[n_sampled, 3]`` int64: example index in the unit, window, rank.
         examples: ``[n_examples]`` the example index of each row of ``sentence``.
-        sentence: classification only; ``{"summary" | "mean": [n_examples, hidden]}`` float32.
+        sentence: where the task keeps them (:attr:`~ctxvec.inference.forward.Keep.sentence`),
+            ``{"summary" | "mean": [n_examples, hidden]}`` float32: per example, the mean over
+            its windows weighted by their token counts (one window: its vectors as they are).
+        standard: ``[2, hidden]`` float64, the per-dimension mean and standard deviation the
+            pass standardised the cosine metrics with (``standardise``), the same in every
+            part of a unit; ``[2, 0]`` when it did not.
     """
 
     tokens: np.ndarray
     keys: np.ndarray
     examples: np.ndarray
     sentence: dict[str, np.ndarray] = field(default_factory=dict)
+    standard: np.ndarray = field(default_factory=lambda: np.zeros((2, 0)))
 
     @classmethod
     def of_pass(
-        cls,
-        out: ForwardOutput,
-        feature_keys: Sequence[tuple[int, int]],
-        sentence_features: Sequence[int] = (),
+        cls, out: ForwardOutput, feature_keys: Sequence[tuple[int, int]]
     ) -> PooledSample | None:
-        """The sample of one pass; ``feature_keys`` gives each feature's (example, window), and
-        ``sentence_features`` the features whose sentence vectors are kept, one per example."""
+        """The sample of one pass; ``feature_keys`` gives each feature's (example, window).
+
+        The pass's sentence vectors, if it kept any, become one per example: the mean of its
+        windows' vectors weighted by their token counts, as :func:`example_metrics` weights
+        the metrics.
+        """
         if out.tokens is None:
             return None
-        owner = np.asarray(feature_keys, np.int64).reshape(-1, 2)[out.token_feature]
-        keys = np.column_stack([owner, out.token_rank])
-        sentence = {k: v[list(sentence_features)] for k, v in (out.sentence or {}).items()}
-        examples = np.asarray([feature_keys[f][0] for f in sentence_features], np.int64)
-        return cls(out.tokens, keys, examples, sentence).sorted()
+        windows = np.asarray(feature_keys, np.int64).reshape(-1, 2)
+        keys = np.column_stack([windows[out.token_feature], out.token_rank])
+        examples, owner = np.unique(windows[:, 0], return_inverse=True)
+        weights = out.n_tokens.astype(np.float64)
+        totals = np.bincount(owner, weights, minlength=len(examples))
+        sentence = {}
+        for name, vectors in (out.sentence or {}).items():
+            # float64 sums: an example of one window gets (x w) / w, which is x exactly.
+            summed = np.zeros((len(examples), vectors.shape[1]))
+            np.add.at(summed, owner, vectors * weights[:, None])
+            sentence[name] = (summed / totals[:, None]).astype(np.float32)
+        sample = cls(out.tokens, keys, examples, sentence)
+        if out.standard is not None:
+            sample.standard = out.standard
+        return sample.sorted()
 
     def sorted(self) -> PooledSample:
         order = np.lexsort(self.keys.T[::-1])
@@ -87,6 +112,7 @@ class PooledSample:
             self.keys[order],
             self.examples[by_example],
             {k: v[by_example] for k, v in self.sentence.items()},
+            self.standard,
         )
 
     @classmethod
@@ -98,6 +124,7 @@ class PooledSample:
             np.concatenate([p.keys for p in parts]),
             np.concatenate([p.examples for p in parts]),
             {k: np.concatenate([p.sentence[k] for p in parts]) for k in names},
+            parts[0].standard,
         ).sorted()
 
 
@@ -109,8 +136,11 @@ def pooled_metrics(
     """Metrics of a whole subset at the chosen layer, from its pooled sample.
 
     ``isoscore`` (NaN when the sample has fewer than 5 points per dimension), the
-    ``random_baseline`` of Ethayarajh (2019) and ``self_similarity_adjusted`` (the subset's mean
-    self-similarity minus that baseline); with ``labels`` (classification, in example order),
+    ``random_baseline`` of Ethayarajh (2019) (on the standardised tokens when the pass
+    standardised, :attr:`PooledSample.standard`) and ``self_similarity_adjusted`` (the subset's mean
+    self-similarity minus that baseline), the rogue-dimension shares ``rogue_top1`` and
+    ``rogue_top3`` (:func:`~ctxvec.metrics.geometry.rogue_shares`; NaN for fewer than 2 tokens
+    or a nearly isotropic sample); with ``labels`` (classification, in example order),
     class separability of the summary-token and mean-pooled sentence vectors. Empty where
     nothing was pooled (``metrics="core"``).
     """
@@ -123,10 +153,16 @@ def pooled_metrics(
     except TooFewPointsError:
         result["isoscore"] = float("nan")
     if len(np.unique(owners)) > 1:
-        result["random_baseline"] = random_token_baseline(tokens, owners)
+        # Standardised as the cosine metrics were, so that the adjusted self-similarity
+        # compares like with like; IsoScore and the rogue shares describe the raw vectors.
+        standard = sample.standard
+        compared = (tokens - standard[0]) / standard[1] if standard.size else tokens
+        result["random_baseline"] = random_token_baseline(compared, owners)
     else:
         result["random_baseline"] = float("nan")
     result["self_similarity_adjusted"] = self_similarity_mean - result["random_baseline"]
+    shares = rogue_shares(tokens) if len(tokens) > 1 else {1: math.nan, 3: math.nan}
+    result["rogue_top1"], result["rogue_top3"] = shares[1], shares[3]
     if labels is not None and sample.sentence and len(set(labels)) > 1:
         for pooling, vectors in sample.sentence.items():
             for name, value in class_separability(vectors, labels).items():

@@ -7,14 +7,19 @@ stays cheap; :mod:`~ctxvec.loading.load` does the loading.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeAlias
 
 from ctxvec.errors import CtxvecError, first_line
 
 DeviceName = str  # "auto", "cpu", "cuda", "cuda:1", "mps"
+# A model attribute's value (family, steps, seed, ...): what one CSV cell and one TOML value hold.
+Scalar: TypeAlias = str | int | float | bool
+Attributes: TypeAlias = Mapping[str, Scalar] | Iterable[tuple[str, Scalar]]
 DTypeName = Literal["auto", "float32", "bfloat16", "float16"]
 # Files a checkpoint needs; other formats (TF, Flax, ONNX) are never downloaded.
 HUB_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors", "*.tiktoken"]
@@ -30,11 +35,26 @@ class ModelSpec:
         id: hub id (``deepset/roberta-base-squad2``) or local directory.
         name: the label in tables and plots (default: the hub id, or the directory's name).
         revision: hub branch, tag or commit (ignored for local directories).
+        attributes: what the panel says of the model (``family``, ``steps``, ``seed``, ...) as
+            ``(key, value)`` pairs with scalar values; a mapping is accepted and kept as pairs,
+            so the spec stays hashable. They describe the model and change nothing it computes
+            (a unit's key leaves them out); the study's confounds analysis controls for them
+            (``docs/study.md``). :attr:`attribute_map` reads them as a dict.
     """
 
     id: str
     name: str = ""
     revision: str | None = None
+    attributes: tuple[tuple[str, Scalar], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "attributes", attribute_pairs(self.attributes, self.name or self.id)
+        )
+
+    @property
+    def attribute_map(self) -> dict[str, Scalar]:
+        return dict(self.attributes)
 
     @property
     def label(self) -> str:
@@ -42,6 +62,25 @@ class ModelSpec:
             return self.name
         path = Path(self.id)
         return path.name if path.is_dir() else self.id
+
+
+def attribute_pairs(attributes: Attributes, model: str) -> tuple[tuple[str, Scalar], ...]:
+    """``attributes`` as ``(key, value)`` pairs in their given order, or one line saying which
+    key is not a name or which value is not a string, a finite number or a boolean."""
+    pairs = list(attributes.items() if isinstance(attributes, Mapping) else attributes)
+    seen: set[str] = set()
+    for key, value in pairs:
+        if not isinstance(key, str) or not key.strip():
+            raise CtxvecError(f"model '{model}': attribute name {key!r} must be non-empty text")
+        if key in seen:
+            raise CtxvecError(f"model '{model}': attribute '{key}' is given twice")
+        seen.add(key)
+        if not isinstance(value, Scalar) or (isinstance(value, float) and not math.isfinite(value)):
+            raise CtxvecError(
+                f"model '{model}': attribute '{key}' = {value!r} is not a scalar; give a string, "
+                "a finite number or a boolean"
+            )
+    return tuple(pairs)
 
 
 @dataclass(frozen=True)

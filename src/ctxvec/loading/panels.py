@@ -13,6 +13,17 @@ TOML format::
     id = "deepset/roberta-base-squad2"   # hub id or local directory (relative to the file)
     name = "RoBERTa"                     # optional label in tables and plots
     revision = "main"                    # optional hub revision
+    [models.attributes]                  # optional: what the model is (any keys, scalar values)
+    family = "roberta"
+    parameters = 125_000_000
+    steps = 40_000
+    seed = 1
+
+The attributes (or inline, ``attributes = { family = "roberta", steps = 40_000 }``) become
+columns of ``subsets.csv`` and ``models.csv`` and the controls and grouping of the confounds
+analysis (``--control``, ``--group``; ``docs/study.md``). Values are strings, numbers or booleans;
+a key may not be the name of an output column (``model``, ``n``, a score, a metric), which the
+study checks. A model without a key that others have is left empty there.
 """
 
 from __future__ import annotations
@@ -126,7 +137,19 @@ def panel_from_toml(path: str | Path, task: str) -> list[ModelSpec]:
         local = path.parent / model_id
         if not Path(model_id).is_absolute() and local.is_dir():
             model_id = str(local)
-        specs.append(ModelSpec(model_id, str(entry.get("name", "")), entry.get("revision")))
+        attributes = entry.get("attributes", {})
+        if not isinstance(attributes, dict):
+            raise CtxvecError(
+                f"panel file '{path}': model '{entry['id']}' has attributes = {attributes!r}; "
+                'give a table, [models.attributes] or attributes = { family = "bert" }'
+            )
+        try:
+            spec = ModelSpec(
+                model_id, str(entry.get("name", "")), entry.get("revision"), attributes
+            )
+        except CtxvecError as e:
+            raise CtxvecError(f"panel file '{path}': {e}") from None
+        specs.append(spec)
     return specs
 
 

@@ -14,10 +14,11 @@ padded computation equals the formula applied to the example alone. For ``H`` = 
   Contextualized Word Representations?", EMNLP: anisotropy within an example).
 - **intra-sentence similarity**: the mean cosine between each row and the mean row (ibid.).
 
-Metrics are computed in float32 whatever the model's dtype. Where a metric is undefined (a
-token vector with zero spread or zero norm) the example is flagged, not silently given NaN; the
-caller decides how to report it. Metrics of whole subsets and the effective rank live in
-:mod:`ctxvec.metrics.geometry`.
+Metrics are computed in float32 whatever the model's dtype, and in float64 when given float64
+(so that :mod:`ctxvec.metrics.regularisers` can check their gradients). Where a metric is
+undefined (a token vector with zero spread or zero norm) the example is flagged, not silently
+given NaN; the caller decides how to report it. Metrics of whole subsets and the effective
+rank live in :mod:`ctxvec.metrics.geometry`.
 
 All are computed through identities that need no ``[n, n]`` temporaries beyond one Gram matrix
 (the forward pass must stay the bottleneck, see ``docs/performance.md``):
@@ -37,10 +38,17 @@ from __future__ import annotations
 import torch
 
 
-def token_weights(mask: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """``[batch, n_tokens]`` float32 weights of the tokens that count, each row summing to 1:
-    ``weights`` (zero off ``mask``) renormalised, or uniform over ``mask`` when None."""
-    w = mask.float() if weights is None else torch.where(mask, weights.float(), 0.0)
+def working_dtype(t: torch.Tensor) -> torch.dtype:
+    """The dtype the metrics are computed in: float64 for float64 input, else float32."""
+    return torch.float64 if t.dtype == torch.float64 else torch.float32
+
+
+def token_weights(
+    mask: torch.Tensor, weights: torch.Tensor | None = None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """``[batch, n_tokens]`` weights (of ``dtype``) of the tokens that count, each row summing
+    to 1: ``weights`` (zero off ``mask``) renormalised, or uniform over ``mask`` when None."""
+    w = mask.to(dtype) if weights is None else torch.where(mask, weights.to(dtype), 0.0)
     return w / w.sum(1, keepdim=True)
 
 
@@ -53,10 +61,11 @@ def masked_token_variance(hidden: torch.Tensor, w: torch.Tensor) -> torch.Tensor
             count; uniform weights give the baseline's formula.
 
     Returns:
-        ``[batch]`` float32 values (NaN where a token vector is constant): the weighted
-        population variance of each standardised dimension, averaged over dimensions.
+        ``[batch]`` float32 values (float64 for float64 ``hidden``; NaN where a token vector is
+        constant): the weighted population variance of each standardised dimension, averaged
+        over dimensions.
     """
-    h = hidden.float()
+    h = hidden.to(working_dtype(hidden))
     std, mean = torch.std_mean(h, -1, correction=0, keepdim=True)
     z = (h - mean) / std
     z = torch.where(w.unsqueeze(-1) > 0, z, torch.zeros((), dtype=h.dtype, device=h.device))
@@ -92,14 +101,17 @@ def _cosine_metrics(h: torch.Tensor, w: torch.Tensor) -> dict[str, torch.Tensor]
     mean = torch.bmm(w.unsqueeze(1), mean).squeeze(1)  # only its direction matters
     intra = (total * mean).sum(-1) / torch.linalg.vector_norm(mean, dim=-1)
     return {
-        "cse": (1.0 - 2.0 * total_sq + gram_sq).float(),
-        "self_similarity": ((total_sq - w_sq) / (1.0 - w_sq)).float(),
+        "cse": (1.0 - 2.0 * total_sq + gram_sq).to(h.dtype),
+        "self_similarity": ((total_sq - w_sq) / (1.0 - w_sq)).to(h.dtype),
         "intra_similarity": intra,
     }
 
 
 def context_vector_metrics(
-    hidden: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None = None
+    hidden: torch.Tensor,
+    mask: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    standard: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Variance, CSE, self-similarity and intra-sentence similarity of every example of a batch.
 
@@ -110,6 +122,10 @@ def context_vector_metrics(
         weights: ``[batch, n_tokens]`` token weights (a decoder's position weighting,
             :mod:`ctxvec.inference.tokens`), renormalised over ``mask``; None: uniform, the
             baseline's formulas.
+        standard: per-dimension ``(mean, std)``, ``[hidden]`` each: the cosine metrics (CSE,
+            self- and intra-sentence similarity) are computed on ``(h - mean) / std``, Timkey &
+            van Schijndel's (2021) correction for rogue dimensions; Variance, which standardises
+            each token across its dimensions already, stays on ``hidden``. None: raw vectors.
 
     Returns:
         ``{"variance", "cse", "self_similarity", "intra_similarity", "n_tokens"}``, each
@@ -117,10 +133,12 @@ def context_vector_metrics(
         needs two tokens).
     """
     mask = mask.bool()
-    h = hidden.float()  # one float32 copy for both kernels (none when already float32)
-    w = token_weights(mask, weights)
+    # One float32 copy for both kernels (none when already float32 or float64).
+    h = hidden.to(working_dtype(hidden))
+    w = token_weights(mask, weights, h.dtype)
+    cosine_h = h if standard is None else (h - standard[0]) / standard[1]
     return {
         "variance": masked_token_variance(h, w),
-        **_cosine_metrics(h, w),
+        **_cosine_metrics(cosine_h, w),
         "n_tokens": mask.sum(1),
     }

@@ -10,6 +10,10 @@ Over tokens pooled from many examples:
 
 - :func:`random_token_baseline`: Ethayarajh's anisotropy baseline, the mean cosine between
   random tokens of *different* examples, which a self-similarity should be read against;
+- :func:`cosine_contributions` and :func:`rogue_shares`: rogue dimensions (Timkey & van
+  Schijndel 2021, "All Bark and No Bite: Rogue Dimensions in Transformer Language Models Obscure
+  Representational Quality", EMNLP), each dimension's contribution to the expected cosine
+  between tokens and the share of it carried by the largest one and three;
 - :func:`isoscore`: IsoScore (Rudman, Gillman, Rayne & Eickhoff 2022, "IsoScore: Measuring the
   Uniformity of Embedding Space Utilization", Findings of ACL), 1 for isotropic and 0 for
   one-dimensional point clouds; it needs many more points than dimensions and refuses fewer;
@@ -33,6 +37,10 @@ from ctxvec.errors import TooFewPointsError
 
 # IsoScore estimates a d x d covariance: ask for this many points per dimension at least.
 ISOSCORE_POINTS_PER_DIM = 5
+# Below this expected cosine the tokens are nearly isotropic and a rogue share is the ratio of
+# two numbers near zero (unbounded, its sign arbitrary): it is reported as undefined (NaN).
+# Ethayarajh (2019) reports expected cosines from ~0.1 to ~0.99 for BERT, ELMo and GPT-2.
+ROGUE_MIN_COSINE = 0.05
 
 
 def effective_rank(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -79,6 +87,52 @@ def random_token_baseline(
     keep = owners[i] != owners[j]
     i, j = i[keep][:n_pairs], j[keep][:n_pairs]
     return float(np.einsum("kd,kd->k", unit[i], unit[j]).mean())
+
+
+def cosine_contributions(tokens: np.ndarray) -> np.ndarray:
+    """Each dimension's contribution to the expected cosine between two distinct tokens.
+
+    Timkey & van Schijndel (2021, Eq. 3): ``CC(f_i) = E[u_i v_i / (||u|| ||v||)]`` over pairs
+    of token vectors ``u, v``, so that ``sum_i CC(f_i)`` is the expected cosine. Computed exactly
+    over all ordered pairs of distinct rows (the paper samples 500,000 pairs): with unit rows
+    ``x_t``, ``sum_{s != t} x_si x_ti = (sum_t x_ti)^2 - sum_t x_ti^2``.
+
+    Args:
+        tokens: ``[n_tokens, hidden]``, at least 2 rows, none zero.
+
+    Returns:
+        ``[hidden]`` float64.
+    """
+    x = np.asarray(tokens, np.float64)
+    n = len(x)
+    if n < 2:
+        raise ValueError("cosine contributions need at least 2 token vectors")
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return (unit.sum(0) ** 2 - (unit**2).sum(0)) / (n * (n - 1))
+
+
+def rogue_shares(
+    tokens: np.ndarray, top: Sequence[int] = (1, 3), min_cosine: float = ROGUE_MIN_COSINE
+) -> dict[int, float]:
+    """The share of the expected cosine carried by the ``k`` largest contributions, per ``k``.
+
+    As Timkey & van Schijndel's code for contextual models does: the largest signed
+    :func:`cosine_contributions` (not the largest in absolute value), summed and divided by the
+    expected cosine (their sum). A share near 1 means one or a few "rogue" dimensions make the
+    tokens look alike; an isotropic-looking cloud spreads it, about ``k / hidden``.
+
+    Args:
+        tokens: ``[n_tokens, hidden]``.
+        top: the numbers of dimensions ``k``.
+        min_cosine: below this absolute expected cosine every share is NaN
+            (:data:`ROGUE_MIN_COSINE`).
+    """
+    contributions = cosine_contributions(tokens)
+    expected = contributions.sum()
+    if abs(expected) < min_cosine:
+        return {k: math.nan for k in top}
+    largest = np.sort(contributions)[::-1]
+    return {k: float(largest[:k].sum() / expected) for k in top}
 
 
 def isoscore(points: np.ndarray, min_points_per_dim: int = ISOSCORE_POINTS_PER_DIM) -> float:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Level = Literal["example", "pooled", "head", "score"]
+Level = Literal["example", "pooled", "head", "pair", "score"]
 Direction = Literal["higher", "lower"]
 
 
@@ -30,7 +30,8 @@ class Metric:
         label: how figures and tables name it.
         description: one line on what it measures.
         level: ``example`` (per example, averaged over a subset), ``pooled`` (over a subset's
-            vectors), ``head`` (per attention head) or ``score`` (a task score, x100).
+            vectors), ``head`` (per attention head), ``pair`` (between two models' vectors of a
+            subset's examples) or ``score`` (a task score, x100).
         discriminative: which way means more discriminative context vectors; ``None`` for
             scores, references and head statistics.
         per_layer: also measured at every extra layer (``layers``) by the fused kernel; these
@@ -130,6 +131,25 @@ REGISTRY: dict[str, Metric] = {
             "pooled",
             "higher",
         ),
+        # Timkey & van Schijndel (2021): how much of the expected cosine a few dimensions carry.
+        # A diagnostic of the cosine-based metrics, not a hypothesis about the score: rogue
+        # dimensions inflate cosines whether or not the vectors discriminate, so neither
+        # direction means "more discriminative", and they are reported beside the random
+        # baseline rather than correlated (two more tests with no prediction).
+        Metric(
+            "rogue_top1",
+            "rogue top-1 share",
+            "share of the expected cosine between tokens carried by its largest dimension",
+            "pooled",
+            correlated=False,
+        ),
+        Metric(
+            "rogue_top3",
+            "rogue top-3 share",
+            "share of the expected cosine between tokens carried by its 3 largest dimensions",
+            "pooled",
+            correlated=False,
+        ),
         Metric(
             "self_similarity_adjusted",
             "self-similarity - random baseline",
@@ -169,6 +189,20 @@ REGISTRY: dict[str, Metric] = {
             "share of context tokens' attention on the question",
             "head",
         ),
+        # Between two models' pooled context vectors of a subset (docs/metrics.md).
+        Metric("cka", "linear CKA", "linear centred kernel alignment (biased HSIC)", "pair"),
+        Metric(
+            "cka_unbiased",
+            "linear CKA (unbiased)",
+            "linear centred kernel alignment (unbiased HSIC)",
+            "pair",
+        ),
+        Metric(
+            "mutual_knn",
+            "mutual k-NN",
+            "share of nearest neighbours the two models have in common",
+            "pair",
+        ),
         # Task scores, x100.
         Metric("f1", "F1", "token F1 (QA) or positive-class F1 (classification)", "score"),
         Metric("exact", "EM", "exact match", "score"),
@@ -204,6 +238,9 @@ EXAMPLE_METRICS = names("example")
 POOLED_METRICS = tuple(
     m.name for m in REGISTRY.values() if m.level == "pooled" and m.correlated and not m.needs_labels
 )
+# Pooled values reported in subsets.csv but not correlated (the random baseline, rogue shares).
+REFERENCE_METRICS = names("pooled", correlated=False)
 SEPARABILITY = tuple(m.name for m in REGISTRY.values() if m.needs_labels)
 HEAD_STATISTICS = names("head")
+SIMILARITY = names("pair")
 CORRELATED_HEAD_STATISTICS = names("head", correlated=True)

@@ -6,6 +6,10 @@ deterministic for a seed on CPU with a given number of threads; it trains on one
 data (whole paragraphs for QA) is held out, and each saved checkpoint's dev score is computed
 by the study's own prediction and scoring code. Choosing members and saving checkpoints are
 :mod:`ctxvec.offline.zoo`'s job.
+
+A member with a :class:`Regulariser` is trained on ``task loss - lambda * R``, ``R`` a
+context-vector statistic of the batch's hidden states (:mod:`ctxvec.metrics.regularisers`):
+a positive ``lambda`` raises the statistic, a negative one lowers it (I-STAR's convention).
 """
 
 from __future__ import annotations
@@ -13,16 +17,23 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ctxvec.data import Dataset
-from ctxvec.errors import CtxvecError
+from ctxvec.errors import CtxvecError, ParameterError
 from ctxvec.loading.decoders import pad_token_fallback, summary_position
 from ctxvec.loading.panels import minilm_dir, mpnet_dir
+from ctxvec.metrics.regularisers import (
+    STATISTICS,
+    pooled_tokens,
+    regulariser_value,
+    shrinkage_matrix,
+)
 from ctxvec.tasks import Task
 
 if TYPE_CHECKING:
@@ -35,6 +46,66 @@ PRETRAINED: dict[str, tuple[Callable[[str], Path], str]] = {
     MINILM: (minilm_dir, "sentence-transformers/all-MiniLM-L6-v2"),
     MPNET: (mpnet_dir, "sentence-transformers/all-mpnet-base-v2"),
 }
+# The optimiser's fixed settings, recorded on every card.
+WEIGHT_DECAY = 0.01
+MAX_GRAD_NORM = 1.0
+# I-STAR's shrinkage matrix C0 comes from up to 250,000 token states; on CPU this many per
+# hidden dimension (19,200 for MiniLM's 384) keep its covariance well conditioned for a
+# fraction of a training step's cost.
+C0_POINTS_PER_DIM = 50
+
+
+@dataclass(frozen=True)
+class Regulariser:
+    """A term ``- weight * R`` added to a member's task loss (``R``: ``statistic`` of the
+    batch, :func:`ctxvec.metrics.regularisers.regulariser_value`).
+
+    ``weight`` is lambda: positive raises the statistic, negative lowers it, 0 trains as
+    without a regulariser. ``layers`` index the model's ``hidden_states`` (0: embeddings,
+    -1: the last layer).
+    """
+
+    statistic: str
+    weight: float = 0.0
+    # I-STAR's default shrinkage: mini-batch covariances of a few thousand tokens are noisy, a
+    # fifth of a larger sample's steadies them (zeta is used by isoscore only).
+    zeta: float = 0.2
+    # None: every layer after the embeddings, pooled, as I-STAR regularises ("all"); the study
+    # measures the last layer by default, which this moves with the rest.
+    layers: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.statistic not in STATISTICS:
+            raise ParameterError(
+                "statistic", f"'{self.statistic}' is not one of {', '.join(STATISTICS)}"
+            )
+        if not 0.0 <= self.zeta <= 1.0:
+            raise ParameterError("zeta", f"{self.zeta} must be between 0 and 1")
+
+    def card(self) -> dict[str, Any]:
+        """What a card records of it."""
+        return {
+            "statistic": self.statistic,
+            "lambda": self.weight,
+            "zeta": self.zeta,
+            "layers": None if self.layers is None else list(self.layers),
+        }
+
+
+def layer_indices(layers: tuple[int, ...] | None, n_states: int) -> list[int]:
+    """``layers`` as non-negative indices into ``n_states`` hidden states (None: 1 to the last).
+
+    Raises:
+        ParameterError: a layer the model does not have.
+    """
+    if layers is None:
+        return list(range(1, n_states))
+    bad = [i for i in layers if not -n_states <= i < n_states]
+    if bad:
+        raise ParameterError(
+            "layers", f"{bad} out of range: the model has layers 0 (embeddings) to {n_states - 1}"
+        )
+    return sorted({i % n_states for i in layers})
 
 
 # --------------------------------------------------------------------------- data split
@@ -86,13 +157,15 @@ def new_model(
     torch.manual_seed(seed)
     transformers.logging.set_verbosity_error()  # the expected "head newly initialised" report
     transformers.utils.logging.disable_progress_bar()
-    if member.family in PRETRAINED:
-        weights, _ = PRETRAINED[member.family]
-        path = str(weights(f"the zoo's {member.name} member"))
+    if member.base is not None or member.family in PRETRAINED:
+        path = member.base or str(PRETRAINED[member.family][0](f"the zoo's {member.name} member"))
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = auto.from_pretrained(path, **head)
+        # A base checkpoint may have a head for other labels: that head is then replaced.
+        model = auto.from_pretrained(path, **head, ignore_mismatched_sizes=True)
+        reads_pad = summary_position(model.config) == "last-non-pad"
+        pad_token_fallback(tokenizer, model.config, head_reads_pad_id=reads_pad, name=member.name)
         # The 30k-row word embeddings dominate the optimiser's work; the task needs the rest.
-        model.base_model.embeddings.word_embeddings.weight.requires_grad_(False)
+        model.get_input_embeddings().weight.requires_grad_(False)
         return tokenizer, model
     tokenizer = families.build_tokenizer(
         member.family, train_texts, settings.vocab_size, model_max_length=settings.max_length
@@ -112,22 +185,53 @@ def new_model(
     return tokenizer, auto.from_config(config)
 
 
+def collate(chunk: list[dict], tokenizer, model) -> dict[str, torch.Tensor]:
+    """One padded batch of features: the inputs ``model`` accepts and the training targets."""
+    accepted = inspect.signature(model.forward).parameters
+    names = [n for n in tokenizer.model_input_names if n in accepted and n in chunk[0]]
+    batch = dict(tokenizer.pad([{n: f[n] for n in names} for f in chunk], return_tensors="pt"))
+    for key in ("start_positions", "end_positions", "labels"):
+        if key in chunk[0]:
+            batch[key] = torch.tensor([f[key] for f in chunk])
+    return batch
+
+
 def batches(features: list[dict], tokenizer, model, batch_size: int, seed: int):
     """Endless seeded stream of padded training batches."""
-    accepted = inspect.signature(model.forward).parameters
-    names = [n for n in tokenizer.model_input_names if n in accepted and n in features[0]]
-    targets = [k for k in ("start_positions", "end_positions", "labels") if k in features[0]]
     rng = np.random.default_rng(seed)
     while True:
         order = rng.permutation(len(features))
         for i in range(0, len(order) - batch_size + 1, batch_size):
-            chunk = [features[j] for j in order[i : i + batch_size]]
-            batch = dict(
-                tokenizer.pad([{n: f[n] for n in names} for f in chunk], return_tensors="pt")
-            )
-            for key in targets:
-                batch[key] = torch.tensor([f[key] for f in chunk])
-            yield batch
+            yield collate([features[j] for j in order[i : i + batch_size]], tokenizer, model)
+
+
+def _hidden_states(outputs) -> tuple[torch.Tensor, ...]:
+    """The ``[batch, n_tokens, hidden]`` states of every layer (an encoder-decoder's encoder)."""
+    states = getattr(outputs, "hidden_states", None)
+    return states if states is not None else outputs.encoder_hidden_states
+
+
+def _real_tokens(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``[batch, n_tokens]`` bool: the tokens that are not padding."""
+    mask = batch.get("attention_mask")
+    return torch.ones_like(batch["input_ids"], dtype=torch.bool) if mask is None else mask.bool()
+
+
+def _shrinkage(model, tokenizer, features: list[dict], batch_size: int, layers) -> torch.Tensor:
+    """I-STAR's ``C0`` (``[hidden, hidden]``): the covariance of the chosen layers' real-token
+    states of the first training features, without gradients, in eval mode (no dropout, so
+    the random state is untouched), up to :data:`C0_POINTS_PER_DIM` per dimension."""
+    model.eval()
+    points: list[torch.Tensor] = []
+    with torch.no_grad():
+        for i in range(0, len(features), batch_size):
+            batch = collate(features[i : i + batch_size], tokenizer, model)
+            states = _hidden_states(model(**batch, output_hidden_states=True))
+            points.append(pooled_tokens(states, _real_tokens(batch), layers))
+            if sum(len(p) for p in points) >= C0_POINTS_PER_DIM * points[0].shape[1]:
+                break
+    model.train()
+    return shrinkage_matrix(torch.cat(points))
 
 
 def fit(
@@ -142,6 +246,11 @@ def fit(
 ) -> None:
     """Train ``model`` to the member's last step, calling ``save(step)`` at each of its steps.
 
+    With a member's :class:`Regulariser` of non-zero weight the loss is ``task loss - weight *
+    R``; IsoScore*'s shrinkage matrix is recomputed at the start of every pass over the
+    features, as I-STAR does each epoch. A zero weight trains exactly as no regulariser: the
+    same batches, the same random state, the same weights.
+
     ``on_step(step, last)`` hears of each finished step (after its checkpoint, if any, is
     saved), and of step 0 as training starts; it shows the progress (:mod:`ctxvec.offline.zoo`
     decides how) and must not touch the random state.
@@ -151,17 +260,33 @@ def fit(
     batch_size = min(member.batch_size, len(features))
     last = max(member.steps)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=member.learning_rate, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(params, lr=member.learning_rate, weight_decay=WEIGHT_DECAY)
     warmup = max(1, round(warmup_fraction * last))
     schedule = get_linear_schedule_with_warmup(optimizer, warmup, last)
     stream = batches(features, tokenizer, model, batch_size, seed)
+    term = member.regulariser if member.regulariser and member.regulariser.weight else None
+    per_pass = len(features) // batch_size  # batches() drops the last partial batch
+    layers: list[int] = []
+    c0 = None
     model.train()
     if on_step is not None:
         on_step(0, last)
     for step in range(1, last + 1):
-        loss = model(**next(stream)).loss
+        batch = next(stream)
+        if term is None:
+            loss = model(**batch).loss
+        else:
+            outputs = model(**batch, output_hidden_states=True)
+            states = _hidden_states(outputs)
+            layers = layers or layer_indices(term.layers, len(states))
+            if term.statistic == "isoscore" and term.zeta and (step - 1) % per_pass == 0:
+                c0 = _shrinkage(model, tokenizer, features, batch_size, layers)
+            r = regulariser_value(
+                term.statistic, states, _real_tokens(batch), layers, term.zeta, c0
+            )
+            loss = outputs.loss - term.weight * r
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()

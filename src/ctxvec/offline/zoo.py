@@ -48,8 +48,11 @@ from ctxvec.loading.stacks import is_encoder_decoder
 from ctxvec.offline.families import SCRATCH_FAMILIES
 from ctxvec.offline.progress import POLL_EVERY, TrainingProgress, relay, senders
 from ctxvec.offline.training import (
+    MAX_GRAD_NORM,
     MINILM,
     PRETRAINED,
+    WEIGHT_DECAY,
+    Regulariser,
     fit,
     new_model,
     one_thread,
@@ -69,6 +72,11 @@ class Member:
     at the given size; an encoder-decoder has ``num_layers`` in each stack) or a pretrained one
     of :data:`ctxvec.offline.training.PRETRAINED` (``"minilm"``: all-MiniLM-L6-v2; ``"mpnet"``:
     all-mpnet-base-v2), whose size fields are then ignored.
+
+    ``base``, a ``save_pretrained`` folder (with or without a task head), starts the member from
+    that checkpoint instead; ``family`` is then only its label on the card. ``seed`` overrides
+    the zoo's seed (split, initialisation, batch order) for this member; ``regulariser`` adds a
+    statistic of the hidden states to the loss (:class:`ctxvec.offline.training.Regulariser`).
     """
 
     name: str
@@ -83,6 +91,9 @@ class Member:
     # hundred steps otherwise learn to always abstain (F1 = the unanswerable share, whatever
     # their span-finding skill); trained this way they always answer and their F1 follows it.
     unanswerable: bool = True
+    base: str | None = None
+    seed: int | None = None
+    regulariser: Regulariser | None = None
 
 
 def _scratch(steps: tuple[int, ...], learning_rate: float, **extra: Any) -> tuple[Member, ...]:
@@ -135,16 +146,26 @@ class Checkpoint:
 
 
 def _identity(member: Member, task: Task, data_fp: str, seed: int, settings: ZooSettings) -> str:
+    # Fields left at None are left out, so members that use none of base, seed and regulariser
+    # keep the identity they had before those fields existed (their zoos are still reused).
+    fields = {k: v for k, v in dataclasses.asdict(member).items() if v is not None}
+    if member.base is not None:  # its weights, not only its path
+        fields["base_fingerprint"] = resolve_model(ModelSpec(member.base)).fingerprint
     return fingerprint(
         {
             "format": ZOO_FORMAT,
-            "member": dataclasses.asdict(member),
+            "member": fields,
             "task": task.name,
             "data": data_fp,
-            "seed": seed,
+            "seed": _seed(member, seed),
             "settings": dataclasses.asdict(settings),
         }
     )
+
+
+def _seed(member: Member, seed: int) -> int:
+    """The member's own seed, else the zoo's."""
+    return seed if member.seed is None else member.seed
 
 
 def _checkpoint_name(member: Member, step: int) -> str:
@@ -183,6 +204,7 @@ def build_member(
     task = get_task(task)
     out_dir = Path(out_dir)
     identity = _identity(member, task, dataset.fingerprint, seed, settings)
+    seed = _seed(member, seed)
     reused = _reusable(out_dir, member, identity)
     if reused is not None:
         log(f"  {member.name}: reused {len(reused)} checkpoint(s)")
@@ -208,7 +230,8 @@ def build_member(
             "family": member.family,
             "kind": kind(model.config),
             "task": task.name,
-            "pretrained": PRETRAINED[member.family][1] if member.family in PRETRAINED else None,
+            "pretrained": _pretrained(member),
+            "base": member.base,
             "size": {
                 "parameters": n_params,
                 "hidden_size": model.config.hidden_size,
@@ -220,6 +243,15 @@ def build_member(
             "batch_size": member.batch_size,
             "learning_rate": member.learning_rate,
             "seed": seed,
+            "training": {
+                "optimizer": "AdamW",
+                "weight_decay": WEIGHT_DECAY,
+                "max_grad_norm": MAX_GRAD_NORM,
+                "schedule": "linear warm-up and decay",
+                "last_step": max(member.steps),
+                "unanswerable": member.unanswerable,
+            },
+            "regulariser": member.regulariser.card() if member.regulariser else None,
             "data": {
                 "source": dataset.source,
                 "fingerprint": dataset.fingerprint,
@@ -239,6 +271,32 @@ def build_member(
     with one_thread():
         fit(member, model, tokenizer, features, save, seed, settings.warmup_fraction, on_step)
     return checkpoints
+
+
+def _pretrained(member: Member) -> str | None:
+    """The hub model a member's weights started from, when known."""
+    if member.base is not None:
+        card = Path(member.base) / CARD
+        if card.is_file():  # a zoo checkpoint: what it started from
+            return json.loads(card.read_text(encoding="utf-8")).get("pretrained")
+        return None
+    return PRETRAINED[member.family][1] if member.family in PRETRAINED else None
+
+
+def attributes(card: dict[str, Any]) -> dict[str, Any]:
+    """The scalars of a card that ``panel.toml`` lists as a checkpoint's attributes."""
+    out = {
+        "family": card["family"],
+        "kind": card["kind"],
+        "parameters": card["size"]["parameters"],
+        "steps": card["steps"],
+        "seed": card["seed"],
+        "learning_rate": card["learning_rate"],
+    }
+    regulariser = card.get("regulariser")
+    if regulariser:
+        out |= {k: regulariser[k] for k in ("statistic", "lambda", "zeta")}
+    return out
 
 
 def _keep_labels(path: Path, config: Any) -> None:
@@ -341,7 +399,7 @@ def build_zoo(
                 )
         else:
             # The costliest members first, so the last one to finish is a short one.
-            todo.sort(key=lambda m: (m.family not in PRETRAINED, -max(m.steps)))
+            todo.sort(key=lambda m: (m.base is None and m.family not in PRETRAINED, -max(m.steps)))
             context = multiprocessing.get_context("spawn")  # fork is unsafe once torch has threads
             with (
                 context.Manager() as manager,
@@ -366,6 +424,8 @@ def build_zoo(
     checkpoints = [c for m in members for c in done[m.name]]
     lines = [f'task = "{task.name}"', ""]
     for c in checkpoints:
-        lines += ["[[models]]", f'id = "{c.name}"', f'name = "{c.name}"', ""]
+        lines += ["[[models]]", f'id = "{c.name}"', f'name = "{c.name}"', "", "[models.attributes]"]
+        # JSON's strings and numbers are TOML's (escapes included).
+        lines += [f"{k} = {json.dumps(v)}" for k, v in attributes(c.card).items()] + [""]
     files.write_text(out_dir / "panel.toml", "\n".join(lines))
     return checkpoints

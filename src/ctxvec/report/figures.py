@@ -1,4 +1,4 @@
-"""The study's three figures, each defined once as data that every renderer draws.
+"""The study's figures, each defined once as data that every renderer draws.
 
 :func:`scatter` defines the score against one metric (one :class:`Series` per model: its
 (model, subset) points, their mean and its :class:`~ctxvec.report.styles.ModelStyle`),
@@ -6,11 +6,12 @@
 index when every model has the same layers (one :class:`Curve` per metric and level), and
 :func:`forest` the verdict's small figure (:mod:`~ctxvec.report.verdict`): each headline
 metric's model-level r with its 95% CI, coloured by the verdict, over the band of |r| the panel
-cannot tell from zero. Titles and axis labels are built here from the metric registry's labels,
-and the depth figure's axis (which one, its label, its ticks and their texts) is chosen here, so
-the interactive report (:mod:`~ctxvec.report.interactive`, plotly) and the static files and
-notebook image (:mod:`~ctxvec.report.plots`, matplotlib) show the same colours, markers, legend
-groups, texts and ticks.
+cannot tell from zero, and :func:`similarity_matrix` a model x model matrix of the cross-model
+similarity (:class:`Matrix`; only the report draws it). Titles and axis labels are built here
+from the metric registry's labels, and the depth figure's axis (which one, its label, its ticks
+and their texts) is chosen here, so the interactive report (:mod:`~ctxvec.report.interactive`,
+plotly) and the static files and notebook image (:mod:`~ctxvec.report.plots`, matplotlib)
+show the same colours, markers, legend groups, texts and ticks.
 
 Left out: how a medium draws them (sizes, fonts, hover labels, legend placement) and the
 attention section's figures, which only the report shows (:mod:`~ctxvec.report.attention`).
@@ -28,7 +29,7 @@ from typing import Literal
 import pandas as pd
 
 from ctxvec.metrics.registry import label
-from ctxvec.report.numbers import number
+from ctxvec.report.numbers import missing, number
 from ctxvec.report.styles import ModelStyle, legend_order, model_styles, series_colour
 from ctxvec.report.verdict import Answer, estimate_text
 
@@ -290,3 +291,37 @@ def _round_steps() -> Iterator[int]:
     for power in itertools.count():
         for mantissa in (1, 2, 5):
             yield mantissa * 10**power
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """A model x model matrix on a fixed colour scale, each cell annotated with its value.
+
+    Attributes:
+        models: the rows (top to bottom) and columns (left to right), in panel order.
+        values: ``[models, models]``, ``None`` where undefined.
+        texts: each cell's annotation (its value, or :data:`~ctxvec.report.numbers.MISSING`).
+        scale: the colour scale's fixed range, the same for every run.
+        colour_label: the colour bar's title.
+    """
+
+    title: str
+    models: tuple[str, ...]
+    values: tuple[tuple[float | None, ...], ...]
+    texts: tuple[tuple[str, ...], ...]
+    scale: tuple[float, float]
+    colour_label: str
+
+
+def similarity_matrix(models: list[str], matrix: list[list[float | None]], measure: str) -> Matrix:
+    """The cross-model similarity ``measure`` (``correlations.json``'s ``similarity`` block:
+    its ``models`` and ``matrix[measure]``, means over subsets) on [0, 1]."""
+    values = tuple(tuple(None if missing(v) else float(v) for v in row) for row in matrix)
+    return Matrix(
+        title=f"{label(measure)} between models (mean over subsets)",
+        models=tuple(models),
+        values=values,
+        texts=tuple(tuple(number(v) for v in row) for row in values),
+        scale=(0.0, 1.0),
+        colour_label=label(measure),
+    )

@@ -8,9 +8,12 @@ notebook view (:func:`ctxvec.report.summary.summary_html`) are both made by it.
 ``report.html``: the answer first (:mod:`~ctxvec.report.verdict`, with its forest plot), the
 question, the panel and data, interactive scatter plots of score against each metric (plotly,
 its script inlined once so the page works offline from ``file://``), the correlation over
-depth, the correlation table with intervals and tests, the per-model table, with attention
-statistics (``--attention-stats``) the section "Attention against the score"
-(:mod:`~ctxvec.report.attention`), the attention figures and the manifest.
+depth, the correlation table with intervals and tests, the per-model table, "Rogue dimensions"
+(:mod:`~ctxvec.report.rogue`: the shares, and whether the cosine metrics were standardised), with
+attention statistics (``--attention-stats``) the section "Attention against the score"
+(:mod:`~ctxvec.report.attention`), with two models or more "Cross-model similarity"
+(:mod:`~ctxvec.report.similarity`), for an intervention panel (``ctxvec intervene``)
+"Dose-response" (:mod:`~ctxvec.report.dose`), the attention figures and the manifest.
 
 It reads only the run folder, so a report can be rebuilt at any time (``ctxvec report RUN``)
 without the models or the data; it computes no statistic of its own. Left out: the attention
@@ -32,9 +35,13 @@ from ctxvec import files
 from ctxvec.metrics.registry import label
 from ctxvec.report import numbers
 from ctxvec.report.attention import section as attention_section
+from ctxvec.report.confounds import section as confounds_section
+from ctxvec.report.dose import section as dose_section
 from ctxvec.report.figures import depth, forest, scatter
 from ctxvec.report.interactive import depth_figure, forest_figure, scatter_figure
+from ctxvec.report.rogue import section as rogue_section
 from ctxvec.report.run import Run, correlation_frame, metric_frame, model_frame, warnings_for
+from ctxvec.report.similarity import section as similarity_section
 from ctxvec.report.verdict import answer_of
 
 if TYPE_CHECKING:
@@ -104,6 +111,9 @@ def report_html(run: Run) -> str:
         .reindex(columns=["name", "id", "revision", "fingerprint"])
     )
     attention_score = attention_section(run)
+    rogue = rogue_section(run)
+    similarity = similarity_section(run)
+    dose = dose_section(run)
     layer = config["settings"].get("layer", -1)
     curves = depth(run.correlations.get("layers") or {}, run.score)
     return render(
@@ -113,13 +123,17 @@ def report_html(run: Run) -> str:
         written=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         sections=[
             *([("verdict", "Answer")] if answer is not None else []),
+            *([("dose", "Dose-response")] if dose else []),
             ("question", "Question"),
             ("panel", "Panel"),
             ("scatter", "Scatter"),
             ("layers", "Depth"),
             ("correlations", "Correlations"),
+            *([("confounds", "Confounds")] if "confounds" in run.correlations else []),
             ("models", "Models"),
+            *([("rogue", "Rogue dimensions")] if rogue else []),
             *([("attention-score", "Attention vs score")] if attention_score else []),
+            *([("similarity", "Similarity")] if similarity else []),
             ("attention", "Attention"),
             ("manifest", "Manifest"),
         ],
@@ -149,6 +163,10 @@ def report_html(run: Run) -> str:
         model_table=model_frame(run).to_html(index=False),
         metric_table=metric_frame(run).to_html(index=False),
         attention_score=attention_score,
+        rogue=rogue,
+        similarity=similarity,
+        confounds=confounds_section(run),
+        dose=dose,
         attention=_attention_images(run.path),
         manifest=json.dumps(run.manifest, indent=2),
     )

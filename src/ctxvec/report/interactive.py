@@ -1,5 +1,6 @@
 """The report's interactive rendering (plotly) of the figures :mod:`~ctxvec.report.figures`
-defines: score against a metric, correlation over depth, and the verdict's forest plot.
+defines: score against a metric, correlation over depth, the verdict's forest plot, and the
+cross-model similarity matrix.
 
 Legends stand beside the plot, which grows tall enough to hold them; a family's checkpoints
 share a legend group under the family's title; hovering a point names its model and subset.
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ctxvec.report.figures import Depth, Forest, Scatter
-from ctxvec.report.styles import MEAN_SYMBOL, ModelStyle
+from ctxvec.report.figures import Depth, Forest, Matrix, Scatter
+from ctxvec.report.styles import MEAN_SYMBOL, ModelStyle, shorten
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -23,6 +24,8 @@ _ENTRY_PX, _GROUP_TITLE_PX, _GROUP_GAP_PX = 20, 19, 8
 SCATTER_HEIGHT = 420
 # The forest plot is small: it shares the first screen with the verdict's text.
 _FOREST_ROW_PX, _FOREST_FRAME_PX = 48, 120
+# A similarity matrix: pixels per model, labels and title around it, widest label.
+_MATRIX_CELL_PX, _MATRIX_FRAME_PX, _MATRIX_LABEL_WIDTH = 40, 200, 24
 
 
 def legend_height(styles: dict[str, ModelStyle]) -> int:
@@ -196,5 +199,39 @@ def forest_figure(spec: Forest) -> go.Figure:
         template="plotly_white",
         height=_FOREST_FRAME_PX + _FOREST_ROW_PX * len(spec.rows),
         margin={"l": 20, "r": 20, "t": 50, "b": 45},
+    )
+    return fig
+
+
+def matrix_figure(spec: Matrix) -> go.Figure:
+    """A heatmap on the definition's fixed scale, the first model on top, every cell annotated
+    (a long panel's labels shortened; hover names them whole)."""
+    import plotly.graph_objects as go
+
+    names = [shorten(m, _MATRIX_LABEL_WIDTH) for m in spec.models]
+    fig = go.Figure(
+        go.Heatmap(
+            z=[list(row) for row in spec.values],
+            x=names,
+            y=names,
+            text=[list(row) for row in spec.texts],
+            texttemplate="%{text}",
+            customdata=[[[a, b] for b in spec.models] for a in spec.models],
+            hoverongaps=False,
+            hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>"
+            f"{spec.colour_label} %{{z:.4f}}<extra></extra>",
+            colorscale="Viridis",
+            zmin=spec.scale[0],
+            zmax=spec.scale[1],
+            colorbar={"title": {"text": spec.colour_label}, "thickness": 14},
+        )
+    )
+    side = _MATRIX_FRAME_PX + _MATRIX_CELL_PX * len(spec.models)
+    fig.update_layout(
+        title=spec.title,
+        yaxis={"autorange": "reversed"},
+        template="plotly_white",
+        height=side,
+        margin={"l": 150, "r": 20, "t": 50, "b": 120},
     )
     return fig

@@ -52,7 +52,7 @@ def plot_score_vs_metrics(
     written = []
     for metric in metrics:
         figure = scatter_figure(scatter(points, score, metric, title), dpi=FILE_DPI)
-        written += _save(figure, Path(out_dir) / f"{score}_vs_{metric}", formats)
+        written += save_figure(figure, Path(out_dir) / f"{score}_vs_{metric}", formats)
     return written
 
 
@@ -71,7 +71,7 @@ def plot_correlation_by_layer(
     spec = depth(layers, score)
     if spec is None:
         return []
-    return _save(depth_figure(spec), Path(out_dir) / "correlation_by_layer", formats)
+    return save_figure(depth_figure(spec), Path(out_dir) / "correlation_by_layer", formats)
 
 
 def scatter_png(spec: Scatter, width: float = 8.0, dpi: int = 96, rows: int = 22) -> bytes:
@@ -90,7 +90,8 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _save(figure: Figure, stem: Path, formats: Sequence[str]) -> list[Path]:
+def save_figure(figure: Figure, stem: Path, formats: Sequence[str]) -> list[Path]:
+    """Write ``figure`` as ``stem.{fmt}`` for each format, atomically; return the paths."""
     paths = [stem.with_name(f"{stem.name}.{fmt}") for fmt in formats]
     for path, fmt in zip(paths, formats, strict=True):
         files.write_with(path, functools.partial(figure.savefig, format=fmt))

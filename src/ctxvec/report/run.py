@@ -2,7 +2,8 @@
 
 :func:`load_run` reads ``manifest.json``, ``subsets.csv``, ``models.csv`` and
 ``correlations.json``, and ``attention.csv`` when the study measured attention
-(``--attention-stats``); :func:`correlation_frame`, :func:`model_frame` and :func:`warnings_for`
+(``--attention-stats``) and ``similarity.csv`` when the panel had two models or more;
+:func:`correlation_frame`, :func:`model_frame` and :func:`warnings_for`
 lay out what is in them. Nothing is recomputed: a report can be rebuilt from the folder alone.
 """
 
@@ -36,6 +37,8 @@ class Run:
     # attention.csv (one row per model, subset, layer and head, plus each layer's "mean" row),
     # or None for a run without attention statistics.
     attention: pd.DataFrame | None = None
+    # similarity.csv (one row per pair of models and subset), or None for a single model.
+    similarity: pd.DataFrame | None = None
 
     @property
     def metrics(self) -> list[str]:
@@ -71,6 +74,9 @@ def load_run(run_dir: str | Path) -> Run:
         correlations=json.loads((path / "correlations.json").read_text(encoding="utf-8")),
         attention=(
             pd.read_csv(path / "attention.csv") if (path / "attention.csv").is_file() else None
+        ),
+        similarity=(
+            pd.read_csv(path / "similarity.csv") if (path / "similarity.csv").is_file() else None
         ),
     )
 
@@ -129,10 +135,12 @@ def metric_frame(run: Run) -> pd.DataFrame:
 
 
 def model_frame(run: Run) -> pd.DataFrame:
-    """The per-model table with each value and its bootstrap interval in one cell."""
-    out = pd.DataFrame({"model": run.models["model"], "n": run.models["n"]})
+    """The per-model table with each value and its bootstrap interval in one cell (the panel's
+    model attributes as they are, after the model)."""
+    attributes = [c for c in run.models.columns if c in _attribute_keys(run)]
+    out = run.models[["model", *attributes, "n"]].astype(object).fillna("")
     for column in run.models.columns:
-        if column in {"model", "n"} or column.endswith(("_ci_low", "_ci_high")):
+        if column in {"model", "n", *attributes} or column.endswith(("_ci_low", "_ci_high")):
             continue
         digits = 2 if column in {"f1", "exact", "accuracy"} else 4
         cells = []
@@ -141,6 +149,11 @@ def model_frame(run: Run) -> pd.DataFrame:
             cells.append(number(row[column], f".{digits}f") + (f" {band}" if band else ""))
         out[label(column)] = cells
     return out
+
+
+def _attribute_keys(run: Run) -> set[str]:
+    """The attribute keys of the run's models (manifest.json; none for an older run)."""
+    return {key for m in run.manifest["models"] for key in m.get("attributes", {})}
 
 
 def warnings_for(run: Run) -> list[str]:

@@ -28,6 +28,7 @@ from ctxvec.report.figures import forest, scatter
 from ctxvec.report.html import render
 from ctxvec.report.numbers import cell, interval, number, p_value
 from ctxvec.report.plots import forest_png, scatter_png
+from ctxvec.report.rogue import summary_line as standardised_line
 from ctxvec.report.run import Run, correlation_frame, model_frame, warnings_for
 from ctxvec.report.styles import shorten
 from ctxvec.report.verdict import HEADLINE, answer_of
@@ -253,6 +254,8 @@ def summary_markdown(run: Run) -> str:
         )
     for warning in warnings_for(run):
         lines += ["", *_wrap(warning, "> ")]
+    if standardised := standardised_line(run):
+        lines += ["", *_wrap(standardised)]
     lines += [""]
     lines += _wrap(
         f"All {len(run.metrics)} metrics, every level and test: correlations.json, "

@@ -1,10 +1,13 @@
 """The unit cache: each finished unit's rows and summary, stored under its content key, verified.
 
 A unit is stored as soon as it finishes, as ``<label>__subset<k>__<key>.parquet`` (its example
-rows) and ``.json`` (its summary), both written atomically. The JSON is written last: it marks
-the unit complete and vouches for the rows file by its size and SHA-256. A stored unit is used
-only when everything checks out: the marker parses, names this unit's key and format, the rows
-file has the recorded size and checksum, and the rows are this unit's examples in its order.
+rows), ``.npz`` (its examples' mean sentence vectors, ``[n, hidden]`` float32 in the rows' order,
+for the cross-model similarity; none where nothing was pooled) and ``.json`` (its summary), all
+written atomically. The JSON is written last: it marks the unit complete and vouches for the rows
+and vectors files by their sizes and SHA-256. A stored unit is used only when everything checks
+out: the marker parses, names this unit's key and format, the rows and vectors files have the
+recorded sizes and checksums, the rows are this unit's examples in its order and the vectors
+one per row.
 Anything else (a file cut short by a crash or a full disk, another unit's file copied under this
 name, a stale format) is reported in one line and the unit is recomputed, so a damaged cache
 never stops a study and never feeds wrong rows into its results.
@@ -46,6 +49,11 @@ def cache_paths(cache_dir: Path, unit: Unit) -> tuple[Path, Path]:
     return cache_dir / f"{stem}.parquet", cache_dir / f"{stem}.json"
 
 
+def vectors_path(cache_dir: Path, unit: Unit) -> Path:
+    """The unit's vectors file, beside its rows."""
+    return cache_paths(cache_dir, unit)[0].with_suffix(".npz")
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]
 
@@ -71,6 +79,7 @@ def load_cached(
         meta = _marker(meta_path, unit.key)
         summary = UnitSummary.from_json(meta["summary"])
         rows = _rows(rows_path, meta, unit.example_ids, summary.skipped_ids, "unit")
+        vectors = _vectors(vectors_path(cache_dir, unit), meta, len(rows))
     except _Damaged as why:
         warn(
             f"ctxvec: cached unit {meta_path.name} is unusable ({why}); recomputing "
@@ -78,7 +87,7 @@ def load_cached(
         )
         return None
     rows["model"] = unit.model.label  # the label may differ from the one cached
-    return UnitResult(unit, rows, summary, meta["seconds"], from_cache=True)
+    return UnitResult(unit, rows, summary, meta["seconds"], from_cache=True, vectors=vectors)
 
 
 class _Damaged(Exception):
@@ -122,6 +131,34 @@ def _rows(
     return rows
 
 
+def _vectors(path: Path, meta: dict, n_rows: int) -> np.ndarray | None:
+    """The vectors file, if the marker vouches for one and it holds a vector per row."""
+    if meta.get("vectors") is None:
+        return None
+    arrays = _arrays(path, meta["vectors"])
+    vectors = arrays.get("vectors")
+    if vectors is None or vectors.ndim != 2 or len(vectors) != n_rows:
+        raise _Damaged(f"{path.name} holds no vector per row")
+    return vectors
+
+
+def _arrays(path: Path, digest: object) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file its marker vouches for."""
+    _vouched(path, digest)
+    try:
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError) as e:  # checksum collision: paranoia
+        raise _Damaged(f"{path.name} cannot be read ({type(e).__name__})") from None
+
+
+def _write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, int | str]:
+    with files.atomic_path(path) as tmp:
+        with tmp.open("wb") as f:
+            np.savez(f, **arrays)
+        return file_digest(tmp)
+
+
 def _write_rows(path: Path, rows: pd.DataFrame) -> dict[str, int | str]:
     with files.atomic_path(path) as tmp:
         rows.to_parquet(tmp, index=False)
@@ -129,14 +166,18 @@ def _write_rows(path: Path, rows: pd.DataFrame) -> dict[str, int | str]:
 
 
 def store(cache_dir: Path, result: UnitResult) -> None:
-    """Store a finished unit: rows first, then the marker that vouches for them."""
+    """Store a finished unit: rows and vectors first, then the marker that vouches for them."""
     rows_path, meta_path = cache_paths(cache_dir, result.unit)
+    vectors = None
+    if result.vectors is not None:
+        vectors = _write_arrays(vectors_path(cache_dir, result.unit), {"vectors": result.vectors})
     files.write_json(
         meta_path,
         {
             "format": UNIT_FORMAT,
             "key": result.unit.key,
             "rows": _write_rows(rows_path, result.rows),
+            "vectors": vectors,
             "unit": result.unit.to_json(),
             "summary": result.summary.to_json(),
             "seconds": result.seconds,
@@ -221,12 +262,7 @@ def store_shard(cache_dir: Path, result: ShardResult) -> None:
     """Store a finished shard: rows and arrays first, then the marker that vouches for them."""
     rows_path, arrays_path, meta_path = shard_paths(cache_dir, result.shard)
     arrays, fields = shard_to_stored(result)
-    digest = None
-    if arrays:
-        with files.atomic_path(arrays_path) as tmp:
-            with tmp.open("wb") as f:
-                np.savez(f, **arrays)
-            digest = file_digest(tmp)
+    digest = _write_arrays(arrays_path, arrays) if arrays else None
     files.write_json(
         meta_path,
         {
@@ -250,11 +286,7 @@ def load_cached_shard(
         meta = _marker(meta_path, shard.key)
         fields = meta["result"]
         rows = _rows(rows_path, meta, shard.example_ids, fields["skipped"], "shard")
-        arrays: dict[str, np.ndarray] = {}
-        if meta["arrays"] is not None:
-            _vouched(arrays_path, meta["arrays"])
-            with np.load(arrays_path) as z:
-                arrays = {k: z[k] for k in z.files}
+        arrays = _arrays(arrays_path, meta["arrays"]) if meta["arrays"] is not None else {}
     except _Damaged as why:
         warn(f"ctxvec: cached shard {meta_path.name} is unusable ({why}); recomputing it")
         return None

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ctxvec.errors import CtxvecError, ParameterError, require_at_least
 from ctxvec.inference.forward import PassSettings
 from ctxvec.loading import DTypeName, ModelSpec
+from ctxvec.study.tables import attribute_keys, reserved_columns
 from ctxvec.tasks import get_task
 
 # The static figures' formats: the ones matplotlib writes without extra packages.
@@ -25,6 +26,10 @@ class StudyConfig:
     the metrics (one of the task's ``scores``): F1 by default, as the baseline; for
     classification, accuracy or macro F1 avoid rewarding a model that always answers the
     positive class. ``settings`` are the task's settings type (default: its defaults).
+    ``controls`` and ``group`` are model attributes (:attr:`ModelSpec.attributes`) of the
+    confounds analysis (``docs/study.md``): the partial correlations control for ``controls``
+    (none by default: no partial correlation), and the mixed model's random intercept is per
+    ``group`` (default: ``family`` when a model has that attribute, else no mixed model).
     """
 
     task: str
@@ -49,6 +54,10 @@ class StudyConfig:
     # Drawing them is most of a small study's time, and no number depends on them, so they are
     # not part of a unit's key. The report's interactive figures are always written.
     figures: tuple[str, ...] = ("png", "svg")
+    # The confounds analysis: attributes to control for, and the mixed model's grouping. They
+    # change no unit's key (nothing computed per unit depends on them).
+    controls: tuple[str, ...] = ()
+    group: str | None = None
 
     def __post_init__(self) -> None:
         """Refuse impossible values at once, in the API as in the CLI (the same line)."""
@@ -79,6 +88,35 @@ class StudyConfig:
                 f"settings of type {type(self.settings).__name__} for task {task.name}; "
                 f"give {task.settings_type.__name__}"
             )
+        self._check_attributes()
+
+    def _check_attributes(self) -> None:
+        """Attribute keys that are no output column, and controls and a group that are keys."""
+        keys = attribute_keys(self.models)
+        taken = sorted(set(keys) & reserved_columns(get_task(self.task)))
+        if taken:
+            raise CtxvecError(
+                f"model attribute '{taken[0]}' has the name of an output column; rename it in "
+                f"the panel (e.g. '{taken[0]}_attribute')"
+            )
+        if not isinstance(self.controls, tuple):
+            raise ParameterError("controls", f"{self.controls!r} must be a tuple, e.g. ('steps',)")
+        known = (
+            f"the panel's attributes are {', '.join(keys)}"
+            if keys
+            else ("the panel has no attributes; give them as [models.attributes] in a panel file")
+        )
+        for parameter, names in (("controls", self.controls), ("group", (self.group,))):
+            for name in names:
+                if name is not None and name not in keys:
+                    raise ParameterError(parameter, f"'{name}' is no model attribute; {known}")
+
+    @property
+    def mixed_group(self) -> str | None:
+        """The mixed model's grouping: ``group``, else ``family`` when a model has it."""
+        if self.group is not None:
+            return self.group
+        return "family" if "family" in attribute_keys(self.models) else None
 
     def resolved(self) -> StudyConfig:
         """The config with every default filled in (``split``, ``subsets``, ``subset_size``,

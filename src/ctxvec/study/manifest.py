@@ -1,9 +1,9 @@
 """``manifest.json``: everything needed to reproduce a study's numbers.
 
-The resolved config, the task's title and description, each model's path, revision and
-fingerprint, the dataset's fingerprint, device, dtype, threads, package versions, the executor
-(and a cluster's resources), and per unit its key, timing, skipped examples, which CPU kernels
-ran, its shards and where each ran.
+The resolved config, the task's title and description, each model's path, revision,
+fingerprint and attributes, the dataset's fingerprint, device, dtype, threads, package
+versions, the executor (and a cluster's resources), and per unit its key, timing, skipped
+examples, which CPU kernels ran, its shards and where each ran.
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ def manifest(
                 "path": m.path,
                 "revision": m.revision,
                 "fingerprint": m.fingerprint,
+                # What the panel says of the model (family, steps, ...): the confounds' controls.
+                "attributes": m.spec.attribute_map,
                 # Weights not in the checkpoint, run random (--allow-untrained-head); null: unknown.
                 "initialised": initialised_weights(results).get(m.spec.label, []),
                 # How a tokenizer without a pad token got one (docs/metrics.md, "Decoders"),
@@ -122,6 +124,7 @@ def _versions() -> dict[str, str]:
         "pandas",
         "pyarrow",
         "matplotlib",
+        "statsmodels",
     ]
     out = {"python": platform.python_version()}
     for name in names:

@@ -4,8 +4,10 @@
 (:mod:`ctxvec.study.units`), takes finished units from the cache (:mod:`ctxvec.study.cache`),
 computes the others model by model (each model loaded once), and writes ``examples.parquet``,
 ``subsets.csv``, ``models.csv``, ``layers.csv``, ``correlations.json``, the scatter plots,
-``manifest.json`` and ``report.html``, and with ``attention_stats`` ``attention.csv`` (columns
-in ``docs/outputs.md``).
+``manifest.json`` and ``report.html``, with ``attention_stats`` ``attention.csv``, and with two
+models or more ``similarity.csv`` (:mod:`ctxvec.study.similarity`; columns in
+``docs/outputs.md``); an intervention panel (models with ``lambda`` and ``seed`` attributes) adds
+the dose-response block and figure (:mod:`ctxvec.metrics.dose`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ import pandas as pd
 from ctxvec import files
 from ctxvec.data import Dataset
 from ctxvec.loading import ResolvedModel, resolve_model
+from ctxvec.metrics.confounds import confounds
+from ctxvec.metrics.dose import panel_dose_response
 from ctxvec.metrics.stats import correlation_table, critical_r
 from ctxvec.report import load_run, summary_markdown, write_report
+from ctxvec.report.dose import plot_dose_response
 from ctxvec.report.plots import plot_correlation_by_layer, plot_score_vs_metrics
 from ctxvec.report.styles import shorten
 from ctxvec.study.cache import load_cached, load_cached_shard, store, store_shard
@@ -31,7 +36,9 @@ from ctxvec.study.heads import attention_correlations, attention_table
 from ctxvec.study.manifest import manifest
 from ctxvec.study.result import StudyResult
 from ctxvec.study.shards import Shard, ShardResult, merge, split
+from ctxvec.study.similarity import similarity_block, similarity_table
 from ctxvec.study.tables import (
+    attribute_keys,
     layer_correlations,
     layer_table,
     model_table,
@@ -244,12 +251,23 @@ def _write_outputs(
         "metrics": correlation_table(subsets, config.score, metrics),
         "layers": layer_correlations(layers, config.score),
     }
+    if attribute_keys(config.models):  # a panel without attributes writes no confounds block
+        correlations["confounds"] = confounds(
+            subsets, config.score, metrics, config.controls, config.mixed_group
+        )
     attention = None
     if config.attention_stats:
         attention = attention_table(results)
         correlations["attention"] = attention_correlations(attention, subsets, config.score)
+    dose = panel_dose_response(subsets, config.score)  # an intervention panel's lambdas
+    if dose is not None:
+        correlations["dose_response"] = dose
+    similarity = similarity_table(results)  # None for a single model: no file, no block
+    if similarity is not None:
+        correlations["similarity"] = similarity_block(similarity, subsets, config.score)
+        files.write_csv(out_dir / "similarity.csv", similarity)
     states = {r.unit.model.label: r.summary.state for r in results}
-    models = model_table(task, examples, states)
+    models = model_table(task, examples, states, config.models)
     files.write_parquet(out_dir / "examples.parquet", examples)
     files.write_csv(out_dir / "subsets.csv", subsets)
     files.write_csv(out_dir / "models.csv", models)
@@ -267,6 +285,7 @@ def _write_outputs(
             figures += plot_correlation_by_layer(
                 correlations["layers"], config.score, out_dir, config.figures
             )
+        figures += plot_dose_response(subsets, dose, out_dir, config.figures)
     execution = {**execution, "shard_size": shard_size}
     record = manifest(config, dataset, resolved, results, figures, started, execution)
     files.write_json(out_dir / "manifest.json", record)

@@ -5,8 +5,9 @@ size it is one shard. Each shard's result holds its rows and its pooled sample
 (:class:`~ctxvec.inference.summaries.PooledSample`, seeded by the example's place in the unit),
 so :func:`merge` gives the unit exactly the rows, predictions and scores of an unsharded pass,
 and its metrics up to float32 rounding (a batch's composition changes the summation order).
-A shard carries the examples it needs, so a worker on another machine needs no copy of the
-data. Shards are cached on their own (:mod:`ctxvec.study.cache`).
+A shard carries the examples it needs (with ``standardise``, the unit's reference sample too:
+every shard computes the same per-dimension statistics from it), so a worker on another machine
+needs no copy of the data. Shards are cached on their own (:mod:`ctxvec.study.cache`).
 
 With ``--attention-stats``, a shard also runs the unit's attention sample that falls in it
 through the eager path, after the metric pass (:func:`ctxvec.tasks.heads.head_inputs`); the
@@ -92,9 +93,11 @@ def split(unit: Unit, shard_size: int | None = None) -> list[Shard]:
 
 
 def examples_of(shard: Shard, dataset: Dataset) -> Dataset:
-    """The part of ``dataset`` a shard needs (what travels to a worker with it)."""
+    """The part of ``dataset`` a shard needs (what travels to a worker with it): its examples,
+    then the reference examples it does not hold."""
     by_id = {e.id: e for e in dataset.examples}
-    return shard.unit.task.part(dataset, [by_id[i] for i in shard.example_ids])
+    ids = dict.fromkeys([*shard.example_ids, *shard.unit.reference_ids])
+    return shard.unit.task.part(dataset, [by_id[i] for i in ids])
 
 
 def compute(shard: Shard, data: Dataset, lm: LoadedModel, progress: bool = True) -> ShardResult:
@@ -102,7 +105,12 @@ def compute(shard: Shard, data: Dataset, lm: LoadedModel, progress: bool = True)
     started = time.perf_counter()
     unit = shard.unit
     task, settings = unit.task, unit.settings
-    pred = task.predict(lm, data, settings, progress, first_example=shard.first)
+    options = {}
+    if unit.reference_ids:  # only then: a task that never standardises needs no such parameter
+        by_id = {e.id: e for e in data.examples}
+        options["reference"] = task.part(data, [by_id[i] for i in unit.reference_ids])
+        data = task.part(data, [by_id[i] for i in shard.example_ids])
+    pred = task.predict(lm, data, settings, progress, first_example=shard.first, **options)
     heads, heads_seconds = None, 0.0
     if unit.attention_ids:
         heads_started = time.perf_counter()
@@ -167,7 +175,9 @@ def merge(unit: Unit, parts: Sequence[ShardResult]) -> UnitResult:
     rows.insert(0, "subset", unit.subset)
     rows.insert(0, "model", unit.model.label)
     seconds = sum(p.seconds for p in parts)
-    return UnitResult(unit, rows, summary, seconds, parts=[p.where for p in parts])
+    # The merged sample is in example order, as the rows are: its mean vectors are the rows'.
+    vectors = sample.sentence.get("mean") if sample is not None else None
+    return UnitResult(unit, rows, summary, seconds, parts=[p.where for p in parts], vectors=vectors)
 
 
 def run_unit(

@@ -3,22 +3,37 @@
 ``subsets.csv`` (one row per (model, subset): scores and metric means), ``layers.csv`` (one row
 per (model, subset, layer), with the layer's relative depth), the correlations over relative
 depth, and ``models.csv`` (one row per model over all its examples, with bootstrap intervals).
-Columns are documented in ``docs/outputs.md``.
+A panel's model attributes (:attr:`~ctxvec.loading.ModelSpec.attributes`) are columns of
+``subsets.csv`` and ``models.csv`` (:func:`with_attributes`), whose names they may not take
+(:func:`reserved_columns`). Columns are documented in ``docs/outputs.md``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ctxvec.inference.measured import N_LAYERS, MetricSet
+from ctxvec.loading import ModelSpec
 from ctxvec.metrics.heads import relative_depth
-from ctxvec.metrics.registry import EXAMPLE_METRICS, LAYER_METRICS, POOLED_METRICS, SEPARABILITY
+from ctxvec.metrics.registry import (
+    EXAMPLE_METRICS,
+    LAYER_METRICS,
+    POOLED_METRICS,
+    REFERENCE_METRICS,
+    REGISTRY,
+    SEPARABILITY,
+)
 from ctxvec.metrics.stats import correlation_table, put_estimate
-from ctxvec.study.units import UnitResult
 from ctxvec.tasks import Task
+
+if TYPE_CHECKING:  # not at run time: study.config imports this module, and units imports config
+    from ctxvec.study.units import UnitResult
+
+# The suffixes of a value's bootstrap interval columns (metrics.stats.put_estimate).
+_INTERVAL = ("_ci_low", "_ci_high")
 
 
 def subset_columns(task: Task) -> list[str]:
@@ -30,17 +45,44 @@ def subset_columns(task: Task) -> list[str]:
         "n_skipped",
         *task.columns,
         *EXAMPLE_METRICS,
-        "random_baseline",
+        *REFERENCE_METRICS,
         *POOLED_METRICS,
         *(SEPARABILITY if task.labelled else ()),
     ]
 
 
+def reserved_columns(task: Task) -> frozenset[str]:
+    """The names ``subsets.csv`` and ``models.csv`` may use for their own columns (the model,
+    the subset, counts, the task's scores and columns, every registered metric, and their
+    intervals), which no model attribute may take."""
+    names = {*subset_columns(task), *task.scores, *REGISTRY}
+    return frozenset(names | {name + suffix for name in names for suffix in _INTERVAL})
+
+
+def attribute_keys(models: Sequence[ModelSpec]) -> list[str]:
+    """The attribute keys of a panel: their union, in the order they first appear."""
+    return list(dict.fromkeys(key for m in models for key, _ in m.attributes))
+
+
+def with_attributes(frame: pd.DataFrame, models: Sequence[ModelSpec], after: str) -> pd.DataFrame:
+    """``frame`` (a ``model`` column of labels) with one column per attribute key of
+    :func:`attribute_keys` right after column ``after``: each row's model's value, empty where
+    the model has none. A panel without attributes gives ``frame`` unchanged."""
+    values = {m.label: m.attribute_map for m in models}
+    at = frame.columns.get_loc(after) + 1
+    for i, key in enumerate(attribute_keys(models)):
+        frame.insert(at + i, key, [values.get(model, {}).get(key) for model in frame["model"]])
+    return frame
+
+
 def subset_table(task: Task, results: Sequence[UnitResult]) -> pd.DataFrame:
-    """One row per unit: its scores and metric means, in ``subsets.csv``'s columns."""
-    return pd.DataFrame(
+    """One row per unit: its scores and metric means, in ``subsets.csv``'s columns (the
+    models' attributes after ``subset``)."""
+    frame = pd.DataFrame(
         [{"model": r.unit.model.label, "subset": r.unit.subset, **r.summary.row()} for r in results]
     ).reindex(columns=subset_columns(task))
+    models = list({r.unit.model.label: r.unit.model for r in results}.values())
+    return with_attributes(frame, models, after="subset")
 
 
 def subset_metrics(task: Task, metrics: MetricSet = "all") -> tuple[str, ...]:
@@ -134,11 +176,14 @@ def layer_correlations(layers: pd.DataFrame, score: str) -> dict[str, list[dict[
 
 
 def model_table(
-    task: Task, examples: pd.DataFrame, states: Mapping[str, Mapping[str, Any]]
+    task: Task,
+    examples: pd.DataFrame,
+    states: Mapping[str, Mapping[str, Any]],
+    models: Sequence[ModelSpec] = (),
 ) -> pd.DataFrame:
     """One row per model over all its examples: the task's scores
     (:meth:`~ctxvec.tasks.base.Task.model_scores`, given each model's state) and the mean
-    metrics, each with a bootstrap 95% CI."""
+    metrics, each with a bootstrap 95% CI; the attributes of ``models`` after ``model``."""
     rows = []
     for model, ex in examples.groupby("model", sort=False):
         row: dict[str, Any] = {"model": model, "n": len(ex)}
@@ -147,4 +192,4 @@ def model_table(
             if metric in ex:
                 put_estimate(row, metric, ex[metric])
         rows.append(row)
-    return pd.DataFrame(rows)
+    return with_attributes(pd.DataFrame(rows), models, after="model")

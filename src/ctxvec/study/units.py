@@ -34,9 +34,15 @@ from ctxvec.tasks import Task, get_task
 
 # Bumped whenever a change alters what a unit computes or how its result is stored, so stale
 # cached results are not reused.
-UNIT_FORMAT = 4
+UNIT_FORMAT = 5
 # Seeds the attention sample apart from the subsets' draw (any fixed number would do).
 _ATTENTION_STREAM = 0x617474
+# With standardise: the examples whose measured tokens give each dimension's mean and standard
+# deviation. 64 inputs hold thousands of tokens (tens per example even for short texts), enough
+# for a per-dimension mean and deviation within a few percent, at the cost of about two extra
+# batches per shard.
+REFERENCE_SIZE = 64
+_REFERENCE_STREAM = 0x726566
 # The key of a unit's state that lists its model's freshly initialised weights.
 INITIALISED = "initialised"
 
@@ -61,6 +67,9 @@ class Unit:
     allow_untrained_head: bool
     # The examples whose per-head attention statistics the unit computes (--attention-stats).
     attention_ids: tuple[str, ...] = ()
+    # With settings.standardise, the reference sample (reference_sample): the same for every
+    # unit of a study, so neither the subset nor the sharding changes the statistics.
+    reference_ids: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The unit as JSON data (the task by its name, the settings as their fields)."""
@@ -77,8 +86,10 @@ class Unit:
         """A hash of what the unit computes; computed once (shards and cache paths ask often)."""
         blob = self.to_json()
         blob["format"] = UNIT_FORMAT
-        if not self.attention_ids:  # units without attention statistics keep their old keys
-            blob.pop("attention_ids")
+        # Units without attention statistics or a reference sample keep their old keys.
+        for optional in ("attention_ids", "reference_ids"):
+            if not blob[optional]:
+                blob.pop(optional)
         # Labels and paths do not change what is computed; the fingerprints stand for content.
         blob["model"] = {"id": self.model.id, "revision": self.model.revision}
         for where in ("model_path", "data"):
@@ -170,6 +181,9 @@ class UnitResult:
     from_cache: bool = False
     # Where each shard ran ({"node": ..., "pid": ..., "retries": ...}); empty for cached units.
     parts: list[dict[str, Any]] = field(default_factory=list)
+    # [n, hidden] float32: each example's mean sentence vector, in the rows' order (what the
+    # cross-model similarity compares, ctxvec.study.similarity); None when nothing was pooled.
+    vectors: np.ndarray | None = None
 
 
 def plan_units(
@@ -188,6 +202,7 @@ def plan_units(
     )
     device = resolve_device(config.device)
     dtype = str(resolve_dtype(config.dtype, device)).removeprefix("torch.")
+    reference = reference_sample([e.id for e in pool], config.seed)
     return [
         Unit(
             task=task,
@@ -207,10 +222,19 @@ def plan_units(
             attention_ids=attention_sample(
                 [pool[i].id for i in idx], config.attention_stats, config.seed, k
             ),
+            reference_ids=reference if config.settings.standardise else (),
         )
         for m in models
         for k, idx in enumerate(subsets)
     ]
+
+
+def reference_sample(ids: Sequence[str], seed: int, n: int = REFERENCE_SIZE) -> tuple[str, ...]:
+    """A seeded sample of ``n`` of the pool's example ids, in the pool's order: the reference
+    of ``standardise``, drawn apart from the subsets (it may share examples with them)."""
+    rng = np.random.default_rng([seed, _REFERENCE_STREAM])
+    picked = np.sort(rng.choice(len(ids), size=min(n, len(ids)), replace=False))
+    return tuple(ids[i] for i in picked)
 
 
 def attention_sample(ids: Sequence[str], n: int, seed: int, subset: int) -> tuple[str, ...]:

@@ -132,10 +132,14 @@ class Task(ABC):
         settings: PassSettings,
         progress: bool = True,
         first_example: int = 0,
+        reference: Dataset | None = None,
     ) -> Predictions:
         """Encode ``dataset``'s examples, run them through the model in one batched pass,
         predict and score each and measure its context vectors. ``first_example`` is the
-        index of the first example in its unit (a shard seeds its token sample as the unit)."""
+        index of the first example in its unit (a shard seeds its token sample as the unit).
+        ``reference`` (given only with ``settings.standardise``): examples encoded as
+        ``dataset``'s and passed to :func:`~ctxvec.inference.forward.run_forward` as its
+        ``reference``; a task that never standardises may leave the parameter out."""
 
     # Scores -------------------------------------------------------------------------------
     @abstractmethod

@@ -63,11 +63,14 @@ def predict_cls(
     settings: ClsSettings = ClsSettings(),
     progress: bool = True,
     first_example: int = 0,
+    reference: Sequence[TextExample] = (),
 ) -> Predictions:
     """Classify every example and measure its context vectors.
 
     ``first_example`` is the index of ``examples[0]`` in its unit: a shard of a unit seeds its
-    token sample as the whole unit would.
+    token sample as the whole unit would. With ``settings.standardise``, ``reference`` holds the
+    texts (cut at ``max_length``) whose tokens give the per-dimension statistics of the cosine
+    metrics.
 
     Returns:
         One row per example that was run, with columns ``id``, ``label`` (gold, model label id),
@@ -101,7 +104,14 @@ def predict_cls(
         kept.append(i)
     keys = [(first_example + i, 0) for i in kept]
     out = run_forward(
-        lm, features, KEEP, settings, desc=lm.resolved.spec.label, progress=progress, seeds=keys
+        lm,
+        features,
+        KEEP,
+        settings,
+        desc=lm.resolved.spec.label,
+        progress=progress,
+        seeds=keys,
+        reference=_reference_features(lm, reference, names, max_length),
     )
     rows = []
     logits = out.outputs.get("logits")
@@ -130,7 +140,7 @@ def predict_cls(
                 **metrics,
             }
         )
-    sample = PooledSample.of_pass(out, keys, range(len(features))) if rows else None
+    sample = PooledSample.of_pass(out, keys) if rows else None
     return Predictions(
         pd.DataFrame(rows),
         skipped,
@@ -139,6 +149,24 @@ def predict_cls(
         out.kernels,
         {"positive": labels.positive},
     )
+
+
+def _reference_features(
+    lm: LoadedModel, examples: Sequence[TextExample], names: Sequence[str], max_length: int
+) -> list[dict[str, Any]]:
+    """The reference texts as features, each cut at ``max_length`` tokens."""
+    if not examples:
+        return []
+    enc = lm.tokenizer(
+        [e.text for e in examples],
+        truncation=True,
+        max_length=max_length,
+        return_special_tokens_mask=True,
+    )
+    return [
+        {**{n: enc[n][i] for n in names}, "special_tokens_mask": enc["special_tokens_mask"][i]}
+        for i in range(len(examples))
+    ]
 
 
 def _full_lengths(
@@ -201,9 +229,18 @@ class ClassificationTask(Task):
         settings: ClsSettings,
         progress: bool = True,
         first_example: int = 0,
+        reference: TextDataset | None = None,
     ) -> Predictions:
         labels = match_labels(lm.model.config.id2label, dataset, settings.label_names)
-        return predict_cls(lm, dataset.examples, labels, settings, progress, first_example)
+        return predict_cls(
+            lm,
+            dataset.examples,
+            labels,
+            settings,
+            progress,
+            first_example,
+            reference.examples if reference is not None else (),
+        )
 
     def subset_scores(
         self, rows: pd.DataFrame, settings: ClsSettings, state: Mapping[str, Any]

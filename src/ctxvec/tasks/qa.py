@@ -43,8 +43,9 @@ from ctxvec.tasks.windows import (
     training_windows,
 )
 
-# What the forward pass keeps of a QA head's output: the span logits of every real token.
-KEEP = Keep(per_token=("start_logits", "end_logits"))
+# What the forward pass keeps of a QA head's output: the span logits of every real token, and
+# the sentence vectors the study's cross-model similarity compares (ctxvec.study.similarity).
+KEEP = Keep(per_token=("start_logits", "end_logits"), sentence=True)
 
 
 @dataclass(frozen=True)
@@ -124,11 +125,13 @@ def predict_qa(
     settings: QASettings = QASettings(),
     progress: bool = True,
     first_example: int = 0,
+    reference: Sequence[QAExample] = (),
 ) -> Predictions:
     """Answer every example and measure its context vectors.
 
     ``first_example`` is the index of ``examples[0]`` in its unit: a shard of a unit seeds its
-    token sample as the whole unit would.
+    token sample as the whole unit would. With ``settings.standardise``, ``reference`` holds the
+    examples whose windows give the per-dimension statistics of the cosine metrics.
 
     Returns:
         One row per example that was run, with columns ``id``, ``prediction``, ``gold_answers``,
@@ -139,7 +142,14 @@ def predict_qa(
     features, owners, skipped = encode_qa(lm, examples, settings)
     keys = _window_keys(owners, first_example)
     out = run_forward(
-        lm, features, KEEP, settings, desc=lm.resolved.spec.label, progress=progress, seeds=keys
+        lm,
+        features,
+        KEEP,
+        settings,
+        desc=lm.resolved.spec.label,
+        progress=progress,
+        seeds=keys,
+        reference=encode_qa(lm, reference, settings)[0] if reference else (),
     )
     start_logits, end_logits = out.outputs["start_logits"], out.outputs["end_logits"]
     by_example: dict[int, list[int]] = {}
@@ -265,8 +275,16 @@ class QATask(Task):
         settings: QASettings,
         progress: bool = True,
         first_example: int = 0,
+        reference: QADataset | None = None,
     ) -> Predictions:
-        return predict_qa(lm, dataset.examples, settings, progress, first_example)
+        return predict_qa(
+            lm,
+            dataset.examples,
+            settings,
+            progress,
+            first_example,
+            reference.examples if reference is not None else (),
+        )
 
     def subset_scores(
         self, rows: pd.DataFrame, settings: QASettings, state: Mapping[str, Any]
