@@ -20,6 +20,10 @@ Huh et al. (CKNNA, SVCCA); wiring these into a study's report is the study's job
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
 from ctxvec.errors import CtxvecError
@@ -37,19 +41,65 @@ def _pair(x: np.ndarray, y: np.ndarray, least: int) -> tuple[np.ndarray, np.ndar
     return x, y
 
 
-def _hsic_unbiased(k: np.ndarray, l: np.ndarray) -> float:  # noqa: E741 (the paper's L)
-    """Song et al.'s unbiased HSIC of two ``[n, n]`` kernel matrices (diagonals ignored)."""
-    n = len(k)
-    k, l = k.copy(), l.copy()  # noqa: E741
-    np.fill_diagonal(k, 0.0)
-    np.fill_diagonal(l, 0.0)
-    ones_k, ones_l = k.sum(0), l.sum(0)  # 1^T K and 1^T L
+@dataclass(frozen=True)
+class Prepared:
+    """What the measures need of one representation ``[n, p]``, computed once for all the pairs
+    it takes part in: the centred linear kernel ``H X X^T H`` with its Frobenius norm (biased
+    HSIC), the kernel with a zero diagonal with its column sums and its own unbiased HSIC, and
+    each row's ``k`` nearest rows (``k = 0``: none)."""
+
+    centred: np.ndarray  # [n, n]
+    centred_norm: float
+    off_diagonal: np.ndarray  # [n, n]
+    column_sums: np.ndarray  # [n]
+    self_unbiased: float
+    neighbours: np.ndarray  # [n, k]
+
+
+def prepare(x: np.ndarray, k: int = 0) -> Prepared:
+    """:class:`Prepared` of ``x`` ``[n, p]`` (float64), with ``k`` neighbours per row."""
+    x = np.asarray(x, np.float64)
+    n = len(x)
+    kernel = x @ x.T  # [n, n]
+    centred = kernel - kernel.mean(0) - kernel.mean(1)[:, None] + kernel.mean()  # H K H
+    off = kernel.copy()
+    np.fill_diagonal(off, 0.0)
+    sums = off.sum(0)
+    prepared = Prepared(
+        centred, float(np.linalg.norm(centred)), off, sums, math.nan, _neighbours(x, k)
+    )
+    if n >= 4:
+        prepared = dataclasses.replace(prepared, self_unbiased=_hsic_unbiased(prepared, prepared))
+    return prepared
+
+
+def _hsic_unbiased(a: Prepared, b: Prepared) -> float:
+    """Song et al.'s unbiased HSIC of two kernels (diagonals ignored)."""
+    n = len(a.off_diagonal)
     value = (
-        np.sum(k * l)  # tr(K L) for symmetric matrices
-        + ones_k.sum() * ones_l.sum() / ((n - 1) * (n - 2))
-        - 2.0 / (n - 2) * ones_k @ ones_l
+        np.sum(a.off_diagonal * b.off_diagonal)  # tr(K L) for symmetric matrices
+        + a.column_sums.sum() * b.column_sums.sum() / ((n - 1) * (n - 2))
+        - 2.0 / (n - 2) * a.column_sums @ b.column_sums
     )
     return float(value / (n * (n - 3)))
+
+
+def cka_of(a: Prepared, b: Prepared, unbiased: bool = False) -> float:
+    """Linear CKA of two prepared representations of the same examples. Biased: ``<HKH, HLH>
+    / (||HKH|| ||HLH||)``, which equals the feature-space form of the module doc (``||Y^T
+    X||_F^2 = tr(K_c L_c)``)."""
+    if unbiased:
+        return _hsic_unbiased(a, b) / math.sqrt(a.self_unbiased * b.self_unbiased)
+    return float(np.sum(a.centred * b.centred) / (a.centred_norm * b.centred_norm))
+
+
+def knn_of(a: Prepared, b: Prepared) -> float:
+    """Mutual k-NN alignment of two prepared representations (the same ``k``): the mean over
+    rows of the share of neighbours they have in common (each row's neighbours are distinct,
+    so equal pairs count the shared ones)."""
+    k = a.neighbours.shape[1]
+    shared = (a.neighbours[:, :, None] == b.neighbours[:, None, :]).sum((1, 2))  # [n]
+    return float(shared.mean() / k)
 
 
 def linear_cka(x: np.ndarray, y: np.ndarray, unbiased: bool = False) -> float:
@@ -59,21 +109,23 @@ def linear_cka(x: np.ndarray, y: np.ndarray, unbiased: bool = False) -> float:
         CtxvecError: the rows do not match, or too few examples (2; 4 unbiased).
     """
     x, y = _pair(x, y, 4 if unbiased else 2)
-    if unbiased:
-        k, l = x @ x.T, y @ y.T  # noqa: E741
-        return _hsic_unbiased(k, l) / np.sqrt(_hsic_unbiased(k, k) * _hsic_unbiased(l, l))
-    x = x - x.mean(0)
-    y = y - y.mean(0)
-    cross = np.linalg.norm(y.T @ x) ** 2
-    return float(cross / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)))
+    return cka_of(prepare(x), prepare(y), unbiased)
 
 
 def _neighbours(x: np.ndarray, k: int) -> np.ndarray:
     """``[n, k]`` indices of each row's ``k`` nearest rows by cosine similarity, itself out."""
+    if k == 0:
+        return np.zeros((len(x), 0), np.intp)
     unit = x / np.linalg.norm(x, axis=1, keepdims=True)
     similarity = unit @ unit.T
     np.fill_diagonal(similarity, -np.inf)
     return np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+
+
+def check_k(k: int, n: int) -> None:
+    """Refuse ``k`` neighbours that ``n`` examples cannot give (one line)."""
+    if not 1 <= k < n:
+        raise CtxvecError(f"k = {k} neighbours need between 2 and {n} examples; lower k")
 
 
 def mutual_knn(x: np.ndarray, y: np.ndarray, k: int = 10) -> float:
@@ -85,8 +137,5 @@ def mutual_knn(x: np.ndarray, y: np.ndarray, k: int = 10) -> float:
         CtxvecError: the rows do not match, or ``k`` is not below the number of examples.
     """
     x, y = _pair(x, y, 2)
-    if not 1 <= k < len(x):
-        raise CtxvecError(f"k = {k} neighbours need between 2 and {len(x)} examples; lower k")
-    nx, ny = _neighbours(x, k), _neighbours(y, k)
-    shared = [len(np.intersect1d(a, b)) for a, b in zip(nx, ny, strict=True)]
-    return float(np.mean(shared) / k)
+    check_k(k, len(x))
+    return knn_of(prepare(x, k), prepare(y, k))

@@ -1,11 +1,12 @@
 """Cross-model similarity: how alike the panel's models represent the same examples.
 
 For each subset and every pair of models (panel order, ``model_a`` before ``model_b``), on the
-examples both ran (matched by id), it compares their pooled context vectors: each example's mean
-sentence vector at the chosen layer (:attr:`~ctxvec.study.units.UnitResult.vectors`, ``[n,
-hidden]``; a QA example of several windows: their mean weighted by token counts). The measures
-are :mod:`ctxvec.metrics.similarity`'s linear CKA (Kornblith et al. 2019; biased and unbiased
-HSIC) and mutual k-NN alignment (Huh et al. 2024), one row each of ``similarity.csv``
+examples every model of the subset ran (matched by id), it compares their pooled context
+vectors: each example's mean sentence vector at the chosen layer
+(:attr:`~ctxvec.study.units.UnitResult.vectors`, ``[n, hidden]``; a QA example of several
+windows: their mean weighted by token counts). The measures are
+:mod:`ctxvec.metrics.similarity`'s linear CKA (Kornblith et al. 2019; biased and unbiased HSIC)
+and mutual k-NN alignment (Huh et al. 2024), one row each of ``similarity.csv``
 (:func:`similarity_table`).
 
 :func:`similarity_block` is ``correlations.json``'s ``"similarity"``: each measure's model x
@@ -20,8 +21,8 @@ subset of ``n < 21`` examples, so that a neighbourhood never holds more than hal
 examples (with ``k = n - 1`` every neighbourhood is everything and the alignment is 1 whatever
 the vectors); undefined (NaN) below 3 examples. Unbiased CKA needs 4 examples, biased 2.
 
-Cost: per subset, pairs x (three ``[n, n]`` or ``[hidden, hidden]`` products): 20 models of 384
-dimensions on 4 subsets of 500 examples take about a minute on two cores (``docs/outputs.md``).
+Cost: per subset, each model's ``[n, n]`` kernel and neighbours once, then two elementwise
+``[n, n]`` products per pair (``docs/outputs.md`` gives a timing).
 Left out: a single model (nothing to compare), runs with ``metrics="core"`` (nothing pooled),
 other layers than the chosen one, and kernel CKA.
 """
@@ -37,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ctxvec.metrics.registry import SIMILARITY
-from ctxvec.metrics.similarity import linear_cka, mutual_knn
+from ctxvec.metrics.similarity import cka_of, knn_of, prepare
 from ctxvec.metrics.stats import correlate, model_permutation_test
 from ctxvec.study.units import UnitResult
 
@@ -52,9 +53,11 @@ def neighbours(n: int, k: int = DEFAULT_K) -> int:
 
 def similarity_table(results: Sequence[UnitResult], k: int = DEFAULT_K) -> pd.DataFrame | None:
     """``similarity.csv``: one row per subset and pair of models, with ``model_a``,
-    ``model_b``, ``subset``, ``n`` (shared examples), ``k`` and each measure of
-    :data:`~ctxvec.metrics.registry.SIMILARITY`; None with fewer than two models that kept
-    vectors."""
+    ``model_b``, ``subset``, ``n`` (the examples every model of the subset ran), ``k`` and each
+    measure of :data:`~ctxvec.metrics.registry.SIMILARITY`; None with fewer than two models that
+    kept vectors. Each model's kernels and neighbours are computed once per subset
+    (:func:`~ctxvec.metrics.similarity.prepare`), then every pair costs two ``[n, n]``
+    products."""
     kept = [r for r in results if r.vectors is not None]
     models = list(dict.fromkeys(r.unit.model.label for r in kept))
     if len(models) < 2:
@@ -64,27 +67,37 @@ def similarity_table(results: Sequence[UnitResult], k: int = DEFAULT_K) -> pd.Da
         by_subset.setdefault(r.unit.subset, {})[r.unit.model.label] = r
     rows = []
     for subset, units in sorted(by_subset.items()):
-        for a, b in itertools.combinations([m for m in models if m in units], 2):
+        present = [m for m in models if m in units]
+        ids = _shared_ids([units[m] for m in present])
+        n, used = len(ids), neighbours(len(ids), k)
+        prepared = {m: prepare(_vectors(units[m], ids), max(used, 0)) for m in present}
+        for a, b in itertools.combinations(present, 2):
+            pa, pb = prepared[a], prepared[b]
             rows.append(
-                {"model_a": a, "model_b": b, "subset": subset, **_compare(units[a], units[b], k)}
+                {
+                    "model_a": a,
+                    "model_b": b,
+                    "subset": subset,
+                    "n": n,
+                    "k": used,
+                    "cka": cka_of(pa, pb) if n >= 2 else math.nan,
+                    "cka_unbiased": cka_of(pa, pb, unbiased=True) if n >= 4 else math.nan,
+                    "mutual_knn": knn_of(pa, pb) if used >= 1 else math.nan,
+                }
             )
     return pd.DataFrame(rows, columns=["model_a", "model_b", "subset", "n", "k", *SIMILARITY])
 
 
-def _compare(a: UnitResult, b: UnitResult, k: int) -> dict[str, Any]:
-    """The measures between two units' vectors on the examples both ran, in ``a``'s order."""
-    place = {i: row for row, i in enumerate(b.rows["id"])}
-    shared = [(row, place[i]) for row, i in enumerate(a.rows["id"]) if i in place]
-    x = a.vectors[[p for p, _ in shared]].astype(np.float64)
-    y = b.vectors[[q for _, q in shared]].astype(np.float64)
-    n, used = len(shared), neighbours(len(shared), k)
-    return {
-        "n": n,
-        "k": used,
-        "cka": linear_cka(x, y) if n >= 2 else math.nan,
-        "cka_unbiased": linear_cka(x, y, unbiased=True) if n >= 4 else math.nan,
-        "mutual_knn": mutual_knn(x, y, used) if used >= 1 else math.nan,
-    }
+def _shared_ids(units: Sequence[UnitResult]) -> list[str]:
+    """The ids every unit ran, in the first unit's order."""
+    common = set.intersection(*(set(u.rows["id"]) for u in units))
+    return [i for i in units[0].rows["id"] if i in common]
+
+
+def _vectors(unit: UnitResult, ids: Sequence[str]) -> np.ndarray:
+    """``[len(ids), hidden]`` float64: the unit's vectors of ``ids``, in that order."""
+    place = {i: row for row, i in enumerate(unit.rows["id"])}
+    return unit.vectors[[place[i] for i in ids]].astype(np.float64)
 
 
 def similarity_block(table: pd.DataFrame, subsets: pd.DataFrame, score: str) -> dict[str, Any]:
