@@ -161,16 +161,23 @@ def isoscore(points: np.ndarray, min_points_per_dim: int = ISOSCORE_POINTS_PER_D
             f"IsoScore of {d}-dimensional vectors needs at least {min_points_per_dim * d} points "
             f"({min_points_per_dim} per dimension), got {n}; pool more tokens or examples"
         )
-    # Variances along the principal axes are the covariance's eigenvalues. torch rather than
-    # numpy: numpy's OpenBLAS threads spin against torch's and took 100x longer inside a study.
-    cov = torch.cov(torch.from_numpy(x).T)
-    variances = torch.linalg.eigvalsh(cov).clamp(min=0.0).numpy()
-    if variances.sum() == 0:
-        return math.nan
-    scaled = math.sqrt(d) * variances / np.linalg.norm(variances)
-    defect = np.linalg.norm(scaled - 1.0) / math.sqrt(2 * (d - math.sqrt(d)))
+    # torch rather than numpy: numpy's OpenBLAS threads spin against torch's and took 100x
+    # longer inside a study.
+    return float(isoscore_of_covariance(torch.cov(torch.from_numpy(x).T)))
+
+
+def isoscore_of_covariance(cov: torch.Tensor) -> torch.Tensor:
+    """IsoScore's steps on a ``[d, d]`` covariance (the variances along its principal axes are
+    its eigenvalues), differentiable (``torch.linalg.eigvalsh``; IsoScore* of
+    :mod:`ctxvec.metrics.regularisers` shrinks the covariance first). A zero covariance gives
+    NaN."""
+    d = cov.shape[0]
+    # Clamped: rounding can leave tiny negative eigenvalues.
+    variances = torch.linalg.eigvalsh(cov).clamp(min=0.0)
+    scaled = math.sqrt(d) * variances / torch.linalg.vector_norm(variances)
+    defect = torch.linalg.vector_norm(scaled - 1.0) / math.sqrt(2 * (d - math.sqrt(d)))
     k = (d - defect**2 * (d - math.sqrt(d))) ** 2 / d**2
-    return float((d * k - 1) / (d - 1))
+    return (d * k - 1) / (d - 1)
 
 
 def fisher_ratio(vectors: np.ndarray, labels: Sequence) -> float:

@@ -32,7 +32,6 @@ indices into the model's ``hidden_states``, 0 being the embeddings).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -43,6 +42,7 @@ from ctxvec.metrics.context import (
     token_weights,
     working_dtype,
 )
+from ctxvec.metrics.geometry import isoscore_of_covariance
 
 STATISTICS = ("variance", "cse", "isoscore")
 
@@ -68,18 +68,12 @@ def isoscore_star(
     eigenvalues). Computed in the points' dtype (float32 for lower precisions).
     """
     x = points.to(working_dtype(points))
-    d = x.shape[1]
     cov = torch.cov(x.T)  # [d, d]
     if zeta:
         if c0 is None:
             raise ValueError("IsoScore* with zeta > 0 needs the shrinkage matrix c0")
         cov = (1.0 - zeta) * cov + zeta * c0.to(cov)
-    # Clamped as geometry.isoscore does: rounding can leave tiny negative eigenvalues.
-    v = torch.linalg.eigvalsh(cov).clamp(min=0.0)
-    scaled = math.sqrt(d) * v / torch.linalg.vector_norm(v)
-    defect = torch.linalg.vector_norm(scaled - 1.0) / math.sqrt(2 * (d - math.sqrt(d)))
-    k = (d - defect**2 * (d - math.sqrt(d))) ** 2 / d**2
-    return (d * k - 1) / (d - 1)
+    return isoscore_of_covariance(cov)
 
 
 def pooled_tokens(
