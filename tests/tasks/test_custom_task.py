@@ -22,6 +22,7 @@ from sklearn.metrics import mean_squared_error, r2_score
 
 from ctxvec import ModelSpec, StudyConfig, register_task, run_study
 from ctxvec.data import fingerprint
+from ctxvec.errors import ParameterError
 from ctxvec.inference.forward import Keep, PassSettings, run_forward
 from ctxvec.inference.summaries import PooledSample, example_metrics
 from ctxvec.loading import Head, LoadedModel
@@ -241,3 +242,14 @@ def test_sharding_changes_no_row(regression_study) -> None:
 def test_the_report_names_the_task(regression_study) -> None:
     html = (regression_study["sharded"] / "report.html").read_text()
     assert "text regression" in html
+
+
+def test_a_task_that_takes_no_reference_refuses_standardise(regression_study) -> None:
+    with pytest.raises(ParameterError, match="task toy-regression cannot standardise"):
+        StudyConfig(
+            task="toy-regression",
+            models=(ModelSpec("unused"),),
+            data="unused",
+            score="r2",
+            settings=RegressionSettings(standardise=True),
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from dataclasses import dataclass
 
 from ctxvec.errors import CtxvecError, ParameterError, require_at_least
@@ -87,6 +88,13 @@ class StudyConfig:
             raise CtxvecError(
                 f"settings of type {type(self.settings).__name__} for task {task.name}; "
                 f"give {task.settings_type.__name__}"
+            )
+        standardise = self.settings is not None and self.settings.standardise
+        if standardise and "reference" not in inspect.signature(task.predict).parameters:
+            raise ParameterError(
+                "standardise",
+                f"task {task.name} cannot standardise (its predict takes no reference "
+                "examples); leave standardise off",
             )
         self._check_attributes()
 
