@@ -118,6 +118,8 @@ def test_a_second_run_reuses_the_members(data, variance_run):
     lines: list[str] = []
     again = _intervene(data, out, "variance", log=lines.append)
     assert sum("reused 1 checkpoint" in line for line in lines) == 3
+    # The study's terminal summary opens with the dose-response's answer.
+    assert any("Dose-response (an intervention panel): " in line for line in lines)
     assert weights.stat().st_mtime_ns == stamp
     assert [c.card for c in again.checkpoints] == [c.card for c in first.checkpoints]
 

@@ -24,6 +24,9 @@ from pathlib import Path
 import pandas as pd
 
 from ctxvec.metrics.registry import label
+from ctxvec.report.dose import outcome as dose_outcome
+from ctxvec.report.dose import result_of as dose_result
+from ctxvec.report.dose import sentences as dose_sentences
 from ctxvec.report.figures import forest, scatter
 from ctxvec.report.html import render
 from ctxvec.report.numbers import cell, interval, number, p_value
@@ -235,6 +238,11 @@ def summary_markdown(run: Run) -> str:
     n_models = run.correlations.get("n_models", len(run.models))
     lines = _wrap(f"## ctxvec: {run.task}, score {score}")
     lines += ["", *_answer_lines(run), ""]
+    if (dose := dose_result(run)) is not None:
+        lines += _wrap(f"Dose-response (an intervention panel): {dose_outcome(dose)}.")
+        for sentence in dose_sentences(dose):
+            lines += _wrap(sentence, "- ", "  ")
+        lines += [""]
     lines += _wrap(
         f"{_count(n_models, 'model')} x {_count(config['subsets'], 'subset')} of "
         f"{config['subset_size']} examples; [ ]: 95% bootstrap interval over examples"
