@@ -164,6 +164,7 @@ def _cli(run_cli, data, *extra):
         (("--zeta", "2"), "--zeta 2.0 must be between 0 and 1"),
         (("--statistic", "rank"), "'rank' is not one of"),
         (("--steps", "0"), "--steps must be at least 1"),
+        (("--score", "auc"), "--score 'auc' is not a cls score"),
     ],
 )
 def test_mistakes_are_one_line(run_cli, data, extra, words):

@@ -106,6 +106,13 @@ def intervene(
         int | None, typer.Option(help="Examples per subset (default: the task's).")
     ] = None,
     subset_seed: Annotated[int, typer.Option(help="Seed of the study's subsets.")] = 0,
+    score: Annotated[
+        str,
+        typer.Option(
+            help="Score the study correlates: f1, or for cls accuracy or macro_f1 (they do not "
+            "reward a model that always answers one class)."
+        ),
+    ] = "f1",
     workers: Workers = None,
     figures: Figures = "png,svg",
 ) -> None:
@@ -129,6 +136,7 @@ def intervene(
         subsets=subsets,
         subset_size=subset_size,
         subset_seed=subset_seed,
+        score=score,
         workers=workers,
         figures=parse_figures(figures),
         progress=sys.stderr.isatty(),

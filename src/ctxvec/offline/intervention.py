@@ -98,6 +98,7 @@ def run_intervention(
     subsets: int | None = None,
     subset_size: int | None = None,
     subset_seed: int = 0,
+    score: str = "f1",
     settings: ZooSettings | None = None,
     workers: int | None = None,
     figures: tuple[str, ...] = ("png", "svg"),
@@ -120,6 +121,7 @@ def run_intervention(
         zeta: IsoScore*'s shrinkage (ignored by Variance and CSE).
         layers: hidden-state indices regularised (None: every layer after the embeddings).
         subsets, subset_size, subset_seed: the study's subsets (defaults: the task's).
+        score: the task score the study correlates (:class:`~ctxvec.study.StudyConfig`).
         settings: the zoo's input lengths, dev split and warm-up (default: the zoo's).
         workers: parallel trainings (default: one per CPU core).
         figures: the study's static figure formats (:class:`~ctxvec.study.StudyConfig`).
@@ -130,6 +132,11 @@ def run_intervention(
     ):
         raise ParameterError(
             "study_data", f"is the training data ({data}); study the panel on held-out data"
+        )
+    if score not in task_obj.scores:  # before hours of training, not after
+        raise ParameterError(
+            "score",
+            f"'{score}' is not a {task_obj.name} score; use one of {', '.join(task_obj.scores)}",
         )
     members = intervention_members(
         base, statistic, lambdas, seeds, steps, learning_rate, batch_size, zeta, layers
@@ -155,6 +162,7 @@ def run_intervention(
         subsets=subsets,
         subset_size=subset_size,
         seed=subset_seed,
+        score=score,
         # Every layer: the statistic is regularised over all of them by default.
         settings=task_obj.settings_type(layers="all"),
         figures=figures,
