@@ -19,7 +19,8 @@ questions over the per-model means:
   (:func:`~ctxvec.metrics.stats.model_permutation_test`: never below what the panel's size
   allows).
 
-Intervals come from ``scipy.stats.bootstrap`` (percentile, seeded). With few seeds they are
+Intervals come from :func:`~ctxvec.metrics.stats.bootstrap_ci` (``scipy.stats.bootstrap``,
+percentile, 2,000 seeded resamples). With few seeds they are
 coarse: 3 seeds give only 10 distinct resamples, and the result says how many seeds there were.
 Left out: dose-response curve fitting beyond a line, and any test across statistics.
 """
@@ -27,18 +28,12 @@ Left out: dose-response curve fitting beyond a line, and any test across statist
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from ctxvec.metrics.stats import model_permutation_test
-
-N_RESAMPLES = 2000
-CONFIDENCE = 0.95
+from ctxvec.metrics.stats import bootstrap_ci, model_permutation_test
 
 
 def _slope(x: np.ndarray, y: np.ndarray) -> float:
@@ -48,30 +43,9 @@ def _slope(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.polyfit(x, y, 1)[0])
 
 
-def _bootstrap(
-    sample: np.ndarray, statistic: Callable[..., float], seed: int, vectorized: bool = False
-) -> tuple[float, float]:
-    """Percentile interval of ``statistic`` over resamples (with replacement) of ``sample``;
-    NaN with fewer than 2 values."""
-    if len(sample) < 2:
-        return math.nan, math.nan
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")  # constant resamples give a degenerate distribution
-        result = stats.bootstrap(
-            (sample,),
-            statistic,
-            vectorized=vectorized,
-            n_resamples=N_RESAMPLES,
-            confidence_level=CONFIDENCE,
-            method="percentile",
-            rng=np.random.default_rng(seed),
-        )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
-
-
 def _estimate(values: np.ndarray, seed: int) -> dict[str, float]:
     """Mean of per-seed values with its bootstrap interval over seeds."""
-    low, high = _bootstrap(values, np.mean, seed, vectorized=True)
+    low, high = bootstrap_ci(values, seed=seed)
     return {"mean": float(np.mean(values)), "ci_low": low, "ci_high": high}
 
 
@@ -139,9 +113,13 @@ def dose_response(
     seeds = np.arange(len(replicates))
     x_dose, x_stat, y_score = columns[dose], columns[statistic], columns[score]
     moved = _slope(x_dose, x_stat)
-    moved_ci = _bootstrap(seeds, lambda g: over(g, dose, statistic), seed)
+    moved_ci = bootstrap_ci(
+        seeds, statistic=lambda g: over(g, dose, statistic), seed=seed, vectorized=False
+    )
     effect = _slope(x_stat, y_score)
-    effect_ci = _bootstrap(seeds, lambda g: over(g, statistic, score), seed)
+    effect_ci = bootstrap_ci(
+        seeds, statistic=lambda g: over(g, statistic, score), seed=seed, vectorized=False
+    )
     test = model_permutation_test(x_stat, y_score)
     return {
         "statistic": statistic,

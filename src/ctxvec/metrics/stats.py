@@ -295,11 +295,14 @@ def bootstrap_ci(
     confidence: float = 0.95,
     n_resamples: int = 2000,
     seed: int = 0,
+    vectorized: bool = True,
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of ``statistic`` over examples (paired when several samples).
 
     ``statistic`` takes the samples (resampled together, row by row) and an ``axis`` keyword,
-    as ``scipy.stats.bootstrap`` expects. Returns ``(nan, nan)`` for fewer than 2 examples.
+    as ``scipy.stats.bootstrap`` expects, or with ``vectorized=False`` one resample at a time
+    and no ``axis`` (e.g. a cluster bootstrap whose sample is the clusters' indices). Returns
+    ``(nan, nan)`` for fewer than 2 examples.
     """
     arrays = [np.asarray(s, np.float64) for s in samples]
     if len(arrays[0]) < 2:
@@ -310,7 +313,7 @@ def bootstrap_ci(
             tuple(arrays),
             statistic,
             paired=len(arrays) > 1,
-            vectorized=True,
+            vectorized=vectorized,
             confidence_level=confidence,
             n_resamples=n_resamples,
             method="percentile",
