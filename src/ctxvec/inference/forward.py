@@ -259,7 +259,7 @@ def _moments_batch(plan: _Plan, idx: list[int], take) -> dict[int, torch.Tensor]
         for j, h in measured.states.items():
             x = h[measured.mask].to("cpu", torch.float64)  # [n_measured, hidden]
             sums[j] = torch.stack([torch.full_like(x[0], len(x)), x.sum(0), x.square().sum(0)])
-        return {j: v.cpu() for j, v in sums.items()}
+        return sums
 
 
 def _standard(moments: Sequence[Mapping[int, torch.Tensor]]) -> dict[int, torch.Tensor]:

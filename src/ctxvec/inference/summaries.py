@@ -99,10 +99,8 @@ class PooledSample:
             summed = np.zeros((len(examples), vectors.shape[1]))
             np.add.at(summed, owner, vectors * weights[:, None])
             sentence[name] = (summed / totals[:, None]).astype(np.float32)
-        sample = cls(out.tokens, keys, examples, sentence)
-        if out.standard is not None:
-            sample.standard = out.standard
-        return sample.sorted()
+        standard = out.standard if out.standard is not None else np.zeros((2, 0))
+        return cls(out.tokens, keys, examples, sentence, standard).sorted()
 
     def sorted(self) -> PooledSample:
         order = np.lexsort(self.keys.T[::-1])

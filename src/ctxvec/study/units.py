@@ -202,7 +202,8 @@ def plan_units(
     )
     device = resolve_device(config.device)
     dtype = str(resolve_dtype(config.dtype, device)).removeprefix("torch.")
-    reference = reference_sample([e.id for e in pool], config.seed)
+    standardise = config.settings.standardise
+    reference = reference_sample([e.id for e in pool], config.seed) if standardise else ()
     return [
         Unit(
             task=task,
@@ -222,7 +223,7 @@ def plan_units(
             attention_ids=attention_sample(
                 [pool[i].id for i in idx], config.attention_stats, config.seed, k
             ),
-            reference_ids=reference if config.settings.standardise else (),
+            reference_ids=reference,
         )
         for m in models
         for k, idx in enumerate(subsets)

@@ -98,9 +98,7 @@ def predict_cls(
         if settings.baseline_compat and full_lengths[i] > max_length:
             skipped.append(example.id)
             continue
-        feature = {n: enc[n][i] for n in names}
-        feature["special_tokens_mask"] = enc["special_tokens_mask"][i]
-        features.append(feature)
+        features.append(_feature(enc, names, i))
         kept.append(i)
     keys = [(first_example + i, 0) for i in kept]
     out = run_forward(
@@ -163,10 +161,13 @@ def _reference_features(
         max_length=max_length,
         return_special_tokens_mask=True,
     )
-    return [
-        {**{n: enc[n][i] for n in names}, "special_tokens_mask": enc["special_tokens_mask"][i]}
-        for i in range(len(examples))
-    ]
+    return [_feature(enc, names, i) for i in range(len(examples))]
+
+
+def _feature(enc: Mapping, names: Sequence[str], i: int) -> dict[str, Any]:
+    """Text ``i`` of a tokenizer's batch encoding as a pass feature: the model's inputs and the
+    special-tokens mask."""
+    return {**{n: enc[n][i] for n in names}, "special_tokens_mask": enc["special_tokens_mask"][i]}
 
 
 def _full_lengths(
