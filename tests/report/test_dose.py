@@ -76,4 +76,3 @@ def test_a_run_without_lambdas_has_no_section(tmp_path):
     run = _run(tmp_path, effect=50.0)
     run.correlations.pop("dose_response")
     assert section(run) is None and plot_dose_response(run.subsets, None, tmp_path) == []
-
