@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ctxvec.errors import CtxvecError
 from ctxvec.loading import DTypeName, LoadedModel, ModelSpec, load_model, resolve_model
@@ -45,7 +46,7 @@ from ctxvec.metrics.heads import (
     visible_keys,
 )
 from ctxvec.tasks import Task, get_task, task_names, task_of_model
-from ctxvec.tasks.heads import attention_weights, input_limit, switch_to_eager
+from ctxvec.tasks.heads import attention_weights, input_limit, media_segments, switch_to_eager
 
 
 @dataclass
@@ -64,9 +65,16 @@ class Attention:
         span: QA: first and last token (inclusive) of the best span, even when the no-answer
             score wins; ``None`` for cls or when no span is valid.
         na_prob: QA: null score minus best span score (answer ``""`` when above the threshold).
-        inputs: the question and context, or the text.
+        inputs: the question and context, or the text (an image or a clip: where it came
+            from, as a short description).
         causal: the model is causal (decoder-only): query ``i`` sees keys ``0..i`` only, its
             weights on the others are 0, and the statistics are over the keys each query sees.
+        picture: an image model's input image ``[height, width, 3]`` uint8, or an audio
+            model's log-power spectrogram ``[frequencies, time]`` of the window it read; None
+            for text.
+        grid: the patch grid ``(rows, cols)`` (ViT-like images; AST: frequency x time), or
+            None (frames in time order).
+        n_frames: the tokens of real audio (an audio model; Whisper pads to its chunk).
     """
 
     model: str
@@ -80,6 +88,9 @@ class Attention:
     na_prob: float | None = None
     inputs: dict[str, str] = field(default_factory=dict)
     causal: bool = False
+    picture: np.ndarray | None = None
+    grid: tuple[int, int] | None = None
+    n_frames: int | None = None
 
     @property
     def n_layers(self) -> int:
@@ -195,7 +206,10 @@ def load_for_attention(
         CtxvecError: the checkpoint cannot be loaded or cannot switch to eager attention.
     """
     spec = model if isinstance(model, ModelSpec) else ModelSpec(model)
-    lm = load_model(resolve_model(spec), get_task(task).head, device, dtype, allow_untrained_head)
+    head = get_task(task).head
+    # Image and audio models are built eager at once: some cannot switch to it later.
+    eager = head.modality != "text"
+    lm = load_model(resolve_model(spec), head, device, dtype, allow_untrained_head, eager)
     switch_to_eager(lm)
     return lm
 
@@ -252,10 +266,13 @@ def attend_inputs(
         input_limit(lm, max_length),
         **{k: v for k, v in options.items() if k in accepted},
     )
+    weights = attention_weights(reading.output)
+    if lm.media is not None:
+        return _media_attention(lm, task, reading, weights, inputs)
     return Attention(
         model=lm.resolved.spec.label,
         task=task.name,
-        weights=attention_weights(reading.output),
+        weights=weights,
         tokens=lm.tokenizer.convert_ids_to_tokens(reading.encoded.feature["input_ids"]),
         segment=reading.encoded.segment,
         prediction=reading.prediction,
@@ -264,6 +281,41 @@ def attend_inputs(
         na_prob=reading.na_prob,
         inputs=dict(inputs),
         causal=lm.causal,
+    )
+
+
+def _media_attention(
+    lm: LoadedModel, task: Task, reading: Any, weights: np.ndarray, inputs: dict[str, Any]
+) -> Attention:
+    """:func:`attend_inputs`' :class:`Attention` of an image or a clip: tokens named by place
+    (``[CLS]``-like ``[S0]``, patch ``r2c3``, frame ``t17``), and the picture to draw over."""
+    n = weights.shape[-1]
+    layout = lm.media
+    names = [f"[S{k}]" for k in range(layout.n_special)]
+    if layout.grid is not None:
+        rows, cols = layout.grid
+        names += [f"r{r}c{c}" for r in range(rows) for c in range(cols)]
+    names += [f"t{k}" for k in range(n - len(names))]
+    (field_name,) = task.input_fields
+    given = inputs[field_name]
+    n_frames = None
+    if layout.modality == "sound":
+        n_frames = n
+        if layout.frames_from_length:
+            length = torch.tensor([reading.encoded.feature["length"]])
+            n_frames = min(n, int(lm.model._get_feat_extract_output_lengths(length)[0]))
+    return Attention(
+        model=lm.resolved.spec.label,
+        task=task.name,
+        weights=weights,
+        tokens=names,
+        segment=media_segments(lm, n),
+        prediction=reading.prediction,
+        probability=reading.probability,
+        inputs={field_name: given if isinstance(given, str) else f"an array ({field_name})"},
+        picture=reading.picture,
+        grid=layout.grid,
+        n_frames=n_frames,
     )
 
 

@@ -181,8 +181,69 @@ def study_cls(
     ] = None,
 ) -> dict[str, object]:
     """Sequence classification (accuracy, F1) x Variance and CSE."""
-    names = tuple(n.strip() for n in label_names.split(",")) if label_names else None
-    return {"label_names": names}
+    return {"label_names": _names(label_names)}
+
+
+MediaScore = Annotated[
+    Literal["accuracy", "macro_f1"],
+    typer.Option(help="Score correlated with the metrics: accuracy or macro_f1.", metavar=CHOICE),
+]
+MediaLabelNames = Annotated[
+    str | None,
+    typer.Option(help="Names of the data's integer labels 0,1,... e.g. cat,dog: match by name."),
+]
+
+
+@study_app.command("image")
+@study_command("image")
+def study_image(
+    data: Annotated[
+        str,
+        typer.Option(
+            help="Image folder (one sub-folder per class), parquet/JSONL with image,label, "
+            "hub id, or sklearn-digits."
+        ),
+    ] = "sklearn-digits",
+    out: Out = Path("runs/image"),
+    subset_size: Annotated[
+        int | None, typer.Option(help="Images per subset (default: 200).")
+    ] = None,
+    score: MediaScore = "accuracy",
+    label_names: MediaLabelNames = None,
+) -> dict[str, object]:
+    """Image classification (accuracy, macro F1) x Variance and CSE of the patch tokens."""
+    return {"label_names": _names(label_names)}
+
+
+@study_app.command("audio")
+@study_command("audio")
+def study_audio(
+    data: Annotated[
+        str,
+        typer.Option(
+            help="Audio folder (one sub-folder per class), parquet/JSONL with audio,label, or "
+            "hub id."
+        ),
+    ],
+    out: Out = Path("runs/audio"),
+    subset_size: Annotated[
+        int | None, typer.Option(help="Clips per subset (default: 200).")
+    ] = None,
+    window_seconds: Annotated[
+        float, typer.Option(help="Longer clips are cut into windows of this many seconds.")
+    ] = 10.0,
+    stride_seconds: Annotated[
+        float, typer.Option(help="Overlap between windows in seconds.")
+    ] = 2.0,
+    score: MediaScore = "accuracy",
+    label_names: MediaLabelNames = None,
+) -> dict[str, object]:
+    """Audio classification (accuracy, macro F1) x Variance and CSE of the frames."""
+    return {"label_names": _names(label_names)}
+
+
+def _names(label_names: str | None) -> tuple[str, ...] | None:
+    return tuple(n.strip() for n in label_names.split(",")) if label_names else None
 
 
 def _run(task: str, options: dict[str, object]) -> None:

@@ -12,7 +12,13 @@ import numpy as np
 import pandas as pd
 
 from ctxvec.data.examples import TextDataset, TextExample
-from ctxvec.data.sources import check_unique_ids, load_hub, looks_like_path, read_table
+from ctxvec.data.sources import (
+    check_unique_ids,
+    load_hub,
+    looks_like_path,
+    read_table,
+    table_labels,
+)
 from ctxvec.errors import CtxvecError
 
 
@@ -53,7 +59,7 @@ def _text_from_records(
     ids = table["id"].astype(str).tolist() if "id" in table.columns else None
     if ids is not None:
         check_unique_ids(ids, source)
-    labels = _labels(table["label"].tolist(), source)
+    labels = table_labels(table["label"].tolist(), source)
     examples = []
     for i, (text, label) in enumerate(zip(table["text"].tolist(), labels, strict=True)):
         eid = ids[i] if ids else str(i)
@@ -64,19 +70,6 @@ def _text_from_records(
             raise CtxvecError(f"{source}: the text of example '{eid}' is empty or not text")
         examples.append(TextExample(id=eid, text=text, label=label))
     return TextDataset(examples, source=source, label_names=label_names)
-
-
-def _labels(values: list, source: str) -> list[int] | list[str]:
-    """Integer labels (whole floats included, as parquet stores them) or label names."""
-    if all(isinstance(v, (int, np.integer)) for v in values):
-        return [int(v) for v in values]
-    if all(isinstance(v, (float, np.floating)) and float(v).is_integer() for v in values):
-        return [int(v) for v in values]
-    if all(isinstance(v, str) and v.strip() for v in values):
-        return values
-    raise CtxvecError(
-        f"{source}: 'label' must hold integers or names, one kind only; fix those values"
-    )
 
 
 def _read_acl_folder(path: Path, split: str) -> TextDataset:

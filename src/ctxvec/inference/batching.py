@@ -1,5 +1,10 @@
 """Batches for the forward pass: length-sorted groups of features, padded into tensors.
 
+A text feature holds token ids (its length: their number); an image or audio feature holds the
+preprocessor's arrays and its real ``length`` (audio samples or mel frames; 1 for an image,
+whose arrays all have one shape), padded with zeros along the last axis by
+:func:`collate_arrays`.
+
 On a CPU the cost of a batch is its padding, so features are grouped by length with at most
 :data:`MAX_PADDING` of a batch's width padded; on a GPU each new shape can cost a kernel plan, so
 there batches have a fixed size and widths rounded up to :data:`GPU_WIDTH_MULTIPLE`.
@@ -13,10 +18,15 @@ from typing import Literal
 import numpy as np
 import torch
 
-Feature = Mapping[str, Sequence[int]]
+Feature = Mapping[str, Sequence[int]]  # text; image and audio features hold arrays
 # Largest share of a batch's width a feature may be padded by (see length_sorted_batches).
 MAX_PADDING = 0.05
 GPU_WIDTH_MULTIPLE = 64
+
+
+def feature_length(feature: Mapping) -> int:
+    """How long a feature is: its tokens (text) or its real ``length`` (image, audio)."""
+    return int(feature["length"]) if "length" in feature else len(feature["input_ids"])
 
 
 def length_sorted_batches(
@@ -68,3 +78,28 @@ def collate(
     inputs = {n: torch.from_numpy(a) for n, a in arrays.items()}
     inputs["attention_mask"] = torch.from_numpy(attention)
     return inputs, torch.from_numpy(special)
+
+
+def collate_arrays(
+    features: Sequence[Mapping], input_names: Sequence[str]
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Stack a batch of image or audio features, zero-padding the axis their sizes differ on
+    (the time axis of audio; images all have one shape) and their attention masks.
+
+    Returns:
+        The model inputs (``pixel_values`` ``[batch, channels, height, width]``,
+        ``input_values`` ``[batch, n_samples]``, ``input_features`` ``[batch, mels, frames]``
+        or ``[batch, frames, features]``, float32; where ``input_names`` holds one, the
+        ``attention_mask`` ``[batch, time]`` each feature carries, padded with 0) and
+        ``[batch]`` the real lengths.
+    """
+    inputs = {}
+    for name in input_names:
+        arrays = [np.asarray(f[name], np.int64 if name == "attention_mask" else np.float32)
+                  for f in features]  # fmt: skip
+        shape = np.array([a.shape for a in arrays]).max(0)
+        batch = np.zeros((len(arrays), *shape), arrays[0].dtype)
+        for row, a in enumerate(arrays):
+            batch[(row, *(slice(0, k) for k in a.shape))] = a
+        inputs[name] = torch.from_numpy(batch)
+    return inputs, torch.tensor([int(f["length"]) for f in features])

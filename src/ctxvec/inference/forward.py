@@ -46,6 +46,8 @@ from ctxvec.inference.batching import (
     MAX_PADDING,
     Feature,
     collate,
+    collate_arrays,
+    feature_length,
     length_sorted_batches,
 )
 from ctxvec.inference.kernels import KERNEL_CHOICES, KernelChoice, cpu_kernels
@@ -68,6 +70,7 @@ from ctxvec.inference.tokens import (
     TokenWeighting,
     check_token_options,
     measured_tokens,
+    media_tokens,
 )
 from ctxvec.loading import LoadedModel
 from ctxvec.loading.stacks import STACKS, Stack, measured_stack
@@ -231,6 +234,8 @@ def _forward(plan: _Plan, idx: list[int], take) -> tuple[dict, Any, MeasuredToke
     (call inside ``torch.inference_mode``)."""
     lm = plan.lm
     batch = [plan.features[i] for i in idx]
+    if lm.media is not None:
+        return _forward_media(plan, batch)
     inputs, special = collate(
         batch, lm.input_names, plan.pad_values, lm.padding_side, plan.multiple
     )
@@ -250,6 +255,29 @@ def _forward(plan: _Plan, idx: list[int], take) -> tuple[dict, Any, MeasuredToke
     return inputs, out, measured
 
 
+def _forward_media(plan: _Plan, batch: list[Feature]) -> tuple[dict, Any, MeasuredTokens]:
+    """:func:`_forward` for an image or audio model: its arrays stacked, its tokens read by
+    :func:`~ctxvec.inference.tokens.media_tokens`."""
+    lm = plan.lm
+    inputs, lengths = collate_arrays(batch, lm.input_names)
+    inputs = {
+        k: v.to(lm.device, lm.dtype if v.is_floating_point() else v.dtype)
+        for k, v in inputs.items()
+    }
+    out = lm.model(**inputs, output_hidden_states=True, return_dict=True)
+    counts = getattr(lm.model, "_get_feat_extract_output_lengths", None)
+    measured = media_tokens(
+        lm.media,
+        out,
+        lengths,
+        {plan.primary, *plan.extra},
+        plan.primary,
+        counts if lm.media.frames_from_length else None,
+        plan.rule.exclude_special_tokens,
+    )
+    return inputs, out, measured
+
+
 def _moments_batch(plan: _Plan, idx: list[int], take) -> dict[int, torch.Tensor]:
     """Per measured layer, ``[3, hidden]`` float64 on the CPU: the count, sum and sum of
     squares of each dimension over the batch's measured tokens (a reference batch)."""
@@ -257,7 +285,7 @@ def _moments_batch(plan: _Plan, idx: list[int], take) -> dict[int, torch.Tensor]
         _, _, measured = _forward(plan, idx, take)
         sums = {}
         for j, h in measured.states.items():
-            x = h[measured.mask].to("cpu", torch.float64)  # [n_measured, hidden]
+            x = h[measured.mask_of(j)].to("cpu", torch.float64)  # [n_measured, hidden]
             sums[j] = torch.stack([torch.full_like(x[0], len(x)), x.sum(0), x.square().sum(0)])
         return sums
 
@@ -289,7 +317,9 @@ def _run_batch(plan: _Plan, idx: list[int], take) -> _Batch:
         per_layer = [
             stats
             if j == plan.primary
-            else context_vector_metrics(states[j], mask, weights, plan.standard.get(j))
+            else context_vector_metrics(
+                states[j], measured.mask_of(j), weights, plan.standard.get(j)
+            )
             for j in plan.extra
         ]
         result = _Batch(
@@ -378,7 +408,7 @@ def run_forward(
         token_sample=token_sample,
         seeds=seeds if seeds is not None else [(i,) for i in range(len(features))],
         pad_values={
-            "input_ids": lm.tokenizer.pad_token_id or 0,
+            "input_ids": getattr(lm.tokenizer, "pad_token_id", None) or 0,
             "token_type_ids": getattr(lm.tokenizer, "pad_token_type_id", 0),
         },
         multiple=GPU_WIDTH_MULTIPLE if gpu else 1,
@@ -394,10 +424,8 @@ def run_forward(
     )
     result.outputs = {k: [None] * n for k in keep.per_token}
     samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    lengths = [len(f["input_ids"]) for f in features]
-    batches = length_sorted_batches(
-        lengths, settings.batch_size, max_padding=1.0 if gpu else MAX_PADDING
-    )
+    lengths = [feature_length(f) for f in features]
+    batches = length_sorted_batches(lengths, settings.batch_size, max_padding=_max_padding(lm, gpu))
     reference_batches = []
     if settings.standardise:
         if not reference:
@@ -406,9 +434,9 @@ def run_forward(
                 "drop --standardise"
             )
         reference_batches = length_sorted_batches(
-            [len(f["input_ids"]) for f in reference],
+            [feature_length(f) for f in reference],
             settings.batch_size,
-            max_padding=1.0 if gpu else MAX_PADDING,
+            max_padding=_max_padding(lm, gpu),
         )
     capture = nullcontext(None) if plan.hidden else capture_attention_outputs(lm.model)
     with (
@@ -462,6 +490,15 @@ def run_forward(
     return result
 
 
+def _max_padding(lm: LoadedModel, gpu: bool) -> float:
+    """The share of a batch's width a feature may be padded by: none for an audio model that
+    takes no attention mask (padding would change its real frames' vectors), else the device's
+    rule (:func:`~ctxvec.inference.batching.length_sorted_batches`)."""
+    if lm.media is not None and "attention_mask" not in lm.input_names:
+        return 0.0
+    return 1.0 if gpu else MAX_PADDING
+
+
 def _sample_tokens(
     h: torch.Tensor, mask: torch.Tensor, idx: Sequence[int], seeds: Sequence[Sequence[int]], k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -489,11 +526,14 @@ def _sample_tokens(
 def _sentence_vectors(
     h: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None, columns: torch.Tensor
 ) -> dict[str, np.ndarray]:
-    """The summary token (at ``columns``, one per row) and the mean of the measured tokens
-    (weighted by ``weights`` where given: a decoder's position-weighted mean), ``[batch,
-    hidden]`` each."""
-    rows = torch.arange(h.shape[0], device=h.device)
-    summary = h[rows, columns.to(h.device)].float()
+    """The summary token (at ``columns``, one per row; or the head's pooling, where
+    ``columns`` holds ``[batch, n]`` weights) and the mean of the measured tokens (weighted by
+    ``weights`` where given: a decoder's position-weighted mean), ``[batch, hidden]`` each."""
+    if columns.is_floating_point():
+        summary = torch.einsum("bn,bnh->bh", columns.to(h.device), h.float())
+    else:
+        rows = torch.arange(h.shape[0], device=h.device)
+        summary = h[rows, columns.to(h.device)].float()
     w = token_weights(mask, weights)
     mean = torch.bmm(w.unsqueeze(1), torch.where(mask.unsqueeze(-1), h.float(), 0.0)).squeeze(1)
     return {"summary": summary.cpu().numpy(), "mean": mean.cpu().numpy()}

@@ -21,6 +21,12 @@ From one forward's output and its padded inputs, :func:`measured_tokens` gives t
 * **the summary column**: the token the model's classification head reads
   (:attr:`~ctxvec.loading.LoadedModel.summary_position`), in the measured vectors.
 
+An image or audio model's tokens (:func:`media_tokens`) are its hidden states' patches or
+frames: the real ones (an audio encoder's frames of padding left out, by the model's own
+lengths), without its leading [CLS]-like tokens with ``exclude_special_tokens``; its summary is
+what its head pools, as weights over the tokens (:mod:`ctxvec.loading.media`). A Swin-like
+model's stages hold fewer tokens each, so its masks differ by layer.
+
 A bidirectional stack ignores ``skip_first`` and ``token_weighting`` (its first token is its
 [CLS]-like token, left out with ``exclude_special_tokens``). Left out: weighting the token sample
 and the effective rank (both use the counted tokens unweighted).
@@ -28,13 +34,14 @@ and the effective rank (both use the counted tokens unweighted).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 
 from ctxvec.errors import CtxvecError, require_at_least, require_one_of
+from ctxvec.loading.media import MediaLayout
 from ctxvec.loading.stacks import MeasuredStack
 from ctxvec.metrics.context import token_weights
 
@@ -81,9 +88,17 @@ class MeasuredTokens:
     """One batch's measured vectors, as :func:`measured_tokens` gives them."""
 
     states: dict[int, torch.Tensor]  # {layer: [batch, n, hidden]}, n doubled for "both"
-    mask: torch.Tensor  # [batch, n] bool, the tokens that count
+    mask: torch.Tensor  # [batch, n] bool, the tokens that count (at the chosen layer)
     weights: torch.Tensor | None  # [batch, n] float32, rows summing to 1; None: uniform
-    summary: torch.Tensor  # [batch] long, the column of the token the head reads
+    # [batch] long, the column of the token the head reads; or [batch, n] float32, the
+    # weights of the head's pooling (image and audio models)
+    summary: torch.Tensor
+    # {layer: [batch, n_layer] bool} where layers hold different tokens (Swin's stages)
+    masks: dict[int, torch.Tensor] | None = None
+
+    def mask_of(self, layer: int) -> torch.Tensor:
+        """The tokens that count at ``layer``."""
+        return self.masks[layer] if self.masks is not None else self.mask
 
 
 def measured_tokens(
@@ -192,3 +207,50 @@ def _summary_column(rule: TokenRule, ids: torch.Tensor, real: torch.Tensor) -> t
         readable = real & (ids == rule.eos_id)
     readable = torch.where(readable.any(1, keepdim=True), readable, real)
     return real.shape[1] - 1 - readable.flip(1).int().argmax(1)
+
+
+def media_tokens(
+    layout: MediaLayout,
+    out: Any,
+    lengths: torch.Tensor,
+    layers: Iterable[int],
+    primary: int,
+    frame_counts: Callable[[torch.Tensor], torch.Tensor] | None,
+    exclude_special_tokens: bool = False,
+) -> MeasuredTokens:
+    """An image or audio model's measured vectors at ``layers``, their masks and summary.
+
+    Args:
+        layout: the model's tokens (:func:`ctxvec.loading.media.media_layout`).
+        out: the model's output, with hidden states (``[batch, n_layer, hidden]`` each).
+        lengths: ``[batch]`` the inputs' real lengths (audio samples or mel frames).
+        layers: the layer numbers needed; ``primary`` the chosen one (whose summary is kept).
+        frame_counts: the model's real frames of a real length (an audio encoder's
+            ``_get_feat_extract_output_lengths``), or None: every token is real.
+        exclude_special_tokens: leave the leading [CLS]-like tokens out.
+    """
+    states = {j: out.hidden_states[j] for j in layers}
+    frames = frame_counts(lengths) if frame_counts is not None else None
+    masks, summary = {}, None
+    for j, h in states.items():
+        n = h.shape[1]
+        position = torch.arange(n, device=h.device)[None]  # [1, n]
+        count = (frames if frames is not None else torch.full_like(lengths, n)).to(h.device)
+        real = position < count.clamp(max=n)[:, None]  # [batch, n]
+        special = (position < layout.n_special).expand_as(real)
+        masks[j] = real & ~special if exclude_special_tokens else real
+        if j == primary:
+            pooled = {
+                "first": position == 0,
+                "patch-mean": real & ~special,
+                "special-mean": special,
+                "mean": real,
+            }[layout.summary].expand_as(real)
+            summary = token_weights(pooled)
+    empty = [j for j, m in masks.items() if not bool(m.any(1).all())]
+    if empty:
+        raise CtxvecError(
+            f"an input has no token left to measure at layer {empty[0]} "
+            f"(exclude_special_tokens {exclude_special_tokens}); drop --exclude-special-tokens"
+        )
+    return MeasuredTokens(states, masks[primary], None, summary, masks)

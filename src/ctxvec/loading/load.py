@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -27,8 +27,9 @@ from ctxvec.loading.decoders import (
     pad_token_fallback,
     summary_position,
 )
+from ctxvec.loading.media import MediaLayout, Modality, media_layout, media_refusal
 from ctxvec.loading.names import DeviceName, DTypeName, ResolvedModel
-from ctxvec.loading.support import refusal_line, tokenizer_refusal
+from ctxvec.loading.support import head_class_name, refusal_line, tokenizer_refusal
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # RoBERTa-style embeddings number positions from padding_idx + 1, so the table holds that many
@@ -44,6 +45,9 @@ class Head:
 
     auto_class: str  # e.g. "AutoModelForQuestionAnswering"
     words: str  # e.g. "question-answering"
+    # What the model reads: "text" (a tokenizer), "vision" (images, an image processor) or
+    # "sound" (audio, a feature extractor).
+    modality: Modality = "text"
 
     @property
     def class_suffix(self) -> str:
@@ -55,6 +59,7 @@ class Head:
 class LoadedModel:
     resolved: ResolvedModel
     model: torch.nn.Module
+    # The text models' tokenizer; None for image and audio models (see ``processor``).
     tokenizer: object
     device: torch.device
     dtype: torch.dtype
@@ -80,6 +85,10 @@ class LoadedModel:
     # Decoder-only (:func:`ctxvec.loading.decoders.is_decoder_only`): query i attends to keys
     # 0..i only, which the per-head attention statistics take into account.
     causal: bool = False
+    # Image and audio models: their image processor or feature extractor, and how their
+    # tokens are read (:mod:`ctxvec.loading.media`); None for text models.
+    processor: object | None = None
+    media: MediaLayout | None = None
 
 
 def resolve_device(device: DeviceName = "auto") -> torch.device:
@@ -117,8 +126,11 @@ def load_model(
     device: DeviceName = "auto",
     dtype: DTypeName = "auto",
     allow_untrained_head: bool = False,
+    eager: bool = False,
 ) -> LoadedModel:
-    """Load tokenizer and model with a task's ``head``, in eval mode on ``device``.
+    """Load tokenizer and model with a task's ``head``, in eval mode on ``device``; with
+    ``eager``, built on the eager attention path (a few image models, such as Data2Vec-Vision,
+    cannot switch to it once built).
 
     Raises:
         CtxvecError: the checkpoint cannot be loaded, is of an architecture ctxvec refuses
@@ -138,16 +150,26 @@ def load_model(
     try:
         # Refuse an architecture ctxvec cannot measure before any weight loads (one line).
         config = transformers.AutoConfig.from_pretrained(resolved.path)
+        if head.modality != "text" and (why := media_refusal(config)) is not None:
+            kind = f"{config.model_type} ({head_class_name(config, head.auto_class)})"
+            raise CtxvecError(f"model '{name}' is a {kind}: {why.line()}")
         if (refused := refusal_line(name, config, head.auto_class)) is not None:
             raise CtxvecError(refused)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(resolved.path)
-        if (refused := tokenizer_refusal(tokenizer, head.auto_class)) is not None:
-            raise CtxvecError(f"model '{name}': {refused}")
+        tokenizer, processor = None, None
+        if head.modality == "text":
+            tokenizer = transformers.AutoTokenizer.from_pretrained(resolved.path)
+            if (refused := tokenizer_refusal(tokenizer, head.auto_class)) is not None:
+                raise CtxvecError(f"model '{name}': {refused}")
+        else:
+            processor = _preprocessor(transformers, resolved.path, head.modality, name)
         # A fixed seed makes an allowed untrained head the same on every run.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             model, info = auto_class.from_pretrained(
-                resolved.path, output_loading_info=True, dtype=torch_dtype
+                resolved.path,
+                output_loading_info=True,
+                dtype=torch_dtype,
+                **({"attn_implementation": "eager"} if eager else {}),
             )
     except ValueError as e:
         if "Unrecognized configuration class" in str(e):
@@ -163,6 +185,8 @@ def load_model(
 
     model.to(dev).eval()
     forward_params = inspect.signature(model.forward).parameters
+    if processor is not None:
+        return _media_model(resolved, model, processor, head, dev, torch_dtype, initialised)
     input_names = tuple(n for n in tokenizer.model_input_names if n in forward_params)
     # A head that reads the last position (XLNet's "last") needs left padding; every other
     # model gets right padding, so absolute position ids of real tokens never shift and a
@@ -193,6 +217,56 @@ def load_model(
         head=head,
         initialised=initialised,
         causal=is_decoder_only(model.config),
+    )
+
+
+def _preprocessor(transformers: Any, path: Any, modality: Modality, name: str) -> Any:
+    """The checkpoint's own image processor or feature extractor; a checkpoint without one is
+    one line."""
+    auto = (
+        transformers.AutoImageProcessor
+        if modality == "vision"
+        else (transformers.AutoFeatureExtractor)
+    )
+    what = "image processor" if modality == "vision" else "feature extractor"
+    try:
+        return auto.from_pretrained(path)
+    except (OSError, ValueError, KeyError) as e:
+        raise CtxvecError(
+            f"model '{name}' has no {what} ({first_line(e)}); save the one it was trained with "
+            "beside its weights (save_pretrained)"
+        ) from None
+
+
+def _media_model(
+    resolved: ResolvedModel,
+    model: torch.nn.Module,
+    processor: Any,
+    head: Head,
+    dev: torch.device,
+    dtype: torch.dtype,
+    initialised: tuple[str, ...],
+) -> LoadedModel:
+    """An image or audio classifier as a :class:`LoadedModel`: its inputs are the processor's
+    arrays (an attention mask only where both the feature extractor makes one and the model
+    takes it), never padded on the left."""
+    forward_params = inspect.signature(model.forward).parameters
+    names = getattr(processor, "model_input_names", None) or ["pixel_values"]
+    if not getattr(processor, "return_attention_mask", False):
+        names = [n for n in names if n != "attention_mask"]
+    return LoadedModel(
+        resolved=resolved,
+        model=model,
+        tokenizer=None,
+        device=dev,
+        dtype=dtype,
+        input_names=tuple(n for n in names if n in forward_params),
+        padding_side="right",
+        max_positions=None,
+        head=head,
+        initialised=initialised,
+        processor=processor,
+        media=media_layout(model, processor, head.modality),
     )
 
 

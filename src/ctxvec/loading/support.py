@@ -145,6 +145,12 @@ def head_class_name(config: object, auto_class: str) -> str:
         "AutoModelForSequenceClassification": (
             modeling_auto.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
         ),
+        "AutoModelForImageClassification": (
+            modeling_auto.MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
+        ),
+        "AutoModelForAudioClassification": (
+            modeling_auto.MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES
+        ),
     }
     model_type = getattr(config, "model_type", "")
     name = mappings.get(auto_class, {}).get(model_type)

@@ -24,9 +24,10 @@ class StudyConfig:
     :mod:`ctxvec.tasks.registry`). ``subsets``/``subset_size`` default to the task's (the
     baseline's: QA 4 x 200, classification 4 x 500); ``subset_starts`` are positions in the
     seeded shuffle (default: consecutive blocks). ``score`` is the task score correlated with
-    the metrics (one of the task's ``scores``): F1 by default, as the baseline; for
-    classification, accuracy or macro F1 avoid rewarding a model that always answers the
-    positive class. ``settings`` are the task's settings type (default: its defaults).
+    the metrics (one of the task's ``scores``): the task's first by default (F1 for QA and
+    classification, as the baseline; accuracy for images and audio); for classification,
+    accuracy or macro F1 avoid rewarding a model that always answers the positive class.
+    ``settings`` are the task's settings type (default: its defaults).
     ``controls`` and ``group`` are model attributes (:attr:`ModelSpec.attributes`) of the
     confounds analysis (``docs/study.md``): the partial correlations control for ``controls``
     (none by default: no partial correlation), and the mixed model's random intercept is per
@@ -45,7 +46,7 @@ class StudyConfig:
     device: str = "auto"
     dtype: DTypeName = "auto"
     allow_untrained_head: bool = False
-    score: str = "f1"
+    score: str | None = None
     # Refuse QA answers whose answer_start does not point at their text (else: one warning).
     strict: bool = False
     # Per-head attention statistics of a seeded sample of this many examples of each subset,
@@ -63,6 +64,8 @@ class StudyConfig:
     def __post_init__(self) -> None:
         """Refuse impossible values at once, in the API as in the CLI (the same line)."""
         task = get_task(self.task)
+        if self.score is None:
+            object.__setattr__(self, "score", task.scores[0])
         if self.score not in task.scores:
             raise ParameterError(
                 "score", f"'{self.score}' is not a {task.name} score; use one of "

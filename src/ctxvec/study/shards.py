@@ -37,7 +37,7 @@ from ctxvec.loading.stacks import STACK_STATE, measured_stack
 from ctxvec.metrics.registry import EXAMPLE_METRICS, LAYER_METRICS
 from ctxvec.study.heads import merge_heads
 from ctxvec.study.units import INITIALISED, Unit, UnitResult, UnitSummary
-from ctxvec.tasks.heads import HeadInputs, eager_attention, head_inputs
+from ctxvec.tasks.heads import HeadInputs, check_full_attention, eager_attention, head_inputs
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,8 @@ def compute(shard: Shard, data: Dataset, lm: LoadedModel, progress: bool = True)
         by_id = {e.id: e for e in data.examples}
         options["reference"] = task.part(data, [by_id[i] for i in unit.reference_ids])
         data = task.part(data, [by_id[i] for i in shard.example_ids])
+    if unit.attention_ids:
+        check_full_attention(lm)  # before the pass: a refused model costs nothing
     pred = task.predict(lm, data, settings, progress, first_example=shard.first, **options)
     heads, heads_seconds = None, 0.0
     if unit.attention_ids:

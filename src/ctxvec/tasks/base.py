@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 
 from ctxvec.data import Dataset, Example
@@ -55,7 +56,9 @@ class Predictions:
 class Reading:
     """One input read on the eager path for the attention views: the task's prediction
     (``prediction``, its ``probability``; QA: the answer's token ``span`` and ``na_prob``)
-    beside the encoded input and the model's output with its attentions."""
+    beside the encoded input and the model's output with its attentions; an image or audio
+    task's ``picture`` to draw the attention over (the image ``[h, w, 3]``, the window's
+    spectrogram ``[frequencies, time]``)."""
 
     encoded: EncodedInput
     output: Any
@@ -63,6 +66,7 @@ class Reading:
     probability: float
     span: tuple[int, int] | None = None
     na_prob: float | None = None
+    picture: np.ndarray | None = None
 
 
 class Task(ABC):

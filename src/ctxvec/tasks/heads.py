@@ -26,8 +26,10 @@ import pandas as pd
 import torch
 
 from ctxvec.errors import CtxvecError, InputTooLongError, first_line
+from ctxvec.inference.batching import collate_arrays
 from ctxvec.inference.kernels import cpu_kernels
 from ctxvec.loading import LoadedModel
+from ctxvec.metrics.heads import SPECIAL as SPECIAL_CODE
 from ctxvec.metrics.heads import combine_statistics, input_statistics
 
 # Models without a position limit (XLNet) still get one: weights grow with the square of n.
@@ -42,8 +44,20 @@ def input_limit(lm: LoadedModel, max_length: int | None) -> int:
     return limit
 
 
+def check_full_attention(lm: LoadedModel) -> None:
+    """Stop with one line for a model whose attention runs within windows (Swin-like): before
+    any pass, so a study with ``--attention-stats`` loses nothing."""
+    if lm.media is not None and lm.media.windowed:
+        raise CtxvecError(
+            f"model '{lm.resolved.spec.label}' attends within windows of its patches, so no "
+            "layer has attention over the whole image to draw or summarise; drop "
+            "--attention-stats (its study runs without) or use a ViT-like model"
+        )
+
+
 def switch_to_eager(lm: LoadedModel) -> None:
     """Put the model on the eager attention path, or say in one line why it cannot go there."""
+    check_full_attention(lm)
     try:
         lm.model.set_attn_implementation("eager")
     except (ValueError, ImportError) as e:
@@ -85,13 +99,16 @@ class EncodedInput:
 
     Attributes:
         feature: the tokenizer's fields for the input (QA: :func:`ctxvec.tasks.qa.encode_qa`'s
-            feature, with ``offsets`` and ``cls_index``), from a task's
+            feature, with ``offsets`` and ``cls_index``; an image or audio input: its
+            preprocessor's arrays and real ``length``), from a task's
             :meth:`~ctxvec.tasks.base.Task.encode_one`.
-        segment: ``[n_tokens]`` int8: -1 special token, 0 question (or the text), 1 context.
+        segment: ``[n_tokens]`` int8: -1 special token, 0 question (or the text, the patches,
+            the frames), 1 context; None where the model's output tells the number of tokens
+            (audio frames: :func:`media_segments` of the weights).
     """
 
     feature: dict[str, Any]
-    segment: np.ndarray
+    segment: np.ndarray | None
 
 
 def forward_attentions(lm: LoadedModel, feature: dict[str, Any]) -> Any:
@@ -100,15 +117,33 @@ def forward_attentions(lm: LoadedModel, feature: dict[str, Any]) -> Any:
     Call it inside :func:`ctxvec.inference.kernels.cpu_kernels`, as the attention views and
     :func:`head_inputs` do: the packed linear layers make it faster on a CPU, and the views and
     the study then compute the same weights."""
-    names = [n for n in lm.input_names if n != "attention_mask"]
-    inputs = {n: torch.tensor([feature[n]], device=lm.device) for n in names}
-    inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
+    if lm.media is not None:
+        inputs, _ = collate_arrays([feature], lm.input_names)
+        inputs = {
+            k: v.to(lm.device, lm.dtype if v.is_floating_point() else v.dtype)
+            for k, v in inputs.items()
+        }
+    else:
+        names = [n for n in lm.input_names if n != "attention_mask"]
+        inputs = {n: torch.tensor([feature[n]], device=lm.device) for n in names}
+        inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
     with torch.inference_mode():
         out = lm.model(**inputs, output_attentions=True, return_dict=True)
     found = self_attentions(out)
     if not found or any(a is None for a in found):
         raise no_attentions(lm, "the forward pass returned none")
+    if len({tuple(a.shape) for a in found}) > 1 or found[0].shape[0] != 1:
+        # Swin-like: per-window weights that change shape by stage, never over all tokens.
+        raise no_attentions(lm, "its attention is windowed: no layer attends over all tokens")
     return out
+
+
+def media_segments(lm: LoadedModel, n_tokens: int) -> np.ndarray:
+    """``[n_tokens]`` int8 segment codes of an image or audio input: -1 for its leading
+    [CLS]-like tokens, 0 for its patches or frames."""
+    segment = np.zeros(n_tokens, np.int8)
+    segment[: lm.media.n_special] = SPECIAL_CODE
+    return segment
 
 
 def self_attentions(out: Any) -> tuple[torch.Tensor, ...] | None:
@@ -163,6 +198,9 @@ def head_inputs(
                 found.skipped.append(example.id)
                 continue
             weights = attention_weights(forward_attentions(lm, encoded.feature))
-            found.per_input.append(input_statistics(weights, encoded.segment, lm.causal))
+            segment = encoded.segment
+            if segment is None:
+                segment = media_segments(lm, weights.shape[-1])
+            found.per_input.append(input_statistics(weights, segment, lm.causal))
             found.used.append(example.id)
     return found

@@ -1,7 +1,7 @@
 """The registry of tasks: every task of a study found by its name.
 
-The built-in tasks (``qa``, ``cls``) are imported on first use; :func:`register_task` adds
-another (a module of one's own, see
+The built-in tasks (``qa``, ``cls``, ``image``, ``audio``) are imported on first use;
+:func:`register_task` adds another (a module of one's own, see
 ``tests/tasks/test_custom_task.py``). An unknown name is one line that lists the known ones.
 """
 
@@ -15,7 +15,12 @@ from ctxvec.loading import LoadedModel
 from ctxvec.tasks.base import Task
 
 # name -> "module:class" of the built-in tasks, imported when first asked for.
-BUILTIN = {"qa": "ctxvec.tasks.qa:QATask", "cls": "ctxvec.tasks.classify:ClassificationTask"}
+BUILTIN = {
+    "qa": "ctxvec.tasks.qa:QATask",
+    "cls": "ctxvec.tasks.classify:ClassificationTask",
+    "image": "ctxvec.tasks.image:ImageTask",
+    "audio": "ctxvec.tasks.audio:AudioTask",
+}
 _registered: dict[str, Task] = {}
 
 
