@@ -27,15 +27,17 @@ def resolve_inputs(
     example_id: str | None = None,
     task: str = "qa",
     split: str | None = None,
+    image: str | None = None,
+    audio: str | None = None,
 ) -> tuple[str, dict[str, str]]:
     """The task's name and the ``attend`` keyword arguments from what a user gave.
 
-    The fields given name the task (a text: classification; a question and a context: QA;
-    anything else is one line, before a model loads); otherwise ``example_id`` is looked up in
-    ``data`` (loaded with ``task``'s loader).
+    The fields given name the task (a text: classification; a question and a context: QA; an
+    image or an audio file: theirs; anything else is one line, before a model loads); otherwise
+    ``example_id`` is looked up in ``data`` (loaded with ``task``'s loader).
     """
-    fields = {"question": question, "context": context, "text": text}
-    given = {k: v for k, v in fields.items() if v is not None}
+    fields = {"question": question, "context": context, "text": text, "image": image}
+    given = {k: v for k, v in {**fields, "audio": audio}.items() if v is not None}
     if example_id is None:
         return task_for_inputs(given).name, given
     if data is None or given:

@@ -221,7 +221,7 @@ def plot_frame_attention(
         gid="spectrogram",
     )
     ax.set_xlabel("time (spectrogram frame)")
-    ax.set_ylabel("mel band")
+    ax.set_ylabel("frequency bin")
     # A divider, not a second subplot: the strip sits above the caller's axes too.
     strip = make_axes_locatable(ax).append_axes("top", size="30%", pad=0.08, sharex=ax)
     edges = np.linspace(0.0, n_time, frame_weights.size + 1)

@@ -30,9 +30,15 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ctxvec import files
+from ctxvec.attention.patches import (
+    attention_rollout,
+    patch_grid,
+    plot_frame_attention,
+    plot_patch_attention,
+)
 from ctxvec.attention.weights import Attention
 from ctxvec.errors import CtxvecError
-from ctxvec.metrics.heads import CONTEXT, available_statistics
+from ctxvec.metrics.heads import CONTEXT, SPECIAL, available_statistics
 from ctxvec.metrics.registry import CORRELATED_HEAD_STATISTICS
 from ctxvec.metrics.registry import label as metric_label
 
@@ -255,5 +261,39 @@ def write_attention_figures(
         f"layer{li}_head{hi}": plot_head(attn, li, hi, indices),
         "overview": plot_overview(attn),
         "statistics": plot_statistics(table, attn.model, attn.causal),
+        **(media_figures(attn, li, hi) if attn.picture is not None else {}),
     }
     return [p for stem, fig in figures.items() for p in save_figure(fig, out_dir / stem, formats)]
+
+
+def query_row(attn: Attention, weights: np.ndarray) -> tuple[np.ndarray, str]:
+    """``[n_tokens]`` the row an image or audio view draws of ``[n, n]`` weights: the first
+    special token's ([CLS]), or without one the mean over all queries; and its name."""
+    if (attn.segment == SPECIAL).any():
+        return weights[0], attn.tokens[0]
+    return weights.mean(0), "mean query"
+
+
+def media_figures(attn: Attention, layer: int, head: int) -> dict[str, Figure]:
+    """The attention of one head (``layer``, ``head`` from 1) and the rollout over all layers
+    (:func:`~ctxvec.attention.patches.attention_rollout`) drawn over the picture: patches over
+    an image (``patch_layer{L}_head{H}``, ``patch_rollout``), frames over a spectrogram's time
+    axis (``frames_layer{L}_head{H}``, ``frames_rollout``); an AST's frequency x time patch
+    grid is summed over frequency."""
+    rows = {
+        f"layer{layer}_head{head}": attn.head(layer, head),
+        "rollout": attention_rollout(attn.weights),
+    }
+    figures = {}
+    for stem, weights in rows.items():
+        row, query = query_row(attn, weights)
+        title = f"{attn.model}: attention of {query}, {stem.replace('_', ' ')}"
+        if attn.grid is not None:
+            grid = patch_grid(len(attn.tokens), *attn.grid).to_grid(row)
+        if attn.n_frames is None:  # an image
+            figures[f"patch_{stem}"] = plot_patch_attention(attn.picture, grid, title)
+            continue
+        n_special = int((attn.segment == SPECIAL).sum())
+        frames = grid.sum(0) if attn.grid is not None else row[n_special : attn.n_frames]
+        figures[f"frames_{stem}"] = plot_frame_attention(attn.picture, frames, title)
+    return figures

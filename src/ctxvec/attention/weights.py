@@ -37,6 +37,7 @@ import pandas as pd
 import torch
 
 from ctxvec.errors import CtxvecError
+from ctxvec.inference.forward import real_frames
 from ctxvec.loading import DTypeName, LoadedModel, ModelSpec, load_model, resolve_model
 from ctxvec.metrics.heads import (
     CONTEXT,
@@ -220,12 +221,15 @@ def attend(
     question: str | None = None,
     context: str | None = None,
     text: str | None = None,
+    image: str | None = None,
+    audio: str | None = None,
     max_length: int | None = None,
     n_best: int = 20,
     max_answer_length: int = 30,
     na_threshold: float = 0.0,
 ) -> Attention:
-    """Run one QA pair (``question`` and ``context``) or one ``text`` and keep its attentions.
+    """Run one QA pair (``question`` and ``context``), one ``text``, or one ``image`` or
+    ``audio`` file (its first window) and keep its attentions.
 
     Args:
         lm: a model from :func:`load_for_attention` (QA head for a pair, cls head for a text).
@@ -235,7 +239,8 @@ def attend(
     Raises:
         CtxvecError: wrong combination of inputs, input too long, or no attentions returned.
     """
-    given = {"question": question, "context": context, "text": text}
+    given = {"question": question, "context": context, "text": text, "image": image}
+    given["audio"] = audio
     return attend_inputs(
         lm,
         {k: v for k, v in given.items() if v is not None},
@@ -303,7 +308,7 @@ def _media_attention(
         n_frames = n
         if layout.frames_from_length:
             length = torch.tensor([reading.encoded.feature["length"]])
-            n_frames = min(n, int(lm.model._get_feat_extract_output_lengths(length)[0]))
+            n_frames = min(n, int(real_frames(lm, length)[0]))
     return Attention(
         model=lm.resolved.spec.label,
         task=task.name,

@@ -16,13 +16,19 @@ def attention(
     question: Annotated[str | None, typer.Option(help="QA: the question.")] = None,
     context: Annotated[str | None, typer.Option(help="QA: the context paragraph.")] = None,
     text: Annotated[str | None, typer.Option(help="Classification: the text.")] = None,
+    image: Annotated[str | None, typer.Option(help="Image classification: an image file.")] = None,
+    audio: Annotated[
+        str | None, typer.Option(help="Audio classification: an audio file (first window).")
+    ] = None,
     data: Annotated[
         str | None, typer.Option(help="Dataset for --example and --stats-size (study loaders).")
     ] = None,
     example: Annotated[
         str | None, typer.Option(help="Id of the example in --data to show.")
     ] = None,
-    task: Annotated[str, typer.Option(help="Task of --example / --data alone: qa or cls.")] = "qa",
+    task: Annotated[
+        str, typer.Option(help="Task of --example / --data alone: qa, cls, image or audio.")
+    ] = "qa",
     name: Annotated[
         str, typer.Option(help="Model label in figures (default: folder name or hub id).")
     ] = "",
@@ -60,7 +66,9 @@ def attention(
     from ctxvec.files import write_csv
     from ctxvec.loading import ModelSpec
 
-    task, inputs = att.resolve_inputs(question, context, text, data, example, task)
+    task, inputs = att.resolve_inputs(
+        question, context, text, data, example, task, image=image, audio=audio
+    )
     span = att.parse_token_range(token_range) if token_range else None
     lm = att.load_for_attention(
         ModelSpec(model, name), task, device, "float32", allow_untrained_head

@@ -265,17 +265,22 @@ def _forward_media(plan: _Plan, batch: list[Feature]) -> tuple[dict, Any, Measur
         for k, v in inputs.items()
     }
     out = lm.model(**inputs, output_hidden_states=True, return_dict=True)
-    counts = getattr(lm.model, "_get_feat_extract_output_lengths", None)
     measured = media_tokens(
         lm.media,
         out,
         lengths,
         {plan.primary, *plan.extra},
         plan.primary,
-        counts if lm.media.frames_from_length else None,
+        functools.partial(real_frames, lm) if lm.media.frames_from_length else None,
         plan.rule.exclude_special_tokens,
     )
     return inputs, out, measured
+
+
+def real_frames(lm: LoadedModel, lengths: torch.Tensor) -> torch.Tensor:
+    """``[batch]`` an audio model's tokens of real input (``lengths``: real samples or mel
+    frames), by the model's own ``_get_feat_extract_output_lengths`` and SEW's squeeze."""
+    return lm.model._get_feat_extract_output_lengths(lengths) // lm.media.squeeze
 
 
 def _moments_batch(plan: _Plan, idx: list[int], take) -> dict[int, torch.Tensor]:
@@ -491,11 +496,12 @@ def run_forward(
 
 
 def _max_padding(lm: LoadedModel, gpu: bool) -> float:
-    """The share of a batch's width a feature may be padded by: none for an audio model that
-    takes no attention mask (padding would change its real frames' vectors), else the device's
-    rule (:func:`~ctxvec.inference.batching.length_sorted_batches`)."""
-    if lm.media is not None and "attention_mask" not in lm.input_names:
-        return 0.0
+    """The share of a batch's width a feature may be padded by: none for variable-length
+    audio (padding reaches its real frames, :class:`~ctxvec.loading.media.MediaLayout`), any
+    for inputs of one shape (never padded), else the device's rule
+    (:func:`~ctxvec.inference.batching.length_sorted_batches`)."""
+    if lm.media is not None:
+        return 1.0 if lm.media.fixed_size else 0.0
     return 1.0 if gpu else MAX_PADDING
 
 

@@ -124,6 +124,12 @@ class MediaLayout:
         frames_from_length: the model maps a real input length to its real frame count
             (``_get_feat_extract_output_lengths``: Wav2Vec2-like encoders, Whisper); else every
             token is real.
+        squeeze: the frames its encoder pools into one token (SEW's ``squeeze_factor``: that
+            count is of the feature encoder's frames, the hidden states hold fewer).
+        fixed_size: every input has one shape (images; AST and Whisper, whose extractors pad
+            or cut to one length), so batches never pad; variable-length audio is batched
+            only with inputs of its own length, since a Wav2Vec2-like feature encoder's
+            normalisation over time lets padding into real frames even under a mask.
         sampling_rate: the feature extractor's rate (audio), None for images.
         max_samples: the longest audio one input holds (AST: ``max_length`` frames of 10 ms;
             Whisper: its 30-s chunk), None where the model takes any length.
@@ -141,6 +147,8 @@ class MediaLayout:
     max_samples: int | None = None
     grid: tuple[int, int] | None = None
     windowed: bool = False
+    squeeze: int = 1
+    fixed_size: bool = True
 
 
 def media_refusal(config: Any) -> Refusal | None:
@@ -178,6 +186,8 @@ def media_layout(model: Any, processor: Any, modality: Modality) -> MediaLayout:
         sampling_rate=rate,
         max_samples=max_samples,
         grid=_ast_grid(config) if model_type == "audio-spectrogram-transformer" else None,
+        squeeze=int(getattr(config, "squeeze_factor", 1)),
+        fixed_size=max_samples is not None,
     )
 
 

@@ -50,8 +50,8 @@ def check_full_attention(lm: LoadedModel) -> None:
     if lm.media is not None and lm.media.windowed:
         raise CtxvecError(
             f"model '{lm.resolved.spec.label}' attends within windows of its patches, so no "
-            "layer has attention over the whole image to draw or summarise; drop "
-            "--attention-stats (its study runs without) or use a ViT-like model"
+            "layer has attention over the whole image to draw or summarise; study it without "
+            "--attention-stats, or use a ViT-like model"
         )
 
 
