@@ -23,11 +23,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from media_models import build_media_checkpoint
 from sample_data import reviews, squad_json
 from tiny_models import FAMILIES
+from transformers import AutoConfig
 
 from ctxvec import ClsSettings, ModelSpec, QASettings, StudyConfig, run_study
 from ctxvec.study.executors import RayExecutor
+from ctxvec.tasks.media import MediaSettings
 
 NODE = ["--block", "--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--disable-usage-stats"]
 
@@ -170,6 +173,32 @@ def test_every_family_cls_on_a_cluster_equals_the_local_executor(
     assert result.manifest["execution"]["cluster_resources"]["CPU"] == 2
 
 
+def test_an_image_study_sharded_on_a_cluster_equals_the_local_executor(
+    cluster, tmp_path, assert_equal_outputs
+):
+    """ViT-like (patches after [CLS]) and Swin-like (per stage) models on the digits, with the
+    per-layer curves and the attention statistics of the ViT, in shards of 7 images."""
+    models = []
+    for model_type in ("vit", "swin"):
+        path = build_media_checkpoint(model_type, tmp_path / model_type, num_labels=10)
+        config = AutoConfig.from_pretrained(path)
+        config.id2label = {i: str(i) for i in range(10)}
+        config.label2id = {str(i): i for i in range(10)}
+        config.save_pretrained(path)
+        models.append(ModelSpec(str(path), model_type))
+    study = StudyConfig(
+        figures=(), task="image", models=tuple(models), data="sklearn-digits", subsets=2,
+        subset_size=12, settings=MediaSettings(layers="all"), device="cpu", dtype="float32",
+    )  # fmt: skip
+    run_study(study, tmp_path / "local", progress=False, log=quiet)
+    executor = RayExecutor(cluster[0])
+    result = run_study(
+        study, tmp_path / "ray", progress=False, log=quiet, executor=executor, shard_size=7
+    )
+    assert_equal_outputs(tmp_path / "ray", tmp_path / "local")
+    assert {u["shards"] for u in result.manifest["units"]} == {2}
+
+
 def test_the_cli_joins_a_ray_start_cluster_and_shards_units_without_ray_variables(
     cluster, tmp_path, tiny_model, processes, markers, assert_equal_outputs
 ):
@@ -244,6 +273,7 @@ DRIVER = """
 import sys
 import pickle
 from ctxvec.study.executors import RayExecutor
+from ctxvec.tasks.media import MediaSettings
 study, out, address = pickle.load(open(sys.argv[1], "rb"))
 from ctxvec import run_study
 run_study(study, out, progress=False, log=print, executor=RayExecutor(address))

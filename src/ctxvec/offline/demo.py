@@ -13,6 +13,14 @@ one folder::
                    report, manifest), and attention/: the best checkpoint's heads on one question
     OUT/study-cls/ the classification study's outputs (scored by accuracy)
 
+With ``tasks`` holding ``image`` and ``audio`` (``ctxvec demo --tasks image,audio``) it does the
+same for the media benchmarks (:func:`~ctxvec.offline.synth.write_images`,
+:func:`~ctxvec.offline.synth.write_audio`, both at :data:`MEDIA_DIFFICULTY`) and the media zoo
+(:data:`ctxvec.offline.zoo.DEFAULT_PANELS`: ViT and Swin, AST and Wav2Vec2), beside the text
+ones: ``OUT/data/image-train/``, ``image-test/`` (image folders), ``audio-train.parquet``,
+``audio-test.parquet``; ``OUT/zoo/image/``, ``zoo/audio/``; ``OUT/study-image/``,
+``study-audio/`` (scored by accuracy).
+
 A second run regenerates the same data (deterministic for the seed), so the zoo and every study
 unit are reused from disk. Deliberately left out: hub models and real data (use ``ctxvec study``
 and ``ctxvec zoo build`` for those) and any tuning of the study's settings beyond subset sizes.
@@ -20,8 +28,9 @@ and ``ctxvec zoo build`` for those) and any tuning of the study's settings beyon
 
 from __future__ import annotations
 
+import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +38,7 @@ from ctxvec import attention
 from ctxvec.attention.plots import write_attention_figures
 from ctxvec.attention.viewer import write_viewer
 from ctxvec.data import load_qa_dataset
+from ctxvec.errors import CtxvecError
 from ctxvec.loading import ModelSpec
 from ctxvec.offline import synth, zoo
 from ctxvec.offline.families import FAMILIES, SCRATCH_FAMILIES
@@ -38,7 +48,12 @@ from ctxvec.tasks import get_task
 
 # Classification is scored by accuracy: the barely trained checkpoints answer one class for
 # everything, which positive-class F1 would reward with 67 at 50% accuracy.
-SCORES = {"qa": "f1", "cls": "accuracy"}
+SCORES = {"qa": "f1", "cls": "accuracy", "image": "accuracy", "audio": "accuracy"}
+TEXT_TASKS = ("qa", "cls")
+TASKS = (*TEXT_TASKS, "image", "audio")
+# Hard enough that the longer-trained checkpoints stay well short of 100% (docs/demo.md), and
+# short enough that every clip (1 s, +-16% at this difficulty) is one input of the AST member.
+MEDIA_DIFFICULTY = 0.3
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,8 @@ class DemoSizes:
 
     qa_train: int = 3000
     cls_train: int = 3000
+    image_train: int = 2000
+    audio_train: int = 1000
     subsets: int = 4
     subset_size: int = 100
     # Examples per subset whose per-head attention statistics the studies correlate with the
@@ -62,7 +79,15 @@ class DemoSizes:
 # the encoders at two steps (families grouped in the figures) and the rest at one: each
 # checkpoint adds about a second to each study, and the decoders' eight would have made the
 # small demo 40% slower.
-SMALL = DemoSizes(qa_train=160, cls_train=160, subsets=2, subset_size=16, attention_stats=4)
+SMALL = DemoSizes(
+    qa_train=160,
+    cls_train=160,
+    image_train=400,
+    audio_train=200,
+    subsets=2,
+    subset_size=16,
+    attention_stats=4,
+)
 SMALL_PANEL: tuple[zoo.Member, ...] = (
     *(
         zoo.Member(f, f, (2, 6) if f in FAMILIES else (6,), hidden_size=32, batch_size=8)
@@ -70,6 +95,23 @@ SMALL_PANEL: tuple[zoo.Member, ...] = (
     ),
     zoo.Member(zoo.MINILM, zoo.MINILM, (2,), learning_rate=1e-4, batch_size=4),
 )
+# The media zoo at small sizes: every family, a few steps and a late checkpoint that still
+# beats chance on the small dev sets (docs/demo.md).
+SMALL_MEDIA_PANELS: dict[str, tuple[zoo.Member, ...]] = {
+    "image": (
+        zoo.Member("vit", "vit", (5, 150), learning_rate=2e-3),
+        zoo.Member("deit", "deit", (5, 150), learning_rate=2e-3),
+    ),
+    "audio": (
+        zoo.Member("ast", "ast", (5, 40), hidden_size=32, learning_rate=2e-3, batch_size=16),
+        zoo.Member("wav2vec2", "wav2vec2", (5, 40), hidden_size=32, batch_size=16),
+    ),
+}
+# What ``ctxvec demo --small`` trains, by task.
+SMALL_PANELS: dict[str, tuple[zoo.Member, ...]] = {
+    **dict.fromkeys(TEXT_TASKS, SMALL_PANEL),
+    **SMALL_MEDIA_PANELS,
+}
 
 
 @dataclass
@@ -84,16 +126,19 @@ def run_demo(
     out_dir: str | Path = "ctxvec-demo",
     seed: int = 0,
     sizes: DemoSizes = DemoSizes(),
-    members: Sequence[zoo.Member] | None = None,
+    members: Sequence[zoo.Member] | Mapping[str, Sequence[zoo.Member]] | None = None,
     zoo_settings: zoo.ZooSettings | None = None,
     workers: int | None = None,
     progress: bool = False,
     log: Callable[[str], None] = print,
     figures: tuple[str, ...] = ("png", "svg"),
+    tasks: Sequence[str] = TEXT_TASKS,
 ) -> DemoResult:
-    """Generate data, build (or reuse) the zoo, run both studies into ``out_dir``.
+    """Generate data, build (or reuse) the zoo, run each task's study into ``out_dir``.
 
-    ``members`` is the panel for both tasks (default: :data:`ctxvec.offline.zoo.DEFAULT_PANELS`).
+    ``tasks``: some of :data:`TASKS` (default: QA and classification). ``members`` is the panel
+    of every task, or a panel per task (default, and for a task the mapping leaves out:
+    :data:`ctxvec.offline.zoo.DEFAULT_PANELS`).
     ``log`` hears a line as each phase starts (benchmark, each task's zoo and study, attention)
     and the zoo's and studies' own lines; ``progress`` shows bars on standard error for the
     zoo's training and the studies (for a terminal; without, training says how far it is on
@@ -102,21 +147,15 @@ def run_demo(
     attention figures are written as PNG when it holds ``"png"``).
     """
     started = time.perf_counter()
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown or not tasks:
+        raise CtxvecError(f"the demo's tasks are some of {', '.join(TASKS)}; got {list(tasks)}")
     out_dir = Path(out_dir)
     data = out_dir / "data"
     n_test = sizes.subsets * sizes.subset_size
     log(f"ctxvec demo: writing the benchmark to {data}")
     # Test data gets its own seed, so no generated paragraph or review repeats a training one.
-    paths = {
-        "qa": (
-            synth.write_qa(data / "qa-train.json", sizes.qa_train, seed),
-            synth.write_qa(data / "qa-test.json", n_test, seed + 1),
-        ),
-        "cls": (
-            synth.write_cls(data / "cls-train.parquet", _even(sizes.cls_train), seed),
-            synth.write_cls(data / "cls-test.parquet", _even(n_test), seed + 1),
-        ),
-    }
+    paths = {task: _write_data(task, data, sizes, n_test, seed) for task in tasks}
     checkpoints, studies = {}, {}
     for task, (train, test) in paths.items():
         log(f"ctxvec demo: {task} model zoo in {out_dir / 'zoo' / task}")
@@ -124,7 +163,7 @@ def run_demo(
             task,
             train,
             out_dir / "zoo" / task,
-            members,
+            members.get(task) if isinstance(members, Mapping) else members,
             seed=seed,
             settings=zoo_settings or zoo.ZooSettings(),
             workers=workers,
@@ -146,7 +185,8 @@ def run_demo(
         study_dir = out_dir / f"study-{task}"
         log(f"ctxvec demo: {task} study of {len(config.models)} checkpoints in {study_dir}")
         studies[task] = run_study(config, study_dir, progress=progress, log=log)
-    _attention_of_best(studies["qa"], paths["qa"][1], log, figures)
+    if "qa" in studies:
+        _attention_of_best(studies["qa"], paths["qa"][1], log, figures)
     seconds = time.perf_counter() - started
     for task, study in studies.items():
         score = SCORES[task]
@@ -155,12 +195,44 @@ def run_demo(
             f"ctxvec demo: {task} panel of {len(means)} checkpoints, mean {score} per checkpoint "
             f"{means.min():.1f} to {means.max():.1f}; results in {study.out_dir}"
         )
+    folders = " and ".join(f"{out_dir}/study-{task}" for task in studies)
     log(
-        f"ctxvec demo: done in {seconds:.0f}s. Look at {out_dir}/study-qa and "
-        f"{out_dir}/study-cls (subsets.csv, correlations.json, the scatter plots); "
-        f"checkpoints and their cards are in {out_dir}/zoo"
+        f"ctxvec demo: done in {seconds:.0f}s. Look at {folders} (subsets.csv, "
+        f"correlations.json, the scatter plots); checkpoints and their cards are in {out_dir}/zoo"
     )
     return DemoResult(out_dir, checkpoints, studies, seconds)
+
+
+def _write_data(task: str, data: Path, sizes: DemoSizes, n_test: int, seed: int) -> tuple:
+    """``(train, test)``: the task's benchmark files (image folders for ``image``), the test
+    data drawn with ``seed + 1``."""
+    if task == "qa":
+        return (
+            synth.write_qa(data / "qa-train.json", sizes.qa_train, seed),
+            synth.write_qa(data / "qa-test.json", n_test, seed + 1),
+        )
+    if task == "cls":
+        return (
+            synth.write_cls(data / "cls-train.parquet", _even(sizes.cls_train), seed),
+            synth.write_cls(data / "cls-test.parquet", _even(n_test), seed + 1),
+        )
+    if task == "image":
+        return tuple(
+            _write_images(data / f"image-{part}", n, s)
+            for part, n, s in (("train", sizes.image_train, seed), ("test", n_test, seed + 1))
+        )
+    return (
+        synth.write_audio(data / "audio-train.parquet", sizes.audio_train, seed, MEDIA_DIFFICULTY),
+        synth.write_audio(data / "audio-test.parquet", n_test, seed + 1, MEDIA_DIFFICULTY),
+    )
+
+
+def _write_images(path: Path, n: int, seed: int) -> Path:
+    """The image folder written afresh: a second run's images are the same (same seed), and
+    :func:`~ctxvec.offline.synth.write_images` writes only into a new folder."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    return synth.write_images(path, n, seed, MEDIA_DIFFICULTY)
 
 
 def _attention_of_best(

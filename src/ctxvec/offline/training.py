@@ -142,6 +142,8 @@ def new_model(
 ):
     """A new tokenizer and model with ``task``'s head (config fields ``head``): a pretrained
     member's weights, or a family's tokenizer trained on ``train_texts`` and a fresh model.
+    An image or audio task's member gets its family's preprocessor in the tokenizer's place
+    (:mod:`ctxvec.offline.media_families`) and a fresh model.
 
     A decoder without a pad token gets one, and its config the pad id its head reads, as the
     study gives them when it loads a checkpoint
@@ -157,6 +159,8 @@ def new_model(
     torch.manual_seed(seed)
     transformers.logging.set_verbosity_error()  # the expected "head newly initialised" report
     transformers.utils.logging.disable_progress_bar()
+    if task.head.modality != "text":
+        return _new_media_model(member, task, head, auto)
     if member.base is not None or member.family in PRETRAINED:
         path = member.base or str(PRETRAINED[member.family][0](f"the zoo's {member.name} member"))
         tokenizer = AutoTokenizer.from_pretrained(path)
@@ -185,11 +189,45 @@ def new_model(
     return tokenizer, auto.from_config(config)
 
 
+def _new_media_model(member: Member, task: Task, head: dict, auto: Any):
+    """An image or audio family's preprocessor and a fresh model with ``head``'s fields."""
+    from ctxvec.offline import media_families
+
+    if member.regulariser is not None:
+        raise CtxvecError(
+            f"zoo member '{member.name}': regularisers train text models only; leave it out"
+        )
+    families = media_families.MEDIA_FAMILIES.get(task.name, ())
+    if member.base is not None or member.family not in families:
+        raise CtxvecError(
+            f"zoo member '{member.name}': the zoo trains {', '.join(families) or 'nothing'} "
+            f"from scratch for the {task.name} task; give one as its family, without a base"
+        )
+    config = media_families.media_config(
+        member.family,
+        hidden_size=member.hidden_size,
+        num_layers=member.num_layers,
+        num_heads=member.num_heads,
+    )
+    for key, value in head.items():
+        setattr(config, key, value)
+    return media_families.media_preprocessor(member.family), auto.from_config(config)
+
+
 def collate(chunk: list[dict], tokenizer, model) -> dict[str, torch.Tensor]:
-    """One padded batch of features: the inputs ``model`` accepts and the training targets."""
+    """One padded batch of features: the inputs ``model`` accepts and the training targets.
+
+    ``tokenizer`` may be an image or audio model's preprocessor: an image processor's pixel
+    arrays are all one size and are stacked, a feature extractor pads as a tokenizer does."""
+    from transformers.image_processing_base import ImageProcessingMixin
+
     accepted = inspect.signature(model.forward).parameters
     names = [n for n in tokenizer.model_input_names if n in accepted and n in chunk[0]]
-    batch = dict(tokenizer.pad([{n: f[n] for n in names} for f in chunk], return_tensors="pt"))
+    if isinstance(tokenizer, ImageProcessingMixin):
+        batch = {n: torch.from_numpy(np.stack([f[n] for f in chunk])) for n in names}
+    else:
+        inputs = [{n: f[n] for n in names} for f in chunk]
+        batch = dict(tokenizer.pad(inputs, return_tensors="pt"))
     for key in ("start_positions", "end_positions", "labels"):
         if key in chunk[0]:
             batch[key] = torch.tensor([f[key] for f in chunk])

@@ -120,6 +120,17 @@ DEFAULT_PANELS: dict[str, tuple[Member, ...]] = {
         *_scratch((20, 200), 2e-3),
         Member(MINILM, MINILM, (10, 100), learning_rate=2e-4, batch_size=16),
     ),
+    # Media members (:mod:`ctxvec.offline.media_families`), hidden 64, two layers of two heads,
+    # early and late on the benchmark's data at difficulty 0.3 (scores in docs/demo.md).
+    # Wav2Vec2 at 1e-3: its steps cost five times a ViT's, so it was not tuned further.
+    "image": (
+        Member("vit", "vit", (30, 300), learning_rate=2e-3),
+        Member("deit", "deit", (30, 300), learning_rate=2e-3),
+    ),
+    "audio": (
+        Member("ast", "ast", (30, 150), learning_rate=2e-3),
+        Member("wav2vec2", "wav2vec2", (30, 300), learning_rate=1e-3),
+    ),
 }
 
 
@@ -237,7 +248,8 @@ def build_member(
                 "hidden_size": model.config.hidden_size,
                 "num_layers": model.config.num_hidden_layers,
                 "num_heads": model.config.num_attention_heads,
-                "vocab_size": len(tokenizer),
+                # A media model's preprocessor has no vocabulary.
+                "vocab_size": len(tokenizer) if task.head.modality == "text" else None,
             },
             "steps": step,
             "batch_size": member.batch_size,
