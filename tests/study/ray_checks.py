@@ -177,7 +177,7 @@ def test_an_image_study_sharded_on_a_cluster_equals_the_local_executor(
     cluster, tmp_path, assert_equal_outputs
 ):
     """ViT-like (patches after [CLS]) and Swin-like (per stage) models on the digits, with the
-    per-layer curves and the attention statistics of the ViT, in shards of 7 images."""
+    per-layer curves, in shards of 7 images."""
     models = []
     for model_type in ("vit", "swin"):
         path = build_media_checkpoint(model_type, tmp_path / model_type, num_labels=10)

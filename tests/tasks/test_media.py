@@ -70,7 +70,9 @@ def test_the_digits_study_scores_are_sklearns_on_plain_transformers_predictions(
         dtype="float32",
         figures=(),
     )
-    run_study(config, tmp_path / "run", progress=False, log=lambda *_: None)
+    result = run_study(config, tmp_path / "run", progress=False, log=lambda *_: None)
+    assert "accuracy" in result._repr_html_()  # the notebook view
+    assert (tmp_path / "run" / "report.html").is_file()
     examples = pd.read_parquet(tmp_path / "run" / "examples.parquet")
     subsets = pd.read_csv(tmp_path / "run" / "subsets.csv")
     assert examples["prediction"].nunique() > 2  # the check below can tell classes apart

@@ -19,14 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from ctxvec.data import AudioExample, MediaDataset, load_audio_dataset, read_audio, resample
 from ctxvec.errors import ParameterError
-from ctxvec.inference.kernels import cpu_kernels
 from ctxvec.loading import Head, LoadedModel
 from ctxvec.tasks.base import Reading
-from ctxvec.tasks.heads import EncodedInput, forward_attentions
+from ctxvec.tasks.heads import EncodedInput, read_label
 from ctxvec.tasks.media import MediaSettings, MediaTask
 
 
@@ -171,12 +169,7 @@ class AudioTask(MediaTask):
         and its probability."""
         audio = inputs["audio"]
         waveform, rate = read_audio(audio) if isinstance(audio, str) else audio
-        encoded = self.encode_one(lm, AudioExample("input", waveform, rate, 0), limit)
-        with cpu_kernels(lm.model):
-            out = forward_attentions(lm, encoded.feature)
-        probs = torch.softmax(out.logits[0].double().cpu(), -1)
-        label = int(torch.argmax(probs))
-        name = str(lm.model.config.id2label.get(label, label))
-        window = first_window(lm, AudioExample("input", waveform, rate, 0))
-        picture = log_spectrogram(window, lm.media.sampling_rate)
-        return Reading(encoded, out, name, float(probs[label]), picture=picture)
+        example = AudioExample("input", waveform, rate, 0)
+        encoded = self.encode_one(lm, example, limit)
+        picture = log_spectrogram(first_window(lm, example), lm.media.sampling_rate)
+        return Reading(encoded, *read_label(lm, encoded), picture=picture)

@@ -20,15 +20,14 @@ import torch
 from ctxvec.data import TextDataset, TextExample, load_text_dataset
 from ctxvec.errors import ParameterError, require_at_least
 from ctxvec.inference.forward import Keep, PassSettings, run_forward
-from ctxvec.inference.kernels import cpu_kernels
 from ctxvec.inference.summaries import PooledSample, check_defined, example_metrics
 from ctxvec.loading import Head, LoadedModel
 from ctxvec.metrics.heads import QUESTION, SPECIAL
 from ctxvec.metrics.scoring import PERCENT, classification_scores, f1_scores
 from ctxvec.metrics.stats import put_estimate
 from ctxvec.tasks.base import Predictions, Reading, Task
-from ctxvec.tasks.heads import EncodedInput, forward_attentions, too_long
-from ctxvec.tasks.labels import LabelMap, label_names, match_labels
+from ctxvec.tasks.heads import EncodedInput, read_label, too_long
+from ctxvec.tasks.labels import LabelMap, head_labels, label_names, match_labels
 
 # What the forward pass keeps of a classification head's output: the class logits, and the
 # sentence vectors the separability metrics pool.
@@ -269,13 +268,7 @@ class ClassificationTask(Task):
         return {"text": example.text}
 
     def head_config(self, dataset: TextDataset) -> dict[str, Any]:
-        names = label_names(dataset)
-        labels = [names[v] for v in sorted(names, key=str)]
-        return {
-            "num_labels": len(labels),
-            "id2label": dict(enumerate(labels)),
-            "label2id": {n: i for i, n in enumerate(labels)},
-        }
+        return head_labels(dataset)
 
     def training_texts(self, examples: Sequence[TextExample]) -> list[str]:
         return [e.text for e in examples]
@@ -315,9 +308,4 @@ class ClassificationTask(Task):
     def read(self, lm: LoadedModel, inputs: Mapping[str, str], limit: int) -> Reading:
         """The predicted label (by the model's ``id2label``) and its softmax probability."""
         encoded = encode_text(lm, inputs["text"], limit)
-        with cpu_kernels(lm.model):
-            out = forward_attentions(lm, encoded.feature)
-        probs = torch.softmax(out.logits[0].double().cpu(), -1)
-        label = int(torch.argmax(probs))
-        name = str(lm.model.config.id2label.get(label, label))
-        return Reading(encoded, out, name, float(probs[label]))
+        return Reading(encoded, *read_label(lm, encoded))

@@ -138,6 +138,17 @@ def forward_attentions(lm: LoadedModel, feature: dict[str, Any]) -> Any:
     return out
 
 
+def read_label(lm: LoadedModel, encoded: EncodedInput) -> tuple[Any, str, float]:
+    """One input through the eager path and a classification head: the output (with its
+    attentions), the predicted label's name (the model's ``id2label``) and its softmax
+    probability."""
+    with cpu_kernels(lm.model):
+        out = forward_attentions(lm, encoded.feature)
+    probs = torch.softmax(out.logits[0].double().cpu(), -1)
+    label = int(torch.argmax(probs))
+    return out, str(lm.model.config.id2label.get(label, label)), float(probs[label])
+
+
 def media_segments(lm: LoadedModel, n_tokens: int) -> np.ndarray:
     """``[n_tokens]`` int8 segment codes of an image or audio input: -1 for its leading
     [CLS]-like tokens, 0 for its patches or frames."""

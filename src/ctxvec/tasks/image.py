@@ -17,13 +17,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from ctxvec.data import ImageExample, MediaDataset, load_image_dataset, read_image
-from ctxvec.inference.kernels import cpu_kernels
 from ctxvec.loading import Head, LoadedModel
 from ctxvec.tasks.base import Reading
-from ctxvec.tasks.heads import EncodedInput, forward_attentions
+from ctxvec.tasks.heads import EncodedInput, read_label
 from ctxvec.tasks.media import MediaSettings, MediaTask
 
 # Images the image processor reads at once when the zoo makes training inputs.
@@ -102,9 +100,4 @@ class ImageTask(MediaTask):
         image = inputs["image"]
         image = read_image(image) if isinstance(image, str) else np.asarray(image)
         encoded = self.encode_one(lm, ImageExample("input", image, 0), limit)
-        with cpu_kernels(lm.model):
-            out = forward_attentions(lm, encoded.feature)
-        probs = torch.softmax(out.logits[0].double().cpu(), -1)
-        label = int(torch.argmax(probs))
-        name = str(lm.model.config.id2label.get(label, label))
-        return Reading(encoded, out, name, float(probs[label]), picture=image)
+        return Reading(encoded, *read_label(lm, encoded), picture=image)

@@ -7,8 +7,9 @@ must lie within the model's labels; ``label_names`` (``--label-names neg,pos``) 
 labels of a local file: one name per label of the head, in the model's order where the model
 names its labels (then they confirm the order; a swap is refused), and saying which class is
 positive where it does not. Any other mismatch is an error: a silent label swap would invert
-every score. :func:`label_names` names the labels of a model the
-zoo trains. Left out: predicting and scoring (:mod:`ctxvec.tasks.classify`).
+every score. :func:`label_names` names the labels of a model the zoo trains,
+:func:`head_labels` its head's config fields. Left out: predicting and scoring
+(:mod:`ctxvec.tasks.classify`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ctxvec.data import TextDataset
 from ctxvec.errors import CtxvecError, ParameterError
@@ -116,6 +118,18 @@ def _name_of(value: int, names: Sequence[str]) -> str:
     if not 0 <= value < len(names):
         raise CtxvecError(f"dataset label {value} has no name in {names}; fix the data")
     return names[value]
+
+
+def head_labels(dataset: TextDataset) -> dict[str, Any]:
+    """The config fields of a new model's classification head for ``dataset``'s labels
+    (``num_labels``, ``id2label``, ``label2id``; the zoo's), named by :func:`label_names`."""
+    names = label_names(dataset)
+    labels = [names[v] for v in sorted(names, key=str)]
+    return {
+        "num_labels": len(labels),
+        "id2label": dict(enumerate(labels)),
+        "label2id": {n: i for i, n in enumerate(labels)},
+    }
 
 
 def label_names(dataset: TextDataset) -> dict[int | str, str]:

@@ -33,7 +33,7 @@ from ctxvec.loading import LoadedModel
 from ctxvec.metrics.scoring import PERCENT, classification_scores, f1_scores
 from ctxvec.metrics.stats import put_estimate
 from ctxvec.tasks.base import Predictions, Task
-from ctxvec.tasks.labels import label_names, match_labels
+from ctxvec.tasks.labels import head_labels, label_names, match_labels
 
 # The class logits, and the sentence vectors the separability metrics pool.
 KEEP = Keep(per_feature=("logits",), sentence=True)
@@ -161,13 +161,7 @@ class MediaTask(Task):
         return rows["label"].tolist()
 
     def head_config(self, dataset: MediaDataset) -> dict[str, Any]:
-        names = label_names(dataset)
-        labels = [names[v] for v in sorted(names, key=str)]
-        return {
-            "num_labels": len(labels),
-            "id2label": dict(enumerate(labels)),
-            "label2id": {n: i for i, n in enumerate(labels)},
-        }
+        return head_labels(dataset)
 
     def training_texts(self, examples: Sequence[Any]) -> list[str]:
         """None: a media model's preprocessor is chosen with its family, not trained."""
