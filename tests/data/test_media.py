@@ -255,7 +255,7 @@ def test_hub_audio_dataset(tmp_path: Path, local_hub: dict[str, Path]) -> None:
 def test_sklearn_digits() -> None:
     from sklearn.datasets import load_digits
 
-    ds = load_image_dataset("sklearn-digits", split="anything")
+    ds = load_image_dataset("sklearn-digits", split="all")
     digits = load_digits()
     assert len(ds) == 1797
     assert ds.examples[0].id == "digits-0000" and ds.examples[-1].id == "digits-1796"
@@ -268,6 +268,16 @@ def test_sklearn_digits() -> None:
     # By hand: the grey levels 0, 8 and 16 become 0, 128 (127.5 rounded to even) and 255.
     levels = dict(zip(digits.images.ravel(), images[..., 0].ravel(), strict=True))
     assert (levels[0.0], levels[8.0], levels[16.0]) == (0, 128, 255)
+
+
+def test_sklearn_digits_splits_train_and_test_apart() -> None:
+    train = load_image_dataset("sklearn-digits", split="train").examples
+    test = load_image_dataset("sklearn-digits", split="test").examples
+    assert (len(train), len(test)) == (1197, 600)
+    assert [e.id for e in train + test] == [f"digits-{i:04d}" for i in range(1797)]
+    with pytest.raises(CtxvecError) as error:
+        load_image_dataset("sklearn-digits", split="validation")
+    assert "\n" not in str(error.value) and "train, test, all" in str(error.value)
 
 
 @pytest.mark.parametrize(("rate", "target"), [(8000, 16000), (16000, 12000), (44100, 16000)])

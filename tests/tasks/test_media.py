@@ -31,7 +31,7 @@ DIGITS = [str(d) for d in range(10)]
 
 
 def _digits_vit(directory):
-    """A tiny ViT with the digits' ten labels, trained for a few steps on 256 digits so
+    """A tiny ViT with the digits' ten labels, trained for a few steps on 256 training digits so
     that its predictions spread over the classes (a random one's all agree)."""
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
@@ -40,7 +40,7 @@ def _digits_vit(directory):
     config.id2label = dict(enumerate(DIGITS))
     config.label2id = {d: i for i, d in enumerate(DIGITS)}
     model = AutoModelForImageClassification.from_pretrained(path, config=config)
-    train = load_image_dataset("sklearn-digits").examples[-256:]
+    train = load_image_dataset("sklearn-digits", "train").examples[:256]
     processor = AutoImageProcessor.from_pretrained(path)
     pixels = processor(images=[e.image for e in train], return_tensors="pt")["pixel_values"]
     labels = torch.tensor([e.label for e in train])
@@ -143,3 +143,19 @@ def test_a_clip_at_another_rate_is_resampled_to_the_extractor_s(wav2vec2) -> Non
     at_16k = audio_feature(lm, resample(wave, 8000, 16000))
     frames = int(lm.model._get_feat_extract_output_lengths(torch.tensor(at_16k["length"])))
     assert at_16k["length"] == 8000 and rows["n_tokens"].iloc[0] == frames
+
+
+def test_a_model_holding_less_than_a_window_keeps_the_windows_proportions(tmp_path) -> None:
+    """The tiny AST holds 1 s (100 frames of 10 ms): its windows are 1 s, overlapping by a
+    fifth, as 10-s windows overlap by 2 s; a 3-s clip becomes 4 of them."""
+    path = build_media_checkpoint("audio-spectrogram-transformer", tmp_path / "ast")
+    lm = load_model(resolve_model(ModelSpec(str(path))), get_task("audio").head, "cpu", "float32")
+    clip = AudioExample("c", np.zeros(48_000, np.float32), 16000, "a")
+    features, owners = get_task("audio").features(lm, [clip], AudioSettings())
+    assert windows(48_000, 16_000, 3_200) == [
+        (0, 16000),
+        (12800, 28800),
+        (25600, 41600),
+        (38400, 48000),
+    ]
+    assert owners == [(0, w) for w in range(4)] and len(features) == 4

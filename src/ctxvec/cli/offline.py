@@ -161,14 +161,26 @@ def demo(
     small: Annotated[bool, flag("--small", "Tiny sizes: a smoke test in seconds.")] = False,
     workers: Workers = None,
     figures: Figures = "png,svg",
+    tasks: Annotated[
+        str, typer.Option(help="Comma-separated: some of qa, cls, image, audio.")
+    ] = "qa,cls",
 ) -> None:
     """The whole study offline: benchmark, model zoo, QA and classification studies."""
     from ctxvec.offline import demo as d
 
     formats = parse_figures(figures)
-    sizes, members = (d.SMALL, d.SMALL_PANEL) if small else (d.DemoSizes(), None)
+    sizes, members = (d.SMALL, d.SMALL_PANELS) if small else (d.DemoSizes(), None)
+    chosen = tuple(t.strip() for t in tasks.split(",") if t.strip())
     # Bars in a terminal; else training says how far it is now and then (CI, logs).
     progress = sys.stderr.isatty()
     d.run_demo(
-        out, seed, sizes, members, workers=workers, progress=progress, log=say, figures=formats
+        out,
+        seed,
+        sizes,
+        members,
+        workers=workers,
+        progress=progress,
+        log=say,
+        figures=formats,
+        tasks=chosen,
     )

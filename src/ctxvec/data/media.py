@@ -144,15 +144,17 @@ def load_image_dataset(source: str | Path, split: str = "test") -> MediaDataset:
             parquet/JSONL file with ``image`` and ``label`` columns (an ``id`` column is used
             when present, else the row number), a hub dataset id, or ``sklearn-digits``:
             scikit-learn's 1,797 bundled 8x8 digits (0..16 scaled to 0..255, grey as RGB,
-            labels 0..9), which has no splits.
+            labels 0..9).
         split: the hub split, or the split folder of a class-folder root (``root/test/cat``);
-            ignored for a table and for ``sklearn-digits``.
+            ignored for a table. ``sklearn-digits``: ``train`` (its first 1,197 digits),
+            ``test`` (the last 600) or ``all``, so that a zoo trained on one is studied on
+            the other.
 
     Grayscale, palette and RGBA images are converted to RGB (the alpha channel is dropped);
     an animated image gives its first frame. Images keep their size.
     """
     if str(source) == DIGITS and not Path(source).exists():
-        return _digits()
+        return _digits(split)
     return _load(source, split, _IMAGE)
 
 
@@ -434,8 +436,17 @@ def _soundfile(data: bytes, name: str) -> tuple[np.ndarray, int]:
     return x, int(rate)
 
 
-def _digits() -> MediaDataset:
+# sklearn-digits' splits: index ranges of its 1,797 digits (two thirds to train).
+DIGITS_SPLITS = {"train": slice(0, 1197), "test": slice(1197, 1797), "all": slice(0, 1797)}
+
+
+def _digits(split: str) -> MediaDataset:
     from sklearn.datasets import load_digits  # imported lazily: only this source needs it
+
+    if split not in DIGITS_SPLITS:
+        raise CtxvecError(
+            f"{DIGITS} has the splits {', '.join(DIGITS_SPLITS)}, not '{split}'; pick one"
+        )
 
     digits = load_digits()
     # 0..16 grey levels to 0..255, as RGB: [1797, 8, 8] -> [1797, 8, 8, 3].
@@ -443,5 +454,7 @@ def _digits() -> MediaDataset:
     rgb = np.repeat(grey[..., None], 3, axis=-1)
     examples = [
         ImageExample(f"digits-{i:04d}", rgb[i], int(label)) for i, label in enumerate(digits.target)
-    ]
-    return MediaDataset(examples, source=DIGITS, label_names=[str(d) for d in range(10)])
+    ][DIGITS_SPLITS[split]]
+    return MediaDataset(
+        examples, source=f"{DIGITS}:{split}", label_names=[str(d) for d in range(10)]
+    )

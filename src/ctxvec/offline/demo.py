@@ -185,8 +185,8 @@ def run_demo(
         study_dir = out_dir / f"study-{task}"
         log(f"ctxvec demo: {task} study of {len(config.models)} checkpoints in {study_dir}")
         studies[task] = run_study(config, study_dir, progress=progress, log=log)
-    if "qa" in studies:
-        _attention_of_best(studies["qa"], paths["qa"][1], log, figures)
+    if ATTENTION_TASK in studies:
+        _attention_of_best(studies[ATTENTION_TASK], paths[ATTENTION_TASK][1], log, figures)
     seconds = time.perf_counter() - started
     for task, study in studies.items():
         score = SCORES[task]
@@ -206,25 +206,41 @@ def run_demo(
 def _write_data(task: str, data: Path, sizes: DemoSizes, n_test: int, seed: int) -> tuple:
     """``(train, test)``: the task's benchmark files (image folders for ``image``), the test
     data drawn with ``seed + 1``."""
-    if task == "qa":
-        return (
-            synth.write_qa(data / "qa-train.json", sizes.qa_train, seed),
-            synth.write_qa(data / "qa-test.json", n_test, seed + 1),
-        )
-    if task == "cls":
-        return (
-            synth.write_cls(data / "cls-train.parquet", _even(sizes.cls_train), seed),
-            synth.write_cls(data / "cls-test.parquet", _even(n_test), seed + 1),
-        )
-    if task == "image":
-        return tuple(
-            _write_images(data / f"image-{part}", n, s)
-            for part, n, s in (("train", sizes.image_train, seed), ("test", n_test, seed + 1))
-        )
+    return WRITERS[task](data, sizes, n_test, seed)
+
+
+def _qa_data(data: Path, sizes: DemoSizes, n_test: int, seed: int) -> tuple[Path, Path]:
+    return (
+        synth.write_qa(data / "qa-train.json", sizes.qa_train, seed),
+        synth.write_qa(data / "qa-test.json", n_test, seed + 1),
+    )
+
+
+def _cls_data(data: Path, sizes: DemoSizes, n_test: int, seed: int) -> tuple[Path, Path]:
+    return (
+        synth.write_cls(data / "cls-train.parquet", _even(sizes.cls_train), seed),
+        synth.write_cls(data / "cls-test.parquet", _even(n_test), seed + 1),
+    )
+
+
+def _image_data(data: Path, sizes: DemoSizes, n_test: int, seed: int) -> tuple[Path, Path]:
+    return (
+        _write_images(data / "image-train", sizes.image_train, seed),
+        _write_images(data / "image-test", n_test, seed + 1),
+    )
+
+
+def _audio_data(data: Path, sizes: DemoSizes, n_test: int, seed: int) -> tuple[Path, Path]:
     return (
         synth.write_audio(data / "audio-train.parquet", sizes.audio_train, seed, MEDIA_DIFFICULTY),
         synth.write_audio(data / "audio-test.parquet", n_test, seed + 1, MEDIA_DIFFICULTY),
     )
+
+
+# The task whose best checkpoint's attention the demo draws (one example of the views).
+ATTENTION_TASK = "qa"
+# Each task's benchmark writer.
+WRITERS = {"qa": _qa_data, "cls": _cls_data, "image": _image_data, "audio": _audio_data}
 
 
 def _write_images(path: Path, n: int, seed: int) -> Path:

@@ -99,7 +99,14 @@ def media_config(
     if family == "vit":
         return ViTConfig(**sizes, image_size=IMAGE_SIZE, patch_size=8, num_channels=3)
     if family == "deit":
-        return DeiTConfig(**sizes, image_size=IMAGE_SIZE, patch_size=8, num_channels=3)
+        # The Auto class maps DeiT to two heads; the architecture names the one without teacher.
+        return DeiTConfig(
+            **sizes,
+            image_size=IMAGE_SIZE,
+            patch_size=8,
+            num_channels=3,
+            architectures=["DeiTForImageClassification"],
+        )
     if family == "ast":
         return ASTConfig(
             **sizes,

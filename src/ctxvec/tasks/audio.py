@@ -35,7 +35,8 @@ class AudioSettings(MediaSettings):
     # Longest window for a model that takes any length: 10 s keeps a base-size Wav2Vec2's
     # 500 frames (attention grows with their square) within a laptop's memory at batch 32.
     window_seconds: float = 10.0
-    # Overlap of consecutive windows, so that no sound is only ever seen at a window's edge.
+    # Overlap of consecutive windows, so that no sound is only ever seen at a window's edge
+    # (the same share of a shorter window where the model holds less than window_seconds).
     stride_seconds: float = 2.0
 
     def __post_init__(self) -> None:
@@ -114,9 +115,10 @@ class AudioTask(MediaTask):
     def features(
         self, lm: LoadedModel, examples: Sequence[AudioExample], settings: AudioSettings
     ) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
-        rate = lm.media.sampling_rate
-        window = window_samples(lm, settings)
-        stride = min(int(settings.stride_seconds * rate), window - 1)
+        rate, window = lm.media.sampling_rate, window_samples(lm, settings)
+        # A model that holds less than window_seconds keeps the windows' proportions (QA's
+        # rule): the overlap is the same share of its shorter window.
+        stride = int(window * settings.stride_seconds / settings.window_seconds)
         features, owners = [], []
         for i, example in enumerate(examples):
             wave = resample(example.waveform, example.sampling_rate, rate)
