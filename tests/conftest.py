@@ -17,8 +17,10 @@ checked where their code lives: a damaged cache in ``study/test_cache.py``, ``ki
 
 Test modules never import one another: what several use is a fixture here (or in a folder's
 ``conftest.py`` when only that folder uses it); constants and functions needed at collection
-time live in the helper modules ``tiny_models.py`` (tiny checkpoints of every family) and
-``sample_data.py`` (data files, texts, panel names, the real data's location).
+time live in the helper modules ``tiny_models.py`` (tiny checkpoints of every family),
+``media_models.py`` (tiny image and audio checkpoints of every mapped type, with their
+preprocessors) and ``sample_data.py`` (data files, texts, panel names, the real data's
+location).
 
 - Models: ``tiny_model`` (a checkpoint's folder, built once per session), ``tiny_lm`` (loaded),
   ``mpnet_weights`` (the real all-mpnet-base-v2 folder, or a skip).

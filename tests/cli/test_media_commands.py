@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from media_models import build_media_checkpoint
 from PIL import Image
 from scipy.io import wavfile
 
 from ctxvec.offline.synth import write_audio, write_images
-from tests.media_models import build_media_checkpoint
 
 pytestmark = pytest.mark.slow  # the fast tier (-m 'not slow') leaves this module out
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from media_models import build_media_checkpoint
 from sklearn.metrics import accuracy_score, f1_score
 from transformers import AutoConfig
 
@@ -25,7 +26,6 @@ from ctxvec.tasks import get_task
 from ctxvec.tasks.audio import AudioSettings, audio_feature, windows
 from ctxvec.tasks.image import pixel_values
 from ctxvec.tasks.media import MediaSettings
-from tests.media_models import build_media_checkpoint
 
 DIGITS = [str(d) for d in range(10)]
 

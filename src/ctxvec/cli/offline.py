@@ -59,14 +59,15 @@ def make_cls(
 
 @zoo_app.command("build")
 def zoo_build(
-    task: Annotated[str, typer.Argument(help="qa or cls.")],
+    task: Annotated[str, typer.Argument(help="qa, cls, image or audio.")],
     data: Annotated[str, typer.Option(help="Training data: any file the study reads, or hub id.")],
     out: Annotated[Path, typer.Option(help="Zoo folder (an existing zoo is reused).")],
     seed: Annotated[int, typer.Option(help="Seeds the dev split, init and batch order.")] = 0,
     split: Annotated[str, typer.Option(help="Hub split to train on.")] = "train",
     workers: Workers = None,
 ) -> None:
-    """Train the default panel (six families from scratch + MiniLM) on DATA, or reuse it."""
+    """Train the task's default panel on DATA (text: the families from scratch + MiniLM;
+    images: ViT and DeiT; audio: AST and Wav2Vec2), or reuse it."""
     from ctxvec.offline.zoo import build_zoo
 
     # Bars in a terminal; else a line now and then (CI, logs).
