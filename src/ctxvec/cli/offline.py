@@ -57,6 +57,40 @@ def make_cls(
     say(f"ctxvec: wrote {n} cls examples to {path}")
 
 
+Difficulty = Annotated[
+    float, typer.Option(help="0 (easy) to 1 (hard): noise, overlap of the classes, distractors.")
+]
+
+
+@make_app.command("image")
+def make_image(
+    out: Annotated[Path, typer.Option(help="New folder: one sub-folder of PNGs per class.")],
+    n: Annotated[int, typer.Option(help="Images (a multiple of 4).")] = 2000,
+    seed: Seed = 0,
+    difficulty: Difficulty = 0.3,
+    size: Annotated[int, typer.Option(help="Side of the square images in pixels.")] = 32,
+) -> None:
+    """Shapes and a texture (circle, square, triangle, stripes) as an image folder."""
+    from ctxvec.offline import synth
+
+    path = synth.write_images(out, n, seed, difficulty, size)
+    say(f"ctxvec: wrote {n} images to {path}")
+
+
+@make_app.command("audio")
+def make_audio(
+    out: Annotated[Path, typer.Option(help="Parquet file to write (id, audio, label).")],
+    n: Annotated[int, typer.Option(help="Clips (a multiple of 4).")] = 1000,
+    seed: Seed = 0,
+    difficulty: Difficulty = 0.3,
+) -> None:
+    """Tones, chirps, vowel-like formants and noise bursts of about a second, at 16 kHz."""
+    from ctxvec.offline import synth
+
+    path = synth.write_audio(out, n, seed, difficulty)
+    say(f"ctxvec: wrote {n} clips to {path}")
+
+
 @zoo_app.command("build")
 def zoo_build(
     task: Annotated[str, typer.Argument(help="qa, cls, image or audio.")],
