@@ -20,6 +20,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from transformers import AutoConfig
 
 from ctxvec.data import AudioExample, MediaDataset, load_image_dataset, resample
+from ctxvec.errors import ParameterError
 from ctxvec.loading import ModelSpec, load_model, resolve_model
 from ctxvec.study import StudyConfig, run_study
 from ctxvec.tasks import get_task
@@ -159,3 +160,14 @@ def test_a_model_holding_less_than_a_window_keeps_the_windows_proportions(tmp_pa
         (38400, 48000),
     ]
     assert owners == [(0, w) for w in range(4)] and len(features) == 4
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"representation": "attention-output"}, {"stack": "decoder"}, {"skip_first": 1},
+     {"token_weighting": "position"}, {"stride_seconds": 10.0}, {"window_seconds": 0.0}],
+)  # fmt: skip
+def test_options_that_mean_nothing_for_media_are_refused_in_one_line(options) -> None:
+    with pytest.raises(ParameterError) as error:
+        AudioSettings(**options)
+    assert "\n" not in str(error.value) and next(iter(options)) in str(error.value)

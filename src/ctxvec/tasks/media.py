@@ -48,6 +48,18 @@ class MediaSettings(PassSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        # Options of text stacks that mean nothing here: refused, never silently ignored.
+        for name, value, default in (
+            ("representation", self.representation, "hidden"),
+            ("stack", self.stack, "encoder"),
+            ("skip_first", self.skip_first, 0),
+            ("token_weighting", self.token_weighting, "uniform"),
+        ):
+            if value != default:
+                raise ParameterError(
+                    name, f"'{value}' applies to text models; image and audio studies measure "
+                    f"their hidden states over every real token (leave it at '{default}')"
+                )  # fmt: skip
         if self.label_names is not None and not all(
             isinstance(n, str) and n.strip() for n in self.label_names
         ):
