@@ -29,6 +29,9 @@ from sample_data import reviews, squad_json
         ("bad-figures", "--figures 'gif' is not one of png, svg, pdf"),
         ("label-names-count", "--label-names names 3 labels (neg, pos, neu) but the model's"),
         ("label-names-swapped", "--label-names names label 0 'positive' but the model's label"),
+        ("text-option-on-images", "--baseline-compat does not apply to image studies"),
+        ("text-stack-on-images", "--skip-first '1' applies to text models"),
+        ("digits-split", "sklearn-digits has the splits train, test, all, not 'dev'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_model, run_cli, case, message) -> None:
@@ -66,6 +69,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_model, run_cli, case, m
             "cls", "--model", cls_model, "--data", str(tmp_path / "ints.parquet"),
             "--label-names", "positive,negative",
         ],
+        # Refused before any model loads: the folder named as a model is never read.
+        "text-option-on-images": ["image", "--model", str(tmp_path), "--baseline-compat"],
+        "text-stack-on-images": ["image", "--model", str(tmp_path), "--skip-first", "1"],
+        "digits-split": ["image", "--model", str(tmp_path), "--split", "dev"],
     }[case]  # fmt: skip
     (tmp_path / "bad.json").write_text('{"data": [')
     pd.DataFrame({"text": ["a", "b"]}).to_csv(tmp_path / "nolabel.csv", index=False)

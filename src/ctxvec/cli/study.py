@@ -257,6 +257,7 @@ def _run(task: str, options: dict[str, object]) -> None:
 
 def _study(task: str, options: dict[str, object]) -> None:
     """:func:`_run` once the output folder is held."""
+    from ctxvec.errors import CtxvecError
     from ctxvec.inference.measured import parse_layers
     from ctxvec.loading.panels import assemble_panel
     from ctxvec.study import StudyConfig, run_study
@@ -267,6 +268,8 @@ def _study(task: str, options: dict[str, object]) -> None:
     fields = {f.name for f in dataclasses.fields(settings_class)}
     # Parsed here, at the edge: the library holds typed values.
     options = {**options, "layers": parse_layers(options["layers"])}
+    if options["baseline_compat"] and "baseline_compat" not in fields:
+        raise CtxvecError(f"--baseline-compat does not apply to {task} studies; drop it")
     settings = settings_class(**{k: v for k, v in options.items() if k in fields})
     rest = {k: v for k, v in options.items() if k not in fields}
     starts = parse_integers("subset_starts", rest["subset_starts"])
