@@ -92,7 +92,7 @@ def test_the_digits_study_scores_are_sklearns_on_plain_transformers_predictions(
     lm = load_model(resolve_model(ModelSpec(str(path))), get_task("image").head, "cpu", "float32")
     digits = {e.id: e for e in load_image_dataset("sklearn-digits").examples}
     picked = examples.head(12)
-    pixels = pixel_values(lm, [digits[i].image for i in picked["id"]])
+    pixels = pixel_values(lm.processor, [digits[i].image for i in picked["id"]], 12)
     assert pixels.shape == (12, 3, 32, 32)  # 8 x 8 digits, upsampled by the processor
     with torch.no_grad():
         logits = lm.model(pixel_values=torch.from_numpy(pixels)).logits

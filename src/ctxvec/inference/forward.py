@@ -259,11 +259,7 @@ def _forward_media(plan: _Plan, batch: list[Feature]) -> tuple[dict, Any, Measur
     """:func:`_forward` for an image or audio model: its arrays stacked, its tokens read by
     :func:`~ctxvec.inference.tokens.media_tokens`."""
     lm = plan.lm
-    inputs, lengths = collate_arrays(batch, lm.input_names)
-    inputs = {
-        k: v.to(lm.device, lm.dtype if v.is_floating_point() else v.dtype)
-        for k, v in inputs.items()
-    }
+    inputs, lengths = media_batch(lm, batch)
     out = lm.model(**inputs, output_hidden_states=True, return_dict=True)
     measured = media_tokens(
         lm.media,
@@ -275,6 +271,14 @@ def _forward_media(plan: _Plan, batch: list[Feature]) -> tuple[dict, Any, Measur
         plan.rule.exclude_special_tokens,
     )
     return inputs, out, measured
+
+
+def media_batch(lm: LoadedModel, features: Sequence[Feature]) -> tuple[dict, torch.Tensor]:
+    """An image or audio batch (:func:`~ctxvec.inference.batching.collate_arrays`) on the
+    model's device, its arrays in the model's dtype; and ``[batch]`` the real lengths."""
+    inputs, lengths = collate_arrays(features, lm.input_names)
+    dtypes = {k: lm.dtype if v.is_floating_point() else v.dtype for k, v in inputs.items()}
+    return {k: v.to(lm.device, dtypes[k]) for k, v in inputs.items()}, lengths
 
 
 def real_frames(lm: LoadedModel, lengths: torch.Tensor) -> torch.Tensor:

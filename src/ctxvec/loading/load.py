@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -186,7 +187,9 @@ def load_model(
     model.to(dev).eval()
     forward_params = inspect.signature(model.forward).parameters
     if processor is not None:
-        return _media_model(resolved, model, processor, head, dev, torch_dtype, initialised)
+        return _media_model(
+            resolved, model, processor, head, dev, torch_dtype, initialised, forward_params
+        )
     input_names = tuple(n for n in tokenizer.model_input_names if n in forward_params)
     # A head that reads the last position (XLNet's "last") needs left padding; every other
     # model gets right padding, so absolute position ids of real tokens never shift and a
@@ -223,12 +226,10 @@ def load_model(
 def _preprocessor(transformers: Any, path: Any, modality: Modality, name: str) -> Any:
     """The checkpoint's own image processor or feature extractor; a checkpoint without one is
     one line."""
-    auto = (
-        transformers.AutoImageProcessor
-        if modality == "vision"
-        else (transformers.AutoFeatureExtractor)
-    )
-    what = "image processor" if modality == "vision" else "feature extractor"
+    if modality == "vision":
+        auto, what = transformers.AutoImageProcessor, "image processor"
+    else:
+        auto, what = transformers.AutoFeatureExtractor, "feature extractor"
     try:
         return auto.from_pretrained(path)
     except (OSError, ValueError, KeyError) as e:
@@ -246,11 +247,11 @@ def _media_model(
     dev: torch.device,
     dtype: torch.dtype,
     initialised: tuple[str, ...],
+    forward_params: Mapping[str, Any],
 ) -> LoadedModel:
     """An image or audio classifier as a :class:`LoadedModel`: its inputs are the processor's
     arrays (an attention mask only where both the feature extractor makes one and the model
-    takes it), never padded on the left."""
-    forward_params = inspect.signature(model.forward).parameters
+    takes it, ``forward_params``), never padded on the left."""
     names = getattr(processor, "model_input_names", None) or ["pixel_values"]
     if not getattr(processor, "return_attention_mask", False):
         names = [n for n in names if n != "attention_mask"]

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from ctxvec.data import TextDataset, TextExample, load_text_dataset
-from ctxvec.errors import ParameterError, require_at_least
+from ctxvec.errors import require_at_least
 from ctxvec.inference.forward import Keep, PassSettings, run_forward
 from ctxvec.inference.summaries import PooledSample, check_defined, example_metrics
 from ctxvec.loading import Head, LoadedModel
@@ -27,7 +27,13 @@ from ctxvec.metrics.scoring import PERCENT, classification_scores, f1_scores
 from ctxvec.metrics.stats import put_estimate
 from ctxvec.tasks.base import Predictions, Reading, Task
 from ctxvec.tasks.heads import EncodedInput, read_label, too_long
-from ctxvec.tasks.labels import LabelMap, head_labels, label_names, match_labels
+from ctxvec.tasks.labels import (
+    LabelMap,
+    check_label_names,
+    head_labels,
+    label_names,
+    match_labels,
+)
 
 # What the forward pass keeps of a classification head's output: the class logits, and the
 # sentence vectors the separability metrics pool.
@@ -47,12 +53,7 @@ class ClsSettings(PassSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         require_at_least("max_length", self.max_length, 2)
-        if self.label_names is not None and not all(
-            isinstance(n, str) and n.strip() for n in self.label_names
-        ):
-            raise ParameterError(
-                "label_names", f"{self.label_names} must be non-empty names, e.g. neg,pos"
-            )
+        check_label_names(self.label_names, "neg,pos")
 
 
 def predict_cls(

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 from ctxvec.errors import CtxvecError, InputTooLongError, first_line
-from ctxvec.inference.batching import collate_arrays
+from ctxvec.inference.forward import media_batch
 from ctxvec.inference.kernels import cpu_kernels
 from ctxvec.loading import LoadedModel
 from ctxvec.metrics.heads import SPECIAL as SPECIAL_CODE
@@ -118,11 +118,7 @@ def forward_attentions(lm: LoadedModel, feature: dict[str, Any]) -> Any:
     :func:`head_inputs` do: the packed linear layers make it faster on a CPU, and the views and
     the study then compute the same weights."""
     if lm.media is not None:
-        inputs, _ = collate_arrays([feature], lm.input_names)
-        inputs = {
-            k: v.to(lm.device, lm.dtype if v.is_floating_point() else v.dtype)
-            for k, v in inputs.items()
-        }
+        inputs, _ = media_batch(lm, [feature])
     else:
         names = [n for n in lm.input_names if n != "attention_mask"]
         inputs = {n: torch.tensor([feature[n]], device=lm.device) for n in names}
@@ -132,9 +128,6 @@ def forward_attentions(lm: LoadedModel, feature: dict[str, Any]) -> Any:
     found = self_attentions(out)
     if not found or any(a is None for a in found):
         raise no_attentions(lm, "the forward pass returned none")
-    if len({tuple(a.shape) for a in found}) > 1 or found[0].shape[0] != 1:
-        # Swin-like: per-window weights that change shape by stage, never over all tokens.
-        raise no_attentions(lm, "its attention is windowed: no layer attends over all tokens")
     return out
 
 

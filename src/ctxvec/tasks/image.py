@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from ctxvec.data import ImageExample, MediaDataset, load_image_dataset, read_image
 from ctxvec.loading import Head, LoadedModel
@@ -28,11 +29,14 @@ from ctxvec.tasks.media import MediaSettings, MediaTask
 TRAINING_CHUNK = 256
 
 
-def pixel_values(lm: LoadedModel, images: Sequence[np.ndarray]) -> np.ndarray:
-    """``[n, 3, height, width]`` float32: the model's image processor on ``images`` (uint8
-    ``[h, w, 3]`` each), as one batch."""
-    out = lm.processor(images=list(images), return_tensors="pt")
-    return out["pixel_values"].float().numpy()
+def pixel_values(processor: Any, images: Sequence[np.ndarray], chunk: int) -> np.ndarray:
+    """``[n, 3, height, width]`` float32: ``processor`` (a model's image processor) on
+    ``images`` (uint8 ``[h, w, 3]`` each), ``chunk`` images at a time."""
+    parts = [
+        processor(images=list(images[start : start + chunk]), return_tensors="pt")["pixel_values"]
+        for start in range(0, len(images), chunk)
+    ]
+    return torch.cat(parts).float().numpy()
 
 
 class ImageTask(MediaTask):
@@ -51,12 +55,10 @@ class ImageTask(MediaTask):
     def features(
         self, lm: LoadedModel, examples: Sequence[ImageExample], settings: MediaSettings
     ) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
-        features: list[dict[str, Any]] = []
-        for start in range(0, len(examples), settings.batch_size):
-            chunk = examples[start : start + settings.batch_size]
-            values = pixel_values(lm, [e.image for e in chunk])
-            features.extend({"pixel_values": v, "length": 1} for v in values)
-        return features, [(i, 0) for i in range(len(examples))]
+        values = pixel_values(lm.processor, [e.image for e in examples], settings.batch_size)
+        return [{"pixel_values": v, "length": 1} for v in values], [
+            (i, 0) for i in range(len(examples))
+        ]
 
     def training_features(
         self,
@@ -71,21 +73,16 @@ class ImageTask(MediaTask):
         model's image processor, as :func:`pixel_values` makes the study's), and its class id
         ``labels``; ``max_length``, ``stride`` and ``unanswerable`` are for text and QA."""
         ids = self.training_ids(dataset)
-        features: list[dict[str, Any]] = []
-        for start in range(0, len(examples), TRAINING_CHUNK):
-            chunk = examples[start : start + TRAINING_CHUNK]
-            out = tokenizer(images=[e.image for e in chunk], return_tensors="pt")
-            values = out["pixel_values"].float().numpy()
-            features.extend(
-                {"pixel_values": v, "labels": ids[e.label]}
-                for v, e in zip(values, chunk, strict=True)
-            )
-        return features
+        values = pixel_values(tokenizer, [e.image for e in examples], TRAINING_CHUNK)
+        return [
+            {"pixel_values": v, "labels": ids[e.label]}
+            for v, e in zip(values, examples, strict=True)
+        ]
 
     def encode_one(
         self, lm: LoadedModel, example: ImageExample, limit: int, truncate: bool = False
     ) -> EncodedInput:
-        feature = {"pixel_values": pixel_values(lm, [example.image])[0], "length": 1}
+        feature = {"pixel_values": pixel_values(lm.processor, [example.image], 1)[0], "length": 1}
         return EncodedInput(feature, None)
 
     def input_limit(self, settings: MediaSettings) -> tuple[int | None, bool]:

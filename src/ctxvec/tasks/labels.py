@@ -120,6 +120,15 @@ def _name_of(value: int, names: Sequence[str]) -> str:
     return names[value]
 
 
+def check_label_names(label_names: Sequence[str] | None, example: str) -> None:
+    """Stop with one line unless ``label_names`` (a settings field) is None or non-empty
+    names; ``example`` is what the message suggests (``neg,pos``)."""
+    if label_names is not None and not all(isinstance(n, str) and n.strip() for n in label_names):
+        raise ParameterError(
+            "label_names", f"{label_names} must be non-empty names, e.g. {example}"
+        )
+
+
 def head_labels(dataset: TextDataset) -> dict[str, Any]:
     """The config fields of a new model's classification head for ``dataset``'s labels
     (``num_labels``, ``id2label``, ``label2id``; the zoo's), named by :func:`label_names`."""

@@ -33,7 +33,7 @@ from ctxvec.loading import LoadedModel
 from ctxvec.metrics.scoring import PERCENT, classification_scores, f1_scores
 from ctxvec.metrics.stats import put_estimate
 from ctxvec.tasks.base import Predictions, Task
-from ctxvec.tasks.labels import head_labels, label_names, match_labels
+from ctxvec.tasks.labels import check_label_names, head_labels, label_names, match_labels
 
 # The class logits, and the sentence vectors the separability metrics pool.
 KEEP = Keep(per_feature=("logits",), sentence=True)
@@ -60,12 +60,7 @@ class MediaSettings(PassSettings):
                     name, f"'{value}' applies to text models; image and audio studies measure "
                     f"their hidden states over every real token (leave it at '{default}')"
                 )  # fmt: skip
-        if self.label_names is not None and not all(
-            isinstance(n, str) and n.strip() for n in self.label_names
-        ):
-            raise ParameterError(
-                "label_names", f"{self.label_names} must be non-empty names, e.g. cat,dog"
-            )
+        check_label_names(self.label_names, "cat,dog")
 
 
 class MediaTask(Task):
